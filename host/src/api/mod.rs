@@ -1,0 +1,59 @@
+//! The REST API under `/api`. [`router`] builds it all, so tests and the
+//! binary serve the same thing.
+
+mod error;
+mod events;
+mod extract;
+mod missions;
+mod ops;
+
+pub use error::ApiError;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+
+use crate::config::MissionDefaults;
+use crate::queue::Queue;
+use crate::runtime::PluginRegistry;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The queue on Redis.
+    pub queue: Queue,
+    /// Which plugin serves which mission type (to refuse unknown types).
+    pub registry: Arc<PluginRegistry>,
+    /// Defaults for submissions.
+    pub defaults: Arc<MissionDefaults>,
+    /// This host's worker id, if it runs one.
+    pub worker_id: Option<String>,
+    /// Largest request body accepted.
+    pub max_body_bytes: usize,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.max_body_bytes;
+    Router::new()
+        .route("/api/missions", post(missions::submit).get(missions::list))
+        .route("/api/missions/batch", post(missions::submit_batch))
+        .route("/api/missions/{id}", get(missions::get))
+        .route("/api/missions/{id}/cancel", post(missions::cancel))
+        .route("/api/missions/{id}/retry", post(missions::retry))
+        .route("/api/missions/{id}/log", get(missions::get_log).post(missions::append_log))
+        .route("/api/events", get(events::list))
+        .route("/api/stats", get(ops::stats))
+        .route("/api/queue", get(ops::queue))
+        .route("/api/dead", get(ops::dead))
+        .route("/api/health", get(ops::health))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route; see /api") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}

@@ -1,0 +1,58 @@
+//! What operators look at: health, stats, the queue and the dead-letter set.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use super::missions::limit;
+use crate::queue::Stats;
+
+/// `GET /api/health`: 200 when Redis answers, 503 (with the reason) when not.
+pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<Value>) {
+    let plugins: Vec<Value> = state
+        .registry
+        .plugins()
+        .iter()
+        .map(|p| json!({ "name": p.name(), "version": p.version(), "mission_types": p.mission_types(), "digest": p.digest() }))
+        .collect();
+    let (status, redis) = match state.queue.ping().await {
+        Ok(rtt) => (StatusCode::OK, json!({ "ok": true, "latency_ms": rtt.as_secs_f64() * 1000.0 })),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "ok": false, "error": e.to_string() })),
+    };
+    let body = json!({
+        "status": if status == StatusCode::OK { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "redis": redis,
+        "plugins": plugins,
+        "worker": state.worker_id,
+    });
+    (status, ApiJson(body))
+}
+
+/// `GET /api/stats`.
+pub async fn stats(State(state): State<AppState>) -> Result<ApiJson<Stats>, ApiError> {
+    Ok(ApiJson(state.queue.stats().await?))
+}
+
+/// Query with only a `limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitParams {
+    limit: Option<usize>,
+}
+
+/// `GET /api/queue?limit=`: the next missions in claim order.
+pub async fn queue(State(state): State<AppState>, ApiQuery(p): ApiQuery<LimitParams>) -> Result<ApiJson<Value>, ApiError> {
+    let entries = state.queue.peek(limit(p.limit, 20)?).await?;
+    Ok(ApiJson(json!({ "missions": entries })))
+}
+
+/// `GET /api/dead?limit=`: the dead-letter set, latest failure first.
+pub async fn dead(State(state): State<AppState>, ApiQuery(p): ApiQuery<LimitParams>) -> Result<ApiJson<Value>, ApiError> {
+    let missions = state.queue.dead(limit(p.limit, 50)?).await?;
+    Ok(ApiJson(json!({ "missions": missions })))
+}

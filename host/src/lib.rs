@@ -1,0 +1,26 @@
+//! mission-runner: runs queued missions as sandboxed WebAssembly components,
+//! with Redis as the distributed engine.
+//!
+//! # Layout
+//! - [`submission`]: what clients submit and the checks it must pass.
+//! - [`mission`]: the mission record and its statuses.
+//! - [`queue`]: the queue on Redis; one Lua script per transition, with its event.
+//! - [`events`]: the event envelope read back from the Redis Stream.
+//! - [`runtime`]: the wasm engine, the sandbox and the plugin registry.
+//! - [`worker`]: claims missions, runs attempts, keeps leases.
+//! - [`api`]: the REST API.
+//! - [`server`]: wires a host together; [`cli`] is the binary's front.
+//! - [`embedded_redis`]: a private `redis-server` for `serve` and the tests.
+//! - [`config`]: the one typed configuration.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod embedded_redis;
+pub mod events;
+pub mod mission;
+pub mod queue;
+pub mod runtime;
+pub mod server;
+pub mod submission;
+pub mod worker;

@@ -1,0 +1,290 @@
+//! Missions as stored in Redis and as the API shows them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Where a mission is in its life. `completed`, `failed` and `cancelled` are final
+/// (a failed mission can still be re-driven from the dead-letter set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Waiting in the queue (or for its `run_at`).
+    Pending,
+    /// Leased by a worker and running.
+    Running,
+    /// Failed an attempt; waiting for the next one.
+    Retrying,
+    /// Succeeded; `result` holds the plugin's answer.
+    Completed,
+    /// Failed for good; in the dead-letter set.
+    Failed,
+    /// Cancelled by a client or operator.
+    Cancelled,
+}
+
+impl Status {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Status; 6] = [
+        Status::Pending,
+        Status::Running,
+        Status::Retrying,
+        Status::Completed,
+        Status::Failed,
+        Status::Cancelled,
+    ];
+
+    /// The name used in Redis, the API and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Retrying => "retrying",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the mission has stopped moving (only a re-drive moves it again).
+    pub fn is_finished(self) -> bool {
+        matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown status `{s}`; expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// Whether another attempt could help; chosen by the plugin through the WIT
+/// `mission-error` variant. Traps, timeouts and lost leases are retryable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorKind {
+    /// Retried with backoff while attempts remain.
+    Retryable,
+    /// Fails the mission at once.
+    Permanent,
+}
+
+impl ErrorKind {
+    /// The name used in Redis and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Retryable => "retryable",
+            ErrorKind::Permanent => "permanent",
+        }
+    }
+}
+
+/// The last error of a mission.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissionError {
+    /// Retryable or permanent.
+    pub kind: ErrorKind,
+    /// What went wrong, as the plugin or the host said it.
+    pub message: String,
+}
+
+/// The last progress report of a running mission.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// 0 to 100.
+    pub percent: u8,
+    /// The plugin's note.
+    pub message: String,
+}
+
+/// Backoff between attempts: exponential from `base_ms`, capped at `cap_ms`, with jitter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backoff {
+    /// Delay before the second attempt (before jitter).
+    pub base_ms: u64,
+    /// Longest delay between two attempts (before jitter).
+    pub cap_ms: u64,
+}
+
+/// A mission record, read from its Redis hash.
+#[derive(Clone, Debug, Serialize)]
+pub struct Mission {
+    /// Unique id (a UUIDv7, so ids sort by creation time).
+    pub id: String,
+    /// The mission type; it chooses the plugin.
+    #[serde(rename = "type")]
+    pub mission_type: String,
+    /// Lifecycle status.
+    pub status: Status,
+    /// 0 (lowest) to 100 (highest).
+    pub priority: u8,
+    /// The payload exactly as submitted.
+    pub payload: Box<RawValue>,
+    /// The plugin's result, once completed.
+    pub result: Option<Box<RawValue>>,
+    /// The last error, if the last attempt failed.
+    pub error: Option<MissionError>,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Attempts allowed in all.
+    pub max_attempts: u32,
+    /// Wall-clock limit of one attempt.
+    pub timeout_ms: u64,
+    /// Delay policy between attempts.
+    pub backoff: Backoff,
+    /// When the mission was submitted.
+    pub created_at: DateTime<Utc>,
+    /// When the current (or last) attempt started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the mission reached a final status.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// When the record last changed status.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// When a delayed mission becomes due.
+    pub run_at: Option<DateTime<Utc>>,
+    /// When a retrying mission's next attempt becomes due.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Last progress report.
+    pub progress: Option<Progress>,
+    /// Correlates this mission's events with the caller's own records.
+    pub correlation_id: String,
+    /// The submission's idempotency key, if any.
+    pub idempotency_key: Option<String>,
+    /// The worker holding the lease while running.
+    pub worker: Option<String>,
+    /// Who cancelled the mission.
+    pub cancelled_by: Option<String>,
+    /// Why it was cancelled.
+    pub cancel_reason: Option<String>,
+    /// Log lines dropped past the per-mission cap.
+    pub log_dropped: u64,
+}
+
+/// A mission hash that cannot be read back (written by something else).
+#[derive(Debug, thiserror::Error)]
+#[error("mission record is corrupt: field `{field}`: {problem}")]
+pub struct CorruptRecord {
+    field: &'static str,
+    problem: String,
+}
+
+impl Mission {
+    /// Reads a mission from the fields of its hash (`HGETALL`); `None` if empty.
+    pub fn from_hash(mut h: HashMap<String, String>) -> Result<Option<Self>, CorruptRecord> {
+        if h.is_empty() {
+            return Ok(None);
+        }
+        let mut take = |f: &'static str| h.remove(f).filter(|v| !v.is_empty());
+        let text = |f: &'static str, v: Option<String>| {
+            v.ok_or(CorruptRecord { field: f, problem: "missing".into() })
+        };
+        fn num<T: FromStr>(f: &'static str, v: Option<String>) -> Result<Option<T>, CorruptRecord>
+        where
+            T::Err: fmt::Display,
+        {
+            v.map(|s| s.parse::<T>().map_err(|e| CorruptRecord { field: f, problem: e.to_string() }))
+                .transpose()
+        }
+        fn time(f: &'static str, v: Option<String>) -> Result<Option<DateTime<Utc>>, CorruptRecord> {
+            Ok(num::<i64>(f, v)?.and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
+        }
+        fn json(f: &'static str, v: Option<String>) -> Result<Option<Box<RawValue>>, CorruptRecord> {
+            v.map(|s| RawValue::from_string(s).map_err(|e| CorruptRecord { field: f, problem: e.to_string() }))
+                .transpose()
+        }
+        let error = match (take("error_kind"), take("error")) {
+            (Some(kind), Some(message)) => Some(MissionError {
+                kind: if kind == "permanent" { ErrorKind::Permanent } else { ErrorKind::Retryable },
+                message,
+            }),
+            _ => None,
+        };
+        let progress = match (num::<u8>("progress", take("progress"))?, take("progress_message")) {
+            (Some(percent), message) => Some(Progress { percent, message: message.unwrap_or_default() }),
+            _ => None,
+        };
+        Ok(Some(Mission {
+            id: text("id", take("id"))?,
+            mission_type: text("type", take("type"))?,
+            status: text("status", take("status"))?
+                .parse()
+                .map_err(|problem| CorruptRecord { field: "status", problem })?,
+            priority: num("priority", take("priority"))?.unwrap_or_default(),
+            payload: json("payload", take("payload"))?
+                .ok_or(CorruptRecord { field: "payload", problem: "missing".into() })?,
+            result: json("result", take("result"))?,
+            error,
+            attempts: num("attempts", take("attempts"))?.unwrap_or_default(),
+            max_attempts: num("max_attempts", take("max_attempts"))?.unwrap_or_default(),
+            timeout_ms: num("timeout_ms", take("timeout_ms"))?.unwrap_or_default(),
+            backoff: Backoff {
+                base_ms: num("backoff_base_ms", take("backoff_base_ms"))?.unwrap_or_default(),
+                cap_ms: num("backoff_cap_ms", take("backoff_cap_ms"))?.unwrap_or_default(),
+            },
+            created_at: time("created_ms", take("created_ms"))?
+                .ok_or(CorruptRecord { field: "created_ms", problem: "missing".into() })?,
+            started_at: time("started_ms", take("started_ms"))?,
+            finished_at: time("finished_ms", take("finished_ms"))?,
+            updated_at: time("updated_ms", take("updated_ms"))?,
+            run_at: time("run_at_ms", take("run_at_ms"))?,
+            next_attempt_at: time("next_attempt_ms", take("next_attempt_ms"))?,
+            progress,
+            correlation_id: take("correlation_id").unwrap_or_default(),
+            idempotency_key: take("idempotency_key"),
+            worker: take("worker"),
+            cancelled_by: take("cancelled_by"),
+            cancel_reason: take("cancel_reason"),
+            log_dropped: num("log_dropped", take("log_dropped"))?.unwrap_or_default(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(s.as_str().parse::<Status>(), Ok(s));
+        }
+        assert!("done".parse::<Status>().unwrap_err().contains("expected one of pending"));
+    }
+
+    #[test]
+    fn reads_a_hash_and_rejects_a_corrupt_one() {
+        let mut h: HashMap<String, String> = [
+            ("id", "m1"), ("type", "echo"), ("status", "completed"), ("priority", "70"),
+            ("payload", r#"{"a":1}"#), ("result", r#"{"a":1}"#), ("attempts", "1"),
+            ("max_attempts", "3"), ("created_ms", "1700000000000"), ("progress", "50"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let m = Mission::from_hash(h.clone()).unwrap().unwrap();
+        assert_eq!((m.status, m.priority, m.attempts), (Status::Completed, 70, 1));
+        assert_eq!(m.result.unwrap().get(), r#"{"a":1}"#);
+        assert_eq!(m.progress.unwrap().percent, 50);
+        assert_eq!(m.created_at.timestamp_millis(), 1_700_000_000_000);
+        h.insert("status".into(), "exploded".into());
+        assert!(Mission::from_hash(h).unwrap_err().to_string().contains("`status`"));
+        assert!(Mission::from_hash(HashMap::new()).unwrap().is_none());
+    }
+}

@@ -1,0 +1,105 @@
+//! Every Redis key the host uses, in one place.
+//!
+//! All keys start with `{prefix}:`: the braces are a Redis Cluster hash tag, so
+//! every key lands in one slot and every Lua script may touch all of them.
+
+/// Key names under one prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    /// `{prefix}:`, the start of every key.
+    root: String,
+}
+
+impl Keys {
+    /// Keys under `prefix` (for example `mr` gives `{mr}:ready`, ...).
+    pub fn new(prefix: &str) -> Self {
+        Keys { root: format!("{{{prefix}}}:") }
+    }
+
+    /// The common start of every key (the Lua prelude's `P`).
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// The fixed keys every script receives as KEYS, in the prelude's order.
+    pub fn fixed(&self) -> [String; 10] {
+        ["ready", "delayed", "active", "dead", "events", "wake", "stats", "seq", "all", "expiry"]
+            .map(|k| self.key(k))
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.root)
+    }
+
+    /// ZSET of ready missions (score: priority rank and sequence).
+    pub fn ready(&self) -> String {
+        self.key("ready")
+    }
+    /// ZSET of delayed and retrying missions (score: due time).
+    pub fn delayed(&self) -> String {
+        self.key("delayed")
+    }
+    /// ZSET of leased missions (score: lease expiry).
+    pub fn active(&self) -> String {
+        self.key("active")
+    }
+    /// ZSET of dead-lettered missions (score: failure time).
+    pub fn dead(&self) -> String {
+        self.key("dead")
+    }
+    /// The event stream.
+    pub fn events(&self) -> String {
+        self.key("events")
+    }
+    /// LIST of wake-up markers for idle workers.
+    pub fn wake(&self) -> String {
+        self.key("wake")
+    }
+    /// HASH of counters `<type>|<status>`.
+    pub fn stats(&self) -> String {
+        self.key("stats")
+    }
+    /// ZSET of all missions by creation time.
+    pub fn all(&self) -> String {
+        self.key("all")
+    }
+    /// ZSET of missions with the given status, by time of the change.
+    pub fn by_status(&self, status: &str) -> String {
+        format!("{}status:{status}", self.root)
+    }
+    /// ZSET of missions of the given type, by creation time.
+    pub fn by_type(&self, mission_type: &str) -> String {
+        format!("{}type:{mission_type}", self.root)
+    }
+    /// HASH of one mission.
+    pub fn mission(&self, id: &str) -> String {
+        format!("{}m:{id}", self.root)
+    }
+    /// LIST of one mission's log lines (JSON).
+    pub fn log(&self, id: &str) -> String {
+        format!("{}m:{id}:log", self.root)
+    }
+    /// LIST of the stream ids of one mission's events.
+    pub fn mission_events(&self, id: &str) -> String {
+        format!("{}m:{id}:ev", self.root)
+    }
+    /// Pub/sub channel telling workers to stop a cancelled mission.
+    pub fn cancel_channel(&self) -> String {
+        self.key("cancel")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_shares_the_hash_tag() {
+        let k = Keys::new("mr");
+        assert_eq!(k.ready(), "{mr}:ready");
+        assert_eq!(k.fixed()[4], k.events());
+        for key in [k.mission("x"), k.log("x"), k.by_status("pending"), k.by_type("echo")] {
+            assert!(key.starts_with(k.root()), "{key}");
+        }
+    }
+}

@@ -1,0 +1,48 @@
+-- claim: promotes due delayed missions, then leases up to N ready missions to a worker.
+-- KEYS: the fixed queue keys (see prelude).
+-- ARGV[4] how many missions to claim at most
+-- ARGV[5] worker id
+-- ARGV[6] lease length (ms)
+-- ARGV[7] token prefix (unique per call); each lease token is prefix .. ':' .. n
+-- ARGV[8] how many due delayed missions to promote at most
+-- Returns: {due_in_ms, m1, m2, ...} where due_in_ms is how long until the earliest
+--          delayed mission is due (-1 if none) and each m is
+--          {id, token, type, attempt, max_attempts, payload, timeout_ms, correlation_id}.
+local count, worker, lease_ms, token_prefix = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
+
+-- Promote due missions: they keep their status (pending or retrying) until claimed.
+local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[8]))
+for _, id in ipairs(due) do
+  redis.call('ZREM', K.delayed, id)
+  local prio = redis.call('HGET', mkey(id), 'priority')
+  if prio then
+    redis.call('ZADD', K.ready, ready_score(prio), id)
+  end
+end
+
+local out = { -1 }
+local popped = redis.call('ZPOPMIN', K.ready, count)
+for i = 1, #popped, 2 do
+  local id = popped[i]
+  local key = mkey(id)
+  local m = redis.call('HMGET', key, 'type', 'status', 'max_attempts', 'payload', 'timeout_ms', 'correlation_id')
+  if m[1] then
+    local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+    local token = token_prefix .. ':' .. i
+    local until_ms = NOW + lease_ms
+    set_status(id, m[1], m[2], 'running')
+    redis.call('HSET', key, 'lease_token', token, 'lease_until', until_ms, 'worker', worker, 'started_ms', NOW)
+    redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
+    redis.call('ZADD', K.active, until_ms, id)
+    emit('mission.started', id, { worker_id = worker, attempt = attempt, max_attempts = tonumber(m[3]) })
+    out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] }
+  end
+end
+
+if redis.call('ZCARD', K.ready) == 0 then
+  -- Nothing left to hand out: markers would only cause empty claims.
+  redis.call('DEL', K.wake)
+end
+local next_due = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
+if next_due[2] then out[1] = math.max(0, tonumber(next_due[2]) - NOW) end
+return out

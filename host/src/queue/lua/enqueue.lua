@@ -1,0 +1,49 @@
+-- enqueue: creates missions, all in one step (a batch is all or none).
+-- KEYS: the fixed queue keys (see prelude).
+-- ARGV[4]  idempotency window (ms)
+-- ARGV[5..] one JSON object per mission: id, type, priority, payload (JSON text),
+--           max_attempts, timeout_ms, run_at_ms (0: now), backoff_base_ms,
+--           backoff_cap_ms, correlation_id, idempotency_key (may be empty)
+-- Returns: per mission, in order, {id, 1} if created or {existing id, 0} when its
+--          idempotency key was already used within the window.
+local idem_ttl = tonumber(ARGV[4])
+local out = {}
+for i = 5, #ARGV do
+  local m = cjson.decode(ARGV[i])
+  local existing = false
+  if m.idempotency_key ~= '' then
+    local ik = P .. 'idem:' .. m.idempotency_key
+    existing = redis.call('GET', ik)
+    if not existing then
+      redis.call('SET', ik, m.id, 'PX', idem_ttl)
+    end
+  end
+  if existing then
+    out[#out + 1] = { existing, 0 }
+  else
+    local id = m.id
+    redis.call('HSET', mkey(id),
+      'id', id, 'type', m.type, 'priority', m.priority, 'payload', m.payload,
+      'attempts', 0, 'max_attempts', m.max_attempts, 'timeout_ms', m.timeout_ms,
+      'backoff_base_ms', m.backoff_base_ms, 'backoff_cap_ms', m.backoff_cap_ms,
+      'correlation_id', m.correlation_id, 'idempotency_key', m.idempotency_key,
+      'created_ms', NOW)
+    redis.call('ZADD', K.all, NOW, id)
+    redis.call('ZADD', type_key(m.type), NOW, id)
+    set_status(id, m.type, nil, 'pending')
+    local run_at = tonumber(m.run_at_ms)
+    if run_at > NOW then
+      redis.call('HSET', mkey(id), 'run_at_ms', run_at)
+      redis.call('ZADD', K.delayed, run_at, id)
+    else
+      redis.call('ZADD', K.ready, ready_score(m.priority), id)
+    end
+    local created = { type = m.type, priority = m.priority, status = 'pending',
+      max_attempts = m.max_attempts, created_at = NOW / 1000 }
+    if run_at > NOW then created.run_at = run_at / 1000 end
+    emit('mission.created', id, created)
+    wake()
+    out[#out + 1] = { id, 1 }
+  end
+end
+return out

@@ -1,0 +1,20 @@
+-- expire: deletes finished missions past their retention, with their log, event
+-- index and every queue and index entry (their events stay in the capped stream).
+-- KEYS: the fixed queue keys (see prelude).
+-- ARGV[4] how many to delete at most
+-- Returns: how many were deleted.
+local ids = redis.call('ZRANGEBYSCORE', K.expiry, '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[4]))
+for _, id in ipairs(ids) do
+  local key = mkey(id)
+  local m = redis.call('HMGET', key, 'type', 'status', 'idempotency_key')
+  if m[1] then
+    redis.call('ZREM', status_key(m[2]), id)
+    redis.call('HINCRBY', K.stats, m[1] .. '|' .. m[2], -1)
+    redis.call('ZREM', type_key(m[1]), id)
+  end
+  redis.call('ZREM', K.all, id)
+  redis.call('ZREM', K.dead, id)
+  redis.call('ZREM', K.expiry, id)
+  redis.call('DEL', key, key .. ':log', key .. ':ev')
+end
+return #ids

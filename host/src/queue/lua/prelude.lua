@@ -1,0 +1,122 @@
+-- Prelude shared by every queue script (prepended when the scripts are loaded).
+--
+-- KEYS (the same fixed list for every script, in the order of `Keys::fixed` in keys.rs):
+--   1 ready     ZSET  missions ready to run, score = priority rank * 2^32 + sequence
+--   2 delayed   ZSET  missions waiting for run_at / a retry, score = due time (ms)
+--   3 active    ZSET  missions under a lease, score = lease expiry (ms)
+--   4 dead      ZSET  failed missions (the dead-letter set), score = failure time (ms)
+--   5 events    STREAM lifecycle events
+--   6 wake      LIST  markers that wake idle workers blocked on BLPOP
+--   7 stats     HASH  "<type>|<status>" -> number of missions
+--   8 seq       STRING sequence for FIFO order within one priority
+--   9 all       ZSET  every mission, score = creation time (ms), for listing
+--  10 expiry    ZSET  finished missions, score = when they expire (ms)
+-- ARGV (the same first three for every script; each script's own start at ARGV[4]):
+--   1 key prefix with its hash tag, e.g. "{mr}:"; per-mission keys are derived from it
+--   2 approximate cap (MAXLEN ~) of the event stream
+--   3 source of the events this call writes (the producing host or worker)
+-- Time comes from the Redis server (TIME), the one clock every host shares.
+
+local P = ARGV[1]
+local MAXLEN = ARGV[2]
+local SOURCE = ARGV[3]
+local K = {
+  ready = KEYS[1], delayed = KEYS[2], active = KEYS[3], dead = KEYS[4],
+  events = KEYS[5], wake = KEYS[6], stats = KEYS[7], seq = KEYS[8],
+  all = KEYS[9], expiry = KEYS[10],
+}
+
+local t = redis.call('TIME')
+local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local NOW_S = string.format('%d.%03d', math.floor(NOW / 1000), NOW % 1000)
+
+local function mkey(id) return P .. 'm:' .. id end
+local function status_key(status) return P .. 'status:' .. status end
+local function type_key(mtype) return P .. 'type:' .. mtype end
+
+-- Ready-queue score: higher priority first, FIFO within one priority.
+-- Priorities are 0..100, so the score stays below 2^53 and exact in a double.
+local function ready_score(priority)
+  local seq = redis.call('INCR', K.seq) % 4294967296
+  return (100 - tonumber(priority)) * 4294967296 + seq
+end
+
+-- Wakes one blocked worker per call (the list is capped: a marker is only a hint).
+local function wake()
+  redis.call('LPUSH', K.wake, '1')
+  redis.call('LTRIM', K.wake, 0, 255)
+end
+
+-- Appends an event to the stream and to the mission's own index of events.
+-- `payload` is a Lua table; mission_id is always added to it.
+local function emit(etype, id, payload)
+  payload.mission_id = id
+  local cid = redis.call('HGET', mkey(id), 'correlation_id') or ''
+  local meta = cjson.encode({ schema_version = '1', producer = 'mission-runner', correlation_id = cid })
+  local sid = redis.call('XADD', K.events, 'MAXLEN', '~', MAXLEN, '*',
+    'type', etype, 'mission', id, 'source', SOURCE, 'timestamp', NOW_S,
+    'payload', cjson.encode(payload), 'meta', meta)
+  redis.call('RPUSH', mkey(id) .. ':ev', sid)
+  return sid
+end
+
+-- Moves a mission between statuses: record, status index and per-type counters.
+local function set_status(id, mtype, from, to)
+  if from then
+    redis.call('ZREM', status_key(from), id)
+    redis.call('HINCRBY', K.stats, mtype .. '|' .. from, -1)
+  end
+  redis.call('ZADD', status_key(to), NOW, id)
+  redis.call('HINCRBY', K.stats, mtype .. '|' .. to, 1)
+  redis.call('HSET', mkey(id), 'status', to, 'updated_ms', NOW)
+end
+
+-- A finished mission expires `retention_ms` from now (0 keeps it forever).
+local function schedule_expiry(id, retention_ms)
+  retention_ms = tonumber(retention_ms)
+  if retention_ms > 0 then
+    redis.call('ZADD', K.expiry, NOW + retention_ms, id)
+  end
+end
+
+-- Drops a mission's lease.
+local function release(id)
+  redis.call('ZREM', K.active, id)
+  redis.call('HDEL', mkey(id), 'lease_token', 'lease_until', 'worker')
+end
+
+-- Exponential backoff with equal jitter: half fixed, half random (jitter in [0,1)).
+local function backoff_ms(attempt, base, cap, jitter)
+  local d = math.min(tonumber(cap), tonumber(base) * 2 ^ (tonumber(attempt) - 1))
+  return math.floor(d / 2 + d / 2 * tonumber(jitter))
+end
+
+-- Ends a running attempt in failure: retry later while attempts remain and the
+-- error is retryable, otherwise fail the mission into the dead-letter set.
+-- Returns 'retrying', next attempt time (ms) or 'dead', 0.
+local function fail_attempt(id, kind, message, jitter, dead_retention_ms)
+  local key = mkey(id)
+  local m = redis.call('HMGET', key, 'type', 'attempts', 'max_attempts', 'backoff_base_ms', 'backoff_cap_ms')
+  local mtype, attempt, max = m[1], tonumber(m[2]), tonumber(m[3])
+  release(id)
+  redis.call('HSET', key, 'error_kind', kind, 'error', message)
+  local will_retry = kind == 'retryable' and attempt < max
+  emit('mission.failed', id, { error = message, error_kind = kind, attempt = attempt, will_retry = will_retry })
+  if will_retry then
+    local due = NOW + backoff_ms(attempt, m[4], m[5], jitter)
+    set_status(id, mtype, 'running', 'retrying')
+    redis.call('HSET', key, 'next_attempt_ms', due)
+    redis.call('ZADD', K.delayed, due, id)
+    emit('mission.retrying', id, { attempt = attempt, max_attempts = max, next_attempt_at = due / 1000 })
+    wake()
+    return { 'retrying', due }
+  end
+  set_status(id, mtype, 'running', 'failed')
+  redis.call('HSET', key, 'finished_ms', NOW)
+  redis.call('HDEL', key, 'next_attempt_ms')
+  redis.call('ZADD', K.dead, NOW, id)
+  schedule_expiry(id, dead_retention_ms)
+  return { 'dead', 0 }
+end
+
+-- ---------------------------------------------------------------- script body

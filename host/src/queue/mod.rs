@@ -1,0 +1,139 @@
+//! The mission queue on Redis: every state change is one Lua script that updates
+//! the record, the queue structures and the counters, and appends its event.
+//!
+//! Lifecycle: `enqueue` -> (`claim` -> `complete` | `fail`)* with `heartbeat`
+//! renewing leases, `reap` recovering expired ones, `cancel` and `redrive`
+//! for operators, and `expire` enforcing retention.
+
+mod keys;
+mod read;
+mod scripts;
+mod transitions;
+
+pub use keys::Keys;
+pub use read::{EventQuery, ListQuery, QueueEntry, Stats, TypeStats};
+pub use scripts::Scripts;
+pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RedriveOutcome};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{Script, ScriptInvocation};
+
+use crate::config::Config;
+use crate::mission::CorruptRecord;
+
+/// Errors of queue operations. API handlers map `Redis` to 503.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// Redis is unreachable or refused the command.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis holds something this version cannot read.
+    #[error(transparent)]
+    Corrupt(#[from] CorruptRecord),
+    /// A script answered in an unexpected shape (a bug, or a foreign writer).
+    #[error("unexpected reply from redis: {0}")]
+    Protocol(String),
+}
+
+impl From<redis::ParsingError> for QueueError {
+    fn from(e: redis::ParsingError) -> Self {
+        QueueError::Protocol(e.to_string())
+    }
+}
+
+/// Settings of the queue taken from [`Config`].
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// Approximate cap of the event stream.
+    pub events_max_len: u64,
+    /// Retention of completed and cancelled missions (ms, 0: forever).
+    pub retention_completed_ms: u64,
+    /// Retention of failed missions (ms, 0: forever).
+    pub retention_failed_ms: u64,
+    /// Idempotency window (ms).
+    pub idempotency_window_ms: u64,
+    /// Log lines kept per mission.
+    pub max_log_lines: u32,
+}
+
+impl QueueSettings {
+    /// The queue part of the host configuration.
+    pub fn from_config(c: &Config) -> Self {
+        let ms = |d: Duration| d.as_millis() as u64;
+        QueueSettings {
+            events_max_len: c.events_max_len,
+            retention_completed_ms: ms(c.retention_completed),
+            retention_failed_ms: ms(c.retention_failed),
+            idempotency_window_ms: ms(c.idempotency_window).max(1),
+            max_log_lines: c.max_log_lines,
+        }
+    }
+}
+
+/// A handle on the queue; cheap to clone (one multiplexed connection underneath).
+#[derive(Clone)]
+pub struct Queue {
+    conn: ConnectionManager,
+    keys: Keys,
+    fixed: Arc<[String; 10]>,
+    scripts: Arc<Scripts>,
+    settings: Arc<QueueSettings>,
+    /// Who this host is, written as the `source` of the events it produces.
+    source: Arc<str>,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue").field("root", &self.keys.root()).field("source", &self.source).finish()
+    }
+}
+
+impl Queue {
+    /// A queue over `conn` with keys under `prefix`; `source` names this host in events.
+    pub fn new(conn: ConnectionManager, prefix: &str, settings: QueueSettings, source: &str) -> Self {
+        let keys = Keys::new(prefix);
+        Queue {
+            conn,
+            fixed: Arc::new(keys.fixed()),
+            keys,
+            scripts: Arc::new(Scripts::new()),
+            settings: Arc::new(settings),
+            source: source.into(),
+        }
+    }
+
+    /// The key names.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &QueueSettings {
+        &self.settings
+    }
+
+    /// A connection for one command (clones share the multiplexed connection).
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Starts a call of `script` with the fixed KEYS and the three common ARGV.
+    fn invocation<'a>(&'a self, script: &'a Script) -> ScriptInvocation<'a> {
+        let mut inv = script.prepare_invoke();
+        for k in self.fixed.iter() {
+            inv.key(k);
+        }
+        inv.arg(self.keys.root()).arg(self.settings.events_max_len).arg(&*self.source);
+        inv
+    }
+
+    /// Checks that Redis answers; returns the round-trip time.
+    pub async fn ping(&self) -> Result<Duration, QueueError> {
+        let start = std::time::Instant::now();
+        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        Ok(start.elapsed())
+    }
+}

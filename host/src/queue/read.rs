@@ -1,0 +1,231 @@
+//! Reads: records, lists, logs, stats and events. Reads never change state.
+
+use std::collections::BTreeMap;
+
+use redis::AsyncCommands;
+use serde::Serialize;
+
+use super::{Queue, QueueError};
+use crate::events::Event;
+use crate::mission::{Mission, Status};
+
+/// Filters of `GET /api/missions`.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only missions with this status.
+    pub status: Option<Status>,
+    /// Only missions of this type.
+    pub mission_type: Option<String>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// Filters of `GET /api/events`.
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    /// Only this mission's events (in order).
+    pub mission_id: Option<String>,
+    /// Only events of this type.
+    pub event_type: Option<String>,
+    /// At most this many (the newest that match, oldest first).
+    pub limit: usize,
+}
+
+/// Counts per status for one mission type (or all).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TypeStats {
+    /// Missions per status.
+    pub by_status: BTreeMap<String, i64>,
+    /// All missions.
+    pub total: i64,
+}
+
+/// `GET /api/stats`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// All types together.
+    pub totals: TypeStats,
+    /// Per mission type.
+    pub by_type: BTreeMap<String, TypeStats>,
+    /// Missions ready to run now.
+    pub queue_depth: u64,
+    /// Missions waiting for `run_at` or a retry.
+    pub delayed: u64,
+    /// Missions under a lease.
+    pub running: u64,
+    /// Missions in the dead-letter set.
+    pub dead: u64,
+}
+
+/// One entry of `GET /api/queue`.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueEntry {
+    /// 1 is next.
+    pub position: usize,
+    /// Mission id.
+    pub id: String,
+    /// Mission type.
+    #[serde(rename = "type")]
+    pub mission_type: String,
+    /// Priority.
+    pub priority: u8,
+}
+
+/// How many ids a filtered scan reads per round trip, and in all.
+const SCAN_CHUNK: usize = 200;
+const SCAN_MAX: usize = 10_000;
+
+impl Queue {
+    /// One mission, or `None`.
+    pub async fn get(&self, id: &str) -> Result<Option<Mission>, QueueError> {
+        let h: std::collections::HashMap<String, String> = self.conn().hgetall(self.keys.mission(id)).await?;
+        Ok(Mission::from_hash(h)?)
+    }
+
+    /// Several missions in one round trip, in the order of `ids` (missing ones skipped).
+    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<Mission>, QueueError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for id in ids {
+            pipe.hgetall(self.keys.mission(id));
+        }
+        let hashes: Vec<std::collections::HashMap<String, String>> = pipe.query_async(&mut self.conn()).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for h in hashes {
+            if let Some(m) = Mission::from_hash(h)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Missions matching `q`, newest first.
+    pub async fn list(&self, q: &ListQuery) -> Result<Vec<Mission>, QueueError> {
+        // Walk the narrowest index; filter by the other criterion while reading.
+        let index = match (&q.status, &q.mission_type) {
+            (Some(s), _) => self.keys.by_status(s.as_str()),
+            (None, Some(t)) => self.keys.by_type(t),
+            (None, None) => self.keys.all(),
+        };
+        let mut out = Vec::new();
+        let mut offset = 0;
+        while out.len() < q.limit && offset < SCAN_MAX {
+            let ids: Vec<String> = self
+                .conn()
+                .zrevrange(&index, offset as isize, (offset + SCAN_CHUNK - 1) as isize)
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            offset += ids.len();
+            for m in self.get_many(&ids).await? {
+                let status_ok = q.status.is_none_or(|s| s == m.status);
+                let type_ok = q.mission_type.as_ref().is_none_or(|t| *t == m.mission_type);
+                if status_ok && type_ok && out.len() < q.limit {
+                    out.push(m);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A mission's log lines (JSON objects), oldest first.
+    pub async fn log(&self, id: &str) -> Result<Vec<serde_json::Value>, QueueError> {
+        let lines: Vec<String> = self.conn().lrange(self.keys.log(id), 0, -1).await?;
+        Ok(lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    }
+
+    /// Events matching `q`.
+    pub async fn events(&self, q: &EventQuery) -> Result<Vec<Event>, QueueError> {
+        let stream = self.keys.events();
+        let matches = |e: &Event| q.event_type.as_ref().is_none_or(|t| *t == e.event_type);
+        if let Some(id) = &q.mission_id {
+            // The mission's own index of stream ids: one XRANGE per event, pipelined.
+            let ids: Vec<String> = self.conn().lrange(self.keys.mission_events(id), 0, -1).await?;
+            let mut pipe = redis::pipe();
+            for sid in &ids {
+                pipe.cmd("XRANGE").arg(&stream).arg(sid).arg(sid);
+            }
+            let entries: Vec<Vec<(String, Vec<String>)>> = pipe.query_async(&mut self.conn()).await?;
+            let mut out: Vec<Event> = entries
+                .into_iter()
+                .flatten()
+                .filter_map(|(sid, f)| Event::from_entry(sid, f))
+                .filter(matches)
+                .collect();
+            let skip = out.len().saturating_sub(q.limit);
+            out.drain(..skip);
+            return Ok(out);
+        }
+        // Newest first through the stream, then returned oldest first.
+        let mut out = Vec::new();
+        let mut end = "+".to_owned();
+        let mut scanned = 0;
+        while out.len() < q.limit && scanned < SCAN_MAX {
+            let entries: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+                .arg(&stream)
+                .arg(&end)
+                .arg("-")
+                .arg("COUNT")
+                .arg(SCAN_CHUNK)
+                .query_async(&mut self.conn())
+                .await?;
+            let Some((last, _)) = entries.last() else { break };
+            end = format!("({last}");
+            scanned += entries.len();
+            for (sid, f) in entries {
+                if let Some(e) = Event::from_entry(sid, f).filter(matches) {
+                    if out.len() < q.limit {
+                        out.push(e);
+                    }
+                }
+            }
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Counters per status and type, and the sizes of the queue structures.
+    pub async fn stats(&self) -> Result<Stats, QueueError> {
+        let (counters, ready, delayed, active, dead): (Vec<(String, i64)>, u64, u64, u64, u64) = redis::pipe()
+            .hgetall(self.keys.stats())
+            .zcard(self.keys.ready())
+            .zcard(self.keys.delayed())
+            .zcard(self.keys.active())
+            .zcard(self.keys.dead())
+            .query_async(&mut self.conn())
+            .await?;
+        let mut stats = Stats { queue_depth: ready, delayed, running: active, dead, ..Stats::default() };
+        for (field, n) in counters {
+            let Some((mission_type, status)) = field.rsplit_once('|') else { continue };
+            if n == 0 {
+                continue;
+            }
+            let t = stats.by_type.entry(mission_type.to_owned()).or_default();
+            *t.by_status.entry(status.to_owned()).or_default() += n;
+            t.total += n;
+            *stats.totals.by_status.entry(status.to_owned()).or_default() += n;
+            stats.totals.total += n;
+        }
+        Ok(stats)
+    }
+
+    /// The next `n` missions in claim order.
+    pub async fn peek(&self, n: usize) -> Result<Vec<QueueEntry>, QueueError> {
+        let ids: Vec<String> = self.conn().zrange(self.keys.ready(), 0, n as isize - 1).await?;
+        let missions = self.get_many(&ids).await?;
+        Ok(missions
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| QueueEntry { position: i + 1, id: m.id, mission_type: m.mission_type, priority: m.priority })
+            .collect())
+    }
+
+    /// Dead-lettered missions, most recent failure first.
+    pub async fn dead(&self, limit: usize) -> Result<Vec<Mission>, QueueError> {
+        let ids: Vec<String> = self.conn().zrevrange(self.keys.dead(), 0, limit as isize - 1).await?;
+        self.get_many(&ids).await
+    }
+}

@@ -1,0 +1,48 @@
+//! The Lua scripts, one per queue transition, each prefixed with `prelude.lua`.
+
+use redis::Script;
+
+const PRELUDE: &str = include_str!("lua/prelude.lua");
+
+fn load(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}\n{body}"))
+}
+
+/// The loaded scripts (redis-rs runs them by SHA and loads them on NOSCRIPT).
+#[derive(Debug)]
+pub struct Scripts {
+    pub(crate) enqueue: Script,
+    pub(crate) claim: Script,
+    pub(crate) complete: Script,
+    pub(crate) fail: Script,
+    pub(crate) heartbeat: Script,
+    pub(crate) reap: Script,
+    pub(crate) cancel: Script,
+    pub(crate) redrive: Script,
+    pub(crate) report: Script,
+    pub(crate) expire: Script,
+}
+
+impl Scripts {
+    /// Loads every script.
+    pub fn new() -> Self {
+        Scripts {
+            enqueue: load(include_str!("lua/enqueue.lua")),
+            claim: load(include_str!("lua/claim.lua")),
+            complete: load(include_str!("lua/complete.lua")),
+            fail: load(include_str!("lua/fail.lua")),
+            heartbeat: load(include_str!("lua/heartbeat.lua")),
+            reap: load(include_str!("lua/reap.lua")),
+            cancel: load(include_str!("lua/cancel.lua")),
+            redrive: load(include_str!("lua/redrive.lua")),
+            report: load(include_str!("lua/report.lua")),
+            expire: load(include_str!("lua/expire.lua")),
+        }
+    }
+}
+
+impl Default for Scripts {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,272 @@
+//! One method per queue transition, each a single Lua script call.
+
+use std::str::FromStr;
+
+use redis::Value;
+
+use super::{Queue, QueueError};
+use crate::mission::{ErrorKind, Status};
+use crate::runtime::Report;
+use crate::submission::NewMission;
+
+/// The outcome of enqueueing one mission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The mission's id (the earlier mission's, for a repeated idempotency key).
+    pub id: String,
+    /// False when the idempotency key returned an existing mission.
+    pub created: bool,
+}
+
+/// One mission leased to a worker.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// Mission id.
+    pub id: String,
+    /// Lease token; required to complete, fail or renew this attempt.
+    pub token: String,
+    /// Mission type (chooses the plugin).
+    pub mission_type: String,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    /// Attempts allowed in all.
+    pub max_attempts: u32,
+    /// Payload JSON text.
+    pub payload: String,
+    /// Wall-clock limit of the attempt.
+    pub timeout_ms: u64,
+    /// For logs.
+    pub correlation_id: String,
+}
+
+/// What one claim call returned.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimBatch {
+    /// Missions now leased to the caller.
+    pub missions: Vec<Claimed>,
+    /// How long until the earliest delayed mission is due (by the Redis clock), if any.
+    pub next_due_in: Option<std::time::Duration>,
+}
+
+/// Whether a completion was accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ack {
+    /// Recorded.
+    Done,
+    /// Refused: the token no longer holds the lease; the status it has now.
+    Stale(String),
+}
+
+/// What a failure led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Another attempt is scheduled at this Unix time (ms).
+    Retrying { next_attempt_ms: i64 },
+    /// No attempts left, or a permanent error: dead-lettered.
+    Dead,
+    /// Refused: the token no longer holds the lease; the status it has now.
+    Stale(String),
+}
+
+/// What a cancellation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// Cancelled; the status it had before.
+    Cancelled { previous: Status },
+    /// Nothing changed: the mission had already finished with this status.
+    AlreadyFinished(Status),
+    /// No such mission.
+    NotFound,
+}
+
+/// What a re-drive did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedriveOutcome {
+    /// Back in the queue with fresh attempts.
+    Requeued,
+    /// Nothing changed: only failed missions can be re-driven.
+    NotDead(Status),
+    /// No such mission.
+    NotFound,
+}
+
+fn status(s: &str) -> Result<Status, QueueError> {
+    Status::from_str(s).map_err(QueueError::Protocol)
+}
+
+impl Queue {
+    /// Creates missions atomically (all or none), honouring idempotency keys.
+    pub async fn enqueue(&self, missions: &[NewMission]) -> Result<Vec<Enqueued>, QueueError> {
+        let mut inv = self.invocation(&self.scripts.enqueue);
+        inv.arg(self.settings.idempotency_window_ms);
+        for m in missions {
+            inv.arg(serde_json::to_string(m).map_err(|e| QueueError::Protocol(e.to_string()))?);
+        }
+        let rows: Vec<(String, u8)> = inv.invoke_async(&mut self.conn()).await?;
+        Ok(rows.into_iter().map(|(id, created)| Enqueued { id, created: created == 1 }).collect())
+    }
+
+    /// Promotes due missions and leases up to `count` ready ones to `worker`.
+    pub async fn claim(&self, worker: &str, count: usize, lease_ms: u64) -> Result<ClaimBatch, QueueError> {
+        let token_prefix = uuid::Uuid::new_v4().simple().to_string();
+        let reply: Vec<Value> = self
+            .invocation(&self.scripts.claim)
+            .arg(count)
+            .arg(worker)
+            .arg(lease_ms)
+            .arg(token_prefix)
+            .arg(1000)
+            .invoke_async(&mut self.conn())
+            .await?;
+        let mut it = reply.into_iter();
+        let due_in: i64 = redis::from_redis_value(it.next().unwrap_or(Value::Int(-1)))?;
+        let next_due_in = u64::try_from(due_in).ok().map(std::time::Duration::from_millis);
+        let mut batch = ClaimBatch { missions: Vec::new(), next_due_in };
+        for v in it {
+            let (id, token, mission_type, attempt, max_attempts, payload, timeout_ms, correlation_id) =
+                redis::from_redis_value(v)?;
+            batch.missions.push(Claimed {
+                id,
+                token,
+                mission_type,
+                attempt,
+                max_attempts,
+                payload,
+                timeout_ms,
+                correlation_id,
+            });
+        }
+        Ok(batch)
+    }
+
+    /// Records success of the attempt holding `token`.
+    pub async fn complete(&self, id: &str, token: &str, result: &str) -> Result<Ack, QueueError> {
+        let summary: String = if result.len() > 200 {
+            let mut end = 200;
+            while !result.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}…", &result[..end])
+        } else {
+            result.to_owned()
+        };
+        let reply: String = self
+            .invocation(&self.scripts.complete)
+            .arg(id)
+            .arg(token)
+            .arg(result)
+            .arg(summary)
+            .arg(self.settings.retention_completed_ms)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(match reply.strip_prefix("stale:") {
+            Some(now) => Ack::Stale(now.to_owned()),
+            None => Ack::Done,
+        })
+    }
+
+    /// Records failure of the attempt holding `token`; the script decides retry or dead.
+    pub async fn fail(&self, id: &str, token: &str, kind: ErrorKind, message: &str) -> Result<FailOutcome, QueueError> {
+        let (what, next): (String, i64) = self
+            .invocation(&self.scripts.fail)
+            .arg(id)
+            .arg(token)
+            .arg(kind.as_str())
+            .arg(message)
+            .arg(rand::random::<f64>())
+            .arg(self.settings.retention_failed_ms)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(match what.as_str() {
+            "retrying" => FailOutcome::Retrying { next_attempt_ms: next },
+            "dead" => FailOutcome::Dead,
+            other => FailOutcome::Stale(other.trim_start_matches("stale:").to_owned()),
+        })
+    }
+
+    /// Renews the leases in `held` (id, token); returns the ids whose lease is lost.
+    pub async fn heartbeat(&self, held: &[(String, String)], lease_ms: u64) -> Result<Vec<String>, QueueError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = self.invocation(&self.scripts.heartbeat);
+        inv.arg(lease_ms);
+        for (id, token) in held {
+            inv.arg(id).arg(token);
+        }
+        Ok(inv.invoke_async(&mut self.conn()).await?)
+    }
+
+    /// Recovers up to `limit` missions whose lease expired; returns their ids.
+    pub async fn reap(&self, limit: usize) -> Result<Vec<String>, QueueError> {
+        Ok(self
+            .invocation(&self.scripts.reap)
+            .arg(limit)
+            .arg(rand::random::<f64>())
+            .arg(self.settings.retention_failed_ms)
+            .invoke_async(&mut self.conn())
+            .await?)
+    }
+
+    /// Deletes up to `limit` finished missions past their retention.
+    pub async fn expire(&self, limit: usize) -> Result<u64, QueueError> {
+        Ok(self.invocation(&self.scripts.expire).arg(limit).invoke_async(&mut self.conn()).await?)
+    }
+
+    /// Cancels a mission that has not finished.
+    pub async fn cancel(&self, id: &str, by: &str, reason: &str) -> Result<CancelOutcome, QueueError> {
+        let (what, st): (String, String) = self
+            .invocation(&self.scripts.cancel)
+            .arg(id)
+            .arg(by)
+            .arg(reason)
+            .arg(self.settings.retention_completed_ms)
+            .arg(self.keys.cancel_channel())
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(match what.as_str() {
+            "cancelled" => CancelOutcome::Cancelled { previous: status(&st)? },
+            "finished" => CancelOutcome::AlreadyFinished(status(&st)?),
+            _ => CancelOutcome::NotFound,
+        })
+    }
+
+    /// Sends a failed mission back to the queue with `max_attempts` fresh
+    /// attempts (`None`: as many as it had).
+    pub async fn redrive(&self, id: &str, by: &str, max_attempts: Option<u32>) -> Result<RedriveOutcome, QueueError> {
+        let (what, st): (String, String) = self
+            .invocation(&self.scripts.redrive)
+            .arg(id)
+            .arg(by)
+            .arg(max_attempts.unwrap_or(0))
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(match what.as_str() {
+            "requeued" => RedriveOutcome::Requeued,
+            "not_dead" => RedriveOutcome::NotDead(status(&st)?),
+            _ => RedriveOutcome::NotFound,
+        })
+    }
+
+    /// Stores reports of a mission in order, in one call: log lines from
+    /// `origin` (`plugin` or `client`), and progress while `token` holds the
+    /// lease. `None` if the mission does not exist, else how many were stored.
+    pub async fn report(
+        &self,
+        id: &str,
+        token: &str,
+        origin: &str,
+        reports: &[Report],
+    ) -> Result<Option<u32>, QueueError> {
+        let mut inv = self.invocation(&self.scripts.report);
+        inv.arg(id).arg(token).arg(self.settings.max_log_lines).arg(origin);
+        for r in reports {
+            match r {
+                Report::Log { level, message } => inv.arg("log").arg(*level).arg(message),
+                Report::Progress { percent, message } => inv.arg("progress").arg((*percent).min(100)).arg(message),
+            };
+        }
+        let stored: i64 = inv.invoke_async(&mut self.conn()).await?;
+        Ok(u32::try_from(stored).ok())
+    }
+}

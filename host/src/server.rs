@@ -1,0 +1,171 @@
+//! Wires a host together: Redis (given or embedded), the plugin runtime, the
+//! worker and the API. The binary and the tests both start hosts through [`start`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::embedded_redis::{Persistence, RedisServer};
+use crate::queue::{Queue, QueueSettings};
+use crate::runtime::{PluginRegistry, Runtime, RuntimeConfig};
+use crate::worker::{Worker, new_worker_id};
+
+/// A running host.
+#[derive(Debug)]
+pub struct Host {
+    addr: SocketAddr,
+    redis_url: String,
+    worker_id: Option<String>,
+    /// Cancelled to begin a graceful stop.
+    shutdown: CancellationToken,
+    /// API and worker; they end after `shutdown` is cancelled.
+    tasks: Vec<JoinHandle<()>>,
+    /// The embedded Redis, if this host started one; stopped last.
+    embedded: Option<RedisServer>,
+    /// Kept so the epoch ticker runs as long as the host.
+    runtime: Arc<Runtime>,
+    /// The loaded plugins.
+    registry: Arc<PluginRegistry>,
+}
+
+impl Host {
+    /// Where the API listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    /// The Redis this host uses.
+    pub fn redis_url(&self) -> &str {
+        &self.redis_url
+    }
+    /// This host's worker id (`None` with concurrency 0).
+    pub fn worker_id(&self) -> Option<&str> {
+        self.worker_id.as_deref()
+    }
+    /// The plugin runtime.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+    /// The loaded plugins.
+    pub fn registry(&self) -> &Arc<PluginRegistry> {
+        &self.registry
+    }
+    /// A token that stops the host when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops claiming, lets running attempts finish, drains the API, stops Redis if embedded.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the host has stopped (after its shutdown token is cancelled).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        for t in self.tasks.drain(..) {
+            t.await.context("a host task panicked")?;
+        }
+        if let Some(redis) = self.embedded.take() {
+            redis.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Connects with automatic reconnection.
+pub async fn connect(client: &redis::Client, response_timeout: Duration) -> anyhow::Result<ConnectionManager> {
+    let cfg = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(response_timeout))
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(2);
+    ConnectionManager::new_with_config(client.clone(), cfg)
+        .await
+        .with_context(|| format!("connecting to Redis at {}", client.get_connection_info().addr()))
+}
+
+/// Refuses a Redis that may evict keys: an evicted queue key is a lost mission.
+async fn check_eviction_policy(conn: &mut ConnectionManager) -> anyhow::Result<()> {
+    let reply: redis::RedisResult<Vec<String>> =
+        redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async(conn).await;
+    match reply {
+        Ok(kv) => match kv.get(1).map(String::as_str) {
+            Some("noeviction") | None => Ok(()),
+            Some(policy) => bail!(
+                "Redis has maxmemory-policy `{policy}`, which may evict mission keys and lose missions. \
+                 Set it to `noeviction` (CONFIG SET maxmemory-policy noeviction, or in redis.conf)"
+            ),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read maxmemory-policy (CONFIG disabled?); make sure it is noeviction");
+            Ok(())
+        }
+    }
+}
+
+/// Starts a host: Redis, plugins, worker and API. Returns once it is serving.
+pub async fn start(config: Config) -> anyhow::Result<Host> {
+    let (redis_url, embedded) = match &config.redis_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let server = RedisServer::start(&config.data_dir.join("redis"), Persistence::AppendOnly).await?;
+            tracing::info!(url = %server.url(), dir = %config.data_dir.display(), "started embedded redis-server");
+            (server.url(), Some(server))
+        }
+    };
+    let client = redis::Client::open(redis_url.as_str()).context("parsing the Redis URL")?;
+    let mut conn = connect(&client, Duration::from_secs(5)).await?;
+    check_eviction_policy(&mut conn).await?;
+
+    let runtime = Arc::new(Runtime::new(&RuntimeConfig {
+        max_instances: config.concurrency as u32 + 16,
+        pooling: config.pooling,
+        limits: config.limits.clone(),
+    })?);
+    let registry = Arc::new(PluginRegistry::default());
+    registry.load_dir(&runtime, &config.plugins_dir).await?;
+
+    let worker_id = (config.concurrency > 0).then(new_worker_id);
+    let source = worker_id.clone().unwrap_or_else(new_worker_id);
+    let queue = Queue::new(conn, &config.key_prefix, QueueSettings::from_config(&config), &source);
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    if let Some(id) = &worker_id {
+        let blocking = connect(&client, Duration::from_secs(10)).await?;
+        let worker = Worker::new(id.clone(), queue.clone(), runtime.clone(), registry.clone(), config.concurrency, config.lease);
+        let stop = shutdown.clone();
+        let client = client.clone();
+        tasks.push(tokio::spawn(async move { worker.run(blocking, client, stop).await }));
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding the API to {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = api::router(AppState {
+        queue,
+        registry: registry.clone(),
+        defaults: Arc::new(config.mission_defaults.clone()),
+        worker_id: worker_id.clone(),
+        max_body_bytes: config.max_body_bytes,
+    });
+    let stop = shutdown.clone();
+    tasks.push(tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "API server failed");
+        }
+    }));
+    Ok(Host { addr, redis_url, worker_id, shutdown, tasks, embedded, runtime, registry })
+}

@@ -1,0 +1,231 @@
+//! What a client submits, and the checks it must pass before anything is stored.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::config::MissionDefaults;
+use crate::mission::Backoff;
+
+/// Highest priority; missions of higher priority are claimed first.
+pub const MAX_PRIORITY: u8 = 100;
+/// Most attempts a mission may ask for.
+pub const MAX_ATTEMPTS: u32 = 100;
+/// Farthest in the future a `run_at` may be.
+pub const MAX_DELAY_DAYS: i64 = 366;
+
+/// The body of `POST /api/missions` (and one item of a batch).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MissionRequest {
+    /// The mission type: lower-case letters, digits, `.`, `_` and `-`.
+    #[serde(rename = "type")]
+    pub mission_type: String,
+    /// Any JSON value; handed to the plugin as text, unchanged.
+    pub payload: Box<RawValue>,
+    /// 0..=100 or one of `low` (25), `normal` (50), `high` (75), `critical` (100).
+    #[serde(default)]
+    pub priority: Option<Priority>,
+    /// Attempts allowed in all (1..=100).
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// Wall-clock limit of one attempt, in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Do not start before this time (RFC 3339).
+    #[serde(default)]
+    pub run_at: Option<DateTime<Utc>>,
+    /// Delay between attempts.
+    #[serde(default)]
+    pub backoff: Option<Backoff>,
+    /// The same key within the idempotency window returns the first mission.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Carried in every event's `meta`; generated when absent.
+    #[serde(default)]
+    pub correlation_id: Option<String>,
+}
+
+/// A priority given as a number or a name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Priority {
+    /// 0..=100.
+    Number(i64),
+    /// `low`, `normal`, `high` or `critical`.
+    Named(NamedPriority),
+}
+
+/// The priority names users of the earlier system relied on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NamedPriority {
+    /// 25.
+    Low,
+    /// 50, the default.
+    Normal,
+    /// 75.
+    High,
+    /// 100.
+    Critical,
+}
+
+/// A submission that passed every check, ready for the enqueue script.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewMission {
+    /// The new mission's id.
+    pub id: String,
+    /// The mission type.
+    #[serde(rename = "type")]
+    pub mission_type: String,
+    /// 0..=100.
+    pub priority: u8,
+    /// JSON text.
+    pub payload: String,
+    /// 1..=100.
+    pub max_attempts: u32,
+    /// Milliseconds.
+    pub timeout_ms: u64,
+    /// Unix milliseconds; 0 means now.
+    pub run_at_ms: i64,
+    /// Backoff base (ms).
+    pub backoff_base_ms: u64,
+    /// Backoff cap (ms).
+    pub backoff_cap_ms: u64,
+    /// Never empty.
+    pub correlation_id: String,
+    /// Empty when none was given.
+    pub idempotency_key: String,
+}
+
+/// Why a submission was refused. `field` names the offending field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}`: {message}")]
+pub struct Invalid {
+    /// The JSON field at fault.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
+    Invalid { field, message: message.into() }
+}
+
+/// Whether `name` is a well-formed mission type (or plugin) name.
+pub fn valid_type_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+}
+
+fn check_token(field: &'static str, value: Option<String>) -> Result<Option<String>, Invalid> {
+    match value {
+        Some(v) if v.is_empty() || v.len() > 200 => Err(invalid(field, "must be 1 to 200 characters")),
+        Some(v) if v.chars().any(char::is_control) => Err(invalid(field, "must not contain control characters")),
+        other => Ok(other),
+    }
+}
+
+impl MissionRequest {
+    /// Checks the request and fills in defaults; `now` bounds `run_at`.
+    pub fn validate(self, defaults: &MissionDefaults, now: DateTime<Utc>) -> Result<NewMission, Invalid> {
+        if !valid_type_name(&self.mission_type) {
+            return Err(invalid(
+                "type",
+                "must be 1 to 64 characters of a-z, 0-9, `.`, `_` or `-`, starting with a letter or digit",
+            ));
+        }
+        let priority = match self.priority {
+            None => 50,
+            Some(Priority::Number(n)) if (0..=i64::from(MAX_PRIORITY)).contains(&n) => n as u8,
+            Some(Priority::Number(n)) => {
+                return Err(invalid("priority", format!("{n} is out of range 0..={MAX_PRIORITY}")));
+            }
+            Some(Priority::Named(p)) => match p {
+                NamedPriority::Low => 25,
+                NamedPriority::Normal => 50,
+                NamedPriority::High => 75,
+                NamedPriority::Critical => 100,
+            },
+        };
+        let max_attempts = self.max_attempts.unwrap_or(defaults.max_attempts);
+        if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
+            return Err(invalid("max_attempts", format!("must be 1..={MAX_ATTEMPTS}")));
+        }
+        let timeout_ms = self.timeout_ms.unwrap_or(defaults.timeout_ms);
+        if !(1..=defaults.max_timeout_ms).contains(&timeout_ms) {
+            return Err(invalid("timeout_ms", format!("must be 1..={}", defaults.max_timeout_ms)));
+        }
+        let backoff = self.backoff.unwrap_or(defaults.backoff);
+        if backoff.base_ms == 0 || backoff.cap_ms < backoff.base_ms || backoff.cap_ms > 7 * 24 * 3_600_000 {
+            return Err(invalid("backoff", "needs 0 < base_ms <= cap_ms <= 7 days"));
+        }
+        let run_at_ms = match self.run_at {
+            Some(t) if t > now + chrono::Duration::days(MAX_DELAY_DAYS) => {
+                return Err(invalid("run_at", format!("is more than {MAX_DELAY_DAYS} days ahead")));
+            }
+            Some(t) if t > now => t.timestamp_millis(),
+            _ => 0,
+        };
+        let idempotency_key = check_token("idempotency_key", self.idempotency_key)?.unwrap_or_default();
+        let correlation_id = check_token("correlation_id", self.correlation_id)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        Ok(NewMission {
+            correlation_id: correlation_id.unwrap_or_else(|| id.clone()),
+            id,
+            mission_type: self.mission_type,
+            priority,
+            payload: self.payload.get().to_owned(),
+            max_attempts,
+            timeout_ms,
+            run_at_ms,
+            backoff_base_ms: backoff.base_ms,
+            backoff_cap_ms: backoff.cap_ms,
+            idempotency_key,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(json: &str) -> Result<NewMission, Invalid> {
+        let r: MissionRequest = serde_json::from_str(json).expect("parses");
+        r.validate(&MissionDefaults::default(), Utc::now())
+    }
+
+    #[test]
+    fn fills_defaults_and_keeps_the_payload_text() {
+        let m = req(r#"{"type":"echo","payload":{"b": [1, 2]}}"#).unwrap();
+        assert_eq!(m.payload, r#"{"b": [1, 2]}"#);
+        assert_eq!((m.priority, m.max_attempts, m.run_at_ms), (50, 3, 0));
+        assert_eq!(m.correlation_id, m.id);
+    }
+
+    #[test]
+    fn names_the_field_at_fault() {
+        assert_eq!(req(r#"{"type":"Echo!","payload":1}"#).unwrap_err().field, "type");
+        assert_eq!(req(r#"{"type":"e","payload":1,"priority":101}"#).unwrap_err().field, "priority");
+        assert_eq!(req(r#"{"type":"e","payload":1,"max_attempts":0}"#).unwrap_err().field, "max_attempts");
+        assert_eq!(req(r#"{"type":"e","payload":1,"timeout_ms":0}"#).unwrap_err().field, "timeout_ms");
+        assert_eq!(
+            req(r#"{"type":"e","payload":1,"run_at":"2999-01-01T00:00:00Z"}"#).unwrap_err().field,
+            "run_at"
+        );
+        assert_eq!(
+            req(r#"{"type":"e","payload":1,"backoff":{"base_ms":10,"cap_ms":5}}"#).unwrap_err().field,
+            "backoff"
+        );
+        assert_eq!(req(r#"{"type":"e","payload":1,"idempotency_key":""}"#).unwrap_err().field, "idempotency_key");
+    }
+
+    #[test]
+    fn accepts_priority_names_and_refuses_unknown_fields() {
+        assert_eq!(req(r#"{"type":"e","payload":1,"priority":"critical"}"#).unwrap().priority, 100);
+        assert!(serde_json::from_str::<MissionRequest>(r#"{"type":"e","payload":1,"priorty":1}"#).is_err());
+        assert!(serde_json::from_str::<MissionRequest>(r#"{"type":"e"}"#).is_err());
+    }
+}

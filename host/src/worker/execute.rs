@@ -1,0 +1,116 @@
+//! One attempt: run the plugin, stream its reports to Redis, record the outcome.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use super::Worker;
+use crate::mission::ErrorKind;
+use crate::queue::{Ack, Claimed, FailOutcome, Queue};
+use crate::runtime::{Report, RunInput, RunOutcome};
+
+pub(super) async fn attempt(worker: Worker, claimed: Claimed, abort: CancellationToken) {
+    let span = tracing::info_span!("mission", mission_id = %claimed.id, correlation_id = %claimed.correlation_id,
+        attempt = claimed.attempt);
+    async {
+        let outcome = run(&worker, &claimed, &abort).await;
+        if let Some(outcome) = outcome {
+            record(&worker.queue, &claimed, outcome, &abort).await;
+        }
+        worker.inflight.remove(&claimed.id);
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs the attempt; `None` if it was stopped (cancelled, or its lease lost).
+async fn run(worker: &Worker, claimed: &Claimed, abort: &CancellationToken) -> Option<RunOutcome> {
+    let Some(plugin) = worker.registry.get(&claimed.mission_type) else {
+        return Some(RunOutcome::Failed {
+            kind: ErrorKind::Retryable,
+            message: format!("no plugin serves mission type `{}` on worker {}", claimed.mission_type, worker.id),
+        });
+    };
+    let input = RunInput {
+        id: claimed.id.clone(),
+        mission_type: claimed.mission_type.clone(),
+        attempt: claimed.attempt,
+        max_attempts: claimed.max_attempts,
+        payload: claimed.payload.clone(),
+        timeout: Duration::from_millis(claimed.timeout_ms),
+    };
+    let (tx, rx) = unbounded_channel();
+    let reporter = tokio::spawn(report(worker.queue.clone(), claimed.id.clone(), claimed.token.clone(), rx));
+    let outcome = tokio::select! {
+        o = worker.runtime.run(&plugin, &input, tx) => Some(o),
+        _ = abort.cancelled() => None,
+    };
+    // The sender went with the store: the reporter drains what is left and ends,
+    // so the log is complete before the outcome's event.
+    let _ = reporter.await;
+    if outcome.is_none() {
+        tracing::info!("attempt stopped");
+    }
+    outcome
+}
+
+/// Writes reports in batches: everything waiting goes in one script call, in order.
+async fn report(queue: Queue, id: String, token: String, mut rx: UnboundedReceiver<Report>) {
+    let mut batch = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        if let Err(e) = queue.report(&id, &token, "plugin", &batch).await {
+            tracing::warn!(error = %e, reports = batch.len(), "could not store the plugin's reports");
+        }
+        batch.clear();
+    }
+}
+
+/// Records the outcome, retrying briefly if Redis hiccups. If it cannot be
+/// recorded, the lease runs out and the reaper retries the mission.
+async fn record(queue: &Queue, c: &Claimed, outcome: RunOutcome, abort: &CancellationToken) {
+    for n in 0..5u32 {
+        let result = match &outcome {
+            RunOutcome::Completed(result) => queue.complete(&c.id, &c.token, result).await.map(|ack| match ack {
+                Ack::Done => {
+                    tracing::info!("completed");
+                    None
+                }
+                Ack::Stale(now) => Some(now),
+            }),
+            RunOutcome::Failed { kind, message } => {
+                queue.fail(&c.id, &c.token, *kind, message).await.map(|o| match o {
+                    FailOutcome::Retrying { next_attempt_ms } => {
+                        tracing::info!(error = %message, next_attempt_ms, "failed; will retry");
+                        None
+                    }
+                    FailOutcome::Dead => {
+                        tracing::info!(error = %message, "failed for good");
+                        None
+                    }
+                    FailOutcome::Stale(now) => Some(now),
+                })
+            }
+        };
+        match result {
+            Ok(None) => return,
+            Ok(Some(now)) => {
+                tracing::info!(status = %now, "outcome refused: the lease was lost (cancelled or reclaimed)");
+                return;
+            }
+            Err(e) if abort.is_cancelled() => {
+                tracing::warn!(error = %e, "could not record the outcome; the lease is gone anyway");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, try_no = n + 1, "could not record the outcome; retrying");
+                tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(n))).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The worker: claims missions, runs each attempt in a fresh plugin instance,
+//! and records how it ended.
+//!
+//! One dispatcher per process claims as many missions as it has free slots in
+//! one script call, and when the queue is empty blocks on Redis (`BLPOP` on the
+//! wake list) instead of polling. Beside it run the lease keeper (heartbeats,
+//! self-fencing, the reaper) and the cancel listener.
+
+mod cancel;
+mod execute;
+mod inflight;
+mod maintenance;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::queue::Queue;
+use crate::runtime::{PluginRegistry, Runtime};
+use inflight::InFlight;
+
+/// Longest an idle dispatcher blocks before looking again.
+const MAX_IDLE_WAIT: Duration = Duration::from_secs(5);
+
+/// Everything a worker needs.
+#[derive(Clone)]
+pub struct Worker {
+    /// Unique per process: `<host>-<pid>-<random>`; names the lease holder.
+    id: Arc<str>,
+    queue: Queue,
+    runtime: Arc<Runtime>,
+    registry: Arc<PluginRegistry>,
+    /// Missions run at the same time.
+    concurrency: usize,
+    /// Lease length; heartbeats renew it well before it runs out.
+    lease: Duration,
+    /// Missions in hand, shared with the lease keeper and cancel listener.
+    inflight: InFlight,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker").field("id", &self.id).field("concurrency", &self.concurrency).finish()
+    }
+}
+
+/// A unique id for this process's worker.
+pub fn new_worker_id() -> String {
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let rand = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &rand[..8])
+}
+
+impl Worker {
+    /// A worker with `concurrency` slots.
+    pub fn new(
+        id: String,
+        queue: Queue,
+        runtime: Arc<Runtime>,
+        registry: Arc<PluginRegistry>,
+        concurrency: usize,
+        lease: Duration,
+    ) -> Self {
+        Worker { id: id.into(), queue, runtime, registry, concurrency, lease, inflight: InFlight::default() }
+    }
+
+    /// This worker's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs until `shutdown` is cancelled; then stops claiming and waits for the
+    /// attempts in hand. `blocking` is a connection of its own for `BLPOP`.
+    pub async fn run(self, blocking: ConnectionManager, client: redis::Client, shutdown: CancellationToken) {
+        let mut helpers = JoinSet::new();
+        let stop_helpers = CancellationToken::new();
+        helpers.spawn(maintenance::lease_keeper(self.clone(), stop_helpers.clone()));
+        helpers.spawn(cancel::listen(self.clone(), client, stop_helpers.clone()));
+        self.dispatch(blocking, &shutdown).await;
+        stop_helpers.cancel();
+        while helpers.join_next().await.is_some() {}
+    }
+
+    async fn dispatch(&self, mut blocking: ConnectionManager, shutdown: &CancellationToken) {
+        let mut tasks = JoinSet::new();
+        let mut errors = 0u32;
+        while !shutdown.is_cancelled() {
+            while tasks.try_join_next().is_some() {}
+            let free = self.concurrency.saturating_sub(tasks.len());
+            if free == 0 {
+                tokio::select! {
+                    _ = tasks.join_next() => {}
+                    _ = shutdown.cancelled() => {}
+                }
+                continue;
+            }
+            let batch = match self.queue.claim(&self.id, free, self.lease.as_millis() as u64).await {
+                Ok(batch) => {
+                    errors = 0;
+                    batch
+                }
+                Err(e) => {
+                    errors += 1;
+                    let pause = Duration::from_millis(100 * 2u64.pow(errors.min(5)));
+                    tracing::warn!(error = %e, retry_in = ?pause, "claim failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                    continue;
+                }
+            };
+            let idle = batch.missions.is_empty();
+            for claimed in batch.missions {
+                let abort = self.inflight.insert(&claimed);
+                tasks.spawn(execute::attempt(self.clone(), claimed, abort));
+            }
+            if idle {
+                let wait = batch.next_due_in.unwrap_or(MAX_IDLE_WAIT).clamp(Duration::from_millis(5), MAX_IDLE_WAIT);
+                let wake = self.queue.keys().wake();
+                tokio::select! {
+                    r = blocking.blpop::<_, Option<[String; 2]>>(&wake, wait.as_secs_f64()) => {
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "waiting for work failed");
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                    _ = shutdown.cancelled() => {}
+                }
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+}

@@ -1,0 +1,43 @@
+//! Bindings for writing mission-runner plugins in Rust.
+//!
+//! Generated once, here, from the repository's `wit/` folder (the contract);
+//! plugins depend on this crate instead of copying the WIT. A plugin implements
+//! [`Guest`] and calls [`export_plugin!`]:
+//!
+//! ```ignore
+//! struct Echo;
+//! impl mission_plugin_sdk::Guest for Echo { /* run, describe */ }
+//! mission_plugin_sdk::export_plugin!(Echo);
+//! ```
+
+/// The generated bindings; the items plugins need are re-exported below.
+#[allow(missing_docs)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "mission-plugin",
+        pub_export_macro: true,
+        export_macro_name: "export_plugin",
+        default_bindings_module: "mission_plugin_sdk::bindings",
+    });
+}
+
+pub use bindings::mission_runner::plugin::host;
+pub use bindings::mission_runner::plugin::types::LogLevel;
+pub use bindings::{Guest, Mission, MissionError, PluginInfo, export_plugin};
+
+impl PluginInfo {
+    /// A plugin description whose version is the calling crate's.
+    pub fn new(name: &str, version: &str, mission_types: &[&str]) -> Self {
+        Self {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            mission_types: mission_types.iter().map(|t| (*t).to_owned()).collect(),
+        }
+    }
+}
+
+/// Shorthand for `host::log(LogLevel::Info, message)`.
+pub fn log_info(message: &str) {
+    host::log(LogLevel::Info, message);
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Builds the example plugins (plugins/*) for wasm32-wasip2 and puts each
+# component at plugins/dist/<name>.wasm.
+#
+# Route 1 (normal): rustup's wasm32-wasip2 target.
+# Route 2 (fallback, when rustup cannot fetch the target): Debian's Rust builds
+# the standard library for wasm from source. MR_WASM_ROUTE=debian forces it.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+plugins="$root/plugins"
+dist="$plugins/dist"
+route="${MR_WASM_ROUTE:-auto}"
+
+build_rustup() {
+  rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+  (cd "$plugins" && cargo build --release --target wasm32-wasip2 --target-dir "$plugins/target")
+}
+
+build_debian() {
+  echo "build-plugins: using Debian's Rust with -Zbuild-std (fallback route)" >&2
+  local pkgs=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 wasi-libc)
+  if ! dpkg -s "${pkgs[@]}" >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}"
+  fi
+  local tools="$plugins/target/debian-tools"
+  mkdir -p "$tools"
+  ln -sf /usr/bin/wasm-ld-22 "$tools/wasm-ld"
+  (cd "$plugins" && PATH="$tools:$PATH" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
+    RUSTFLAGS="-L /usr/lib/wasm32-wasi" \
+    /usr/bin/cargo build --release --target wasm32-wasip2 -Zbuild-std=std,panic_abort \
+      --target-dir "$plugins/target/debian")
+}
+
+out_dir="$plugins/target/wasm32-wasip2/release"
+case "$route" in
+  rustup) build_rustup ;;
+  debian) build_debian; out_dir="$plugins/target/debian/wasm32-wasip2/release" ;;
+  auto)
+    if ! build_rustup; then
+      echo "build-plugins: the rustup route failed; trying the Debian route" >&2
+      build_debian
+      out_dir="$plugins/target/debian/wasm32-wasip2/release"
+    fi
+    ;;
+  *) echo "MR_WASM_ROUTE must be auto, rustup or debian" >&2; exit 2 ;;
+esac
+
+mkdir -p "$dist"
+for dir in "$plugins"/*/; do
+  name="$(basename "$dir")"
+  [ "$name" = sdk ] || [ "$name" = target ] || [ "$name" = dist ] && continue
+  [ -f "$dir/Cargo.toml" ] || continue
+  artifact="$out_dir/${name//-/_}.wasm"
+  [ -f "$artifact" ] || { echo "build-plugins: $artifact is missing" >&2; exit 1; }
+  cp "$artifact" "$dist/$name.wasm"
+done
+echo "build-plugins: $(ls "$dist" | tr '\n' ' ')in $dist" >&2

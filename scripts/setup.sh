@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Everything mission-runner needs on a fresh Debian 12 machine with rustup, as
+# root: redis-server, the wasm toolchain, the example plugins. Idempotent.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "setup: installing redis-server" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+fi
+"$root/scripts/build-plugins.sh"

@@ -1,0 +1,167 @@
+//! Test harness: a private Redis and a host per test, an HTTP client, and
+//! waiting for conditions with deadlines (never bare sleeps).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mission_runner::config::Config;
+use mission_runner::embedded_redis::{Persistence, RedisServer};
+use mission_runner::server::{self, Host};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// The example plugins, built by `scripts/build-plugins.sh`.
+pub fn plugins_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist");
+    assert!(
+        dir.join("echo.wasm").is_file(),
+        "plugins are not built: run scripts/build-plugins.sh (scripts/test.sh does it)"
+    );
+    dir
+}
+
+/// A Redis of the test's own, stopped when dropped.
+pub struct TestRedis {
+    pub server: RedisServer,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRedis {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let server = RedisServer::start(dir.path(), Persistence::None).await.expect("redis-server starts");
+        TestRedis { server, _dir: dir }
+    }
+
+    pub fn url(&self) -> String {
+        self.server.url()
+    }
+
+    /// A plain connection for looking at Redis directly.
+    pub async fn conn(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+    }
+}
+
+/// A host configuration for tests: API on a free port, short lease.
+pub fn test_config(redis_url: &str) -> Config {
+    let mut c = Config::default();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.redis_url = Some(redis_url.to_owned());
+    c.plugins_dir = plugins_dir();
+    c.concurrency = 4;
+    c.lease = Duration::from_secs(2);
+    c
+}
+
+/// One Redis and one host on it.
+pub struct TestEnv {
+    pub redis: TestRedis,
+    pub host: Host,
+    pub api: Api,
+}
+
+impl TestEnv {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let redis = TestRedis::start().await;
+        let mut config = test_config(&redis.url());
+        tweak(&mut config);
+        let host = server::start(config).await.expect("host starts");
+        let api = Api::new(&host.url());
+        TestEnv { redis, host, api }
+    }
+}
+
+/// A small JSON client of the REST API.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Self {
+        Api { base: base.to_owned(), http: reqwest::Client::new() }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let resp = req.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.expect("body read");
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON ({status}): {text}"));
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.get(format!("{}{path}", self.base))).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(&body)).await
+    }
+
+    /// Posts raw bytes as JSON (for malformed bodies).
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
+        let req = self.http.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(body);
+        self.send(req).await
+    }
+
+    /// Submits a mission; asserts 201 and returns its id.
+    pub async fn submit(&self, body: Value) -> String {
+        let (status, m) = self.post("/api/missions", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{m}");
+        m["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn mission(&self, id: &str) -> Value {
+        let (status, m) = self.get(&format!("/api/missions/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{m}");
+        m
+    }
+
+    /// Waits until the mission has `status`; returns the record.
+    pub async fn wait_status(&self, id: &str, status: &str, within: Duration) -> Value {
+        let mut last = Value::Null;
+        let found = wait_until(within, || {
+            let api = self.clone();
+            let id = id.to_owned();
+            async move { api.mission(&id).await }
+        }, |m: &Value| {
+            last = m.clone();
+            m["status"] == status
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("mission {id} not {status} within {within:?}; last: {last}"))
+    }
+
+    /// The types of a mission's events, in order.
+    pub async fn event_types(&self, id: &str) -> Vec<String> {
+        let (status, body) = self.get(&format!("/api/events?mission_id={id}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+/// Polls `probe` until `done` holds or `within` passes; returns the value that held.
+pub async fn wait_until<T, F, Fut>(within: Duration, mut probe: F, mut done: impl FnMut(&T) -> bool) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = T>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        let v = probe().await;
+        if done(&v) {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

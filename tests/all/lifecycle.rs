@@ -1,0 +1,103 @@
+//! Submit -> run -> record, and the events of the way.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::TestEnv;
+
+#[tokio::test]
+async fn echo_mission_completes_with_its_payload_and_its_events_in_order() {
+    let env = TestEnv::start().await;
+    let payload = json!({ "hello": "world", "n": [1, 2, 3] });
+    let id = env.api.submit(json!({ "type": "echo", "payload": payload })).await;
+
+    let m = env.api.wait_status(&id, "completed", Duration::from_secs(10)).await;
+    assert_eq!(m["result"], payload);
+    assert_eq!(m["attempts"], 1);
+    assert!(m["error"].is_null());
+    for field in ["created_at", "started_at", "finished_at"] {
+        assert!(m[field].is_string(), "{field} missing in {m}");
+    }
+    assert_eq!(
+        env.api.event_types(&id).await,
+        ["mission.created", "mission.started", "mission.log_appended", "mission.completed"]
+    );
+
+    // Every envelope has the documented shape.
+    let (_, body) = env.api.get(&format!("/api/events?mission_id={id}")).await;
+    for e in body["events"].as_array().unwrap() {
+        for k in ["id", "type", "source", "target", "timestamp", "payload", "meta"] {
+            assert!(e.get(k).is_some(), "envelope lacks {k}: {e}");
+        }
+        assert_eq!(e["payload"]["mission_id"], id.as_str());
+        assert_eq!(e["meta"]["correlation_id"], m["correlation_id"]);
+    }
+    let (_, log) = env.api.get(&format!("/api/missions/{id}/log")).await;
+    assert_eq!(log["lines"][0]["message"], format!("echoing {} bytes", payload.to_string().len()));
+}
+
+#[tokio::test]
+async fn text_stats_does_real_work_and_reports_progress() {
+    let env = TestEnv::start().await;
+    let text = "the cat sat\non the mat\nThe end";
+    let id = env.api.submit(json!({ "type": "text-stats", "payload": { "text": text, "top": 2 } })).await;
+    let m = env.api.wait_status(&id, "completed", Duration::from_secs(10)).await;
+    assert_eq!(m["result"]["lines"], 3);
+    assert_eq!(m["result"]["words"], 8);
+    assert_eq!(m["result"]["top_words"], json!([{ "word": "the", "count": 3 }, { "word": "cat", "count": 1 }]));
+    assert_eq!(m["progress"]["percent"], 100);
+    let types = env.api.event_types(&id).await;
+    assert_eq!(types.iter().filter(|t| *t == "mission.progress").count(), 3, "{types:?}");
+}
+
+#[tokio::test]
+async fn a_failing_plugin_fails_its_mission_with_its_message() {
+    let env = TestEnv::start().await;
+    let id = env.api.submit(json!({ "type": "chaos", "payload": { "do": "fail", "message": "the flux capacitor broke" } })).await;
+    let m = env.api.wait_status(&id, "failed", Duration::from_secs(10)).await;
+    assert_eq!(m["error"], json!({ "kind": "permanent", "message": "the flux capacitor broke" }));
+    assert_eq!(m["attempts"], 1, "a permanent error is not retried");
+    assert_eq!(env.api.event_types(&id).await, ["mission.created", "mission.started", "mission.failed"]);
+    let (_, events) = env.api.get(&format!("/api/events?mission_id={id}&type=mission.failed")).await;
+    assert_eq!(events["events"][0]["payload"]["will_retry"], false);
+    let (_, dead) = env.api.get("/api/dead").await;
+    assert_eq!(dead["missions"][0]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn lists_filter_by_status_and_type_newest_first() {
+    let env = TestEnv::start_with(|c| c.concurrency = 0).await;
+    let a = env.api.submit(json!({ "type": "echo", "payload": 1 })).await;
+    let b = env.api.submit(json!({ "type": "flaky", "payload": {} })).await;
+    let c = env.api.submit(json!({ "type": "echo", "payload": 3 })).await;
+
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["missions"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (_, all) = env.api.get("/api/missions").await;
+    assert_eq!(ids(&all), [c.clone(), b.clone(), a.clone()]);
+    let (_, echo) = env.api.get("/api/missions?type=echo&status=pending").await;
+    assert_eq!(ids(&echo), [c.clone(), a.clone()]);
+    let (_, none) = env.api.get("/api/missions?status=completed").await;
+    assert!(ids(&none).is_empty());
+    let (_, two) = env.api.get("/api/missions?limit=2").await;
+    assert_eq!(ids(&two), [c, b]);
+
+    let (_, stats) = env.api.get("/api/stats").await;
+    assert_eq!(stats["totals"]["by_status"]["pending"], 3);
+    assert_eq!(stats["by_type"]["echo"]["total"], 2);
+    assert_eq!(stats["queue_depth"], 3);
+}
+
+#[tokio::test]
+async fn health_reports_redis_and_plugins() {
+    let env = TestEnv::start().await;
+    let (status, h) = env.api.get("/api/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(h["redis"]["ok"], true);
+    let names: Vec<&str> = h["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["chaos", "echo", "flaky", "text-stats"]);
+    assert!(h["plugins"][1]["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert_eq!(h["worker"].as_str(), env.host.worker_id());
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the whole system: real `redis-server` processes on free
+//! ports (one per test), real hosts, real plugins built from `plugins/`.
+//! One test binary, because every binary links wasmtime.
+
+mod harness;
+
+mod api_errors;
+mod lifecycle;
+mod priority;
