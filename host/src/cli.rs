@@ -66,11 +66,19 @@ struct ServeArgs {
     /// Seconds failed (dead-lettered) missions are kept (0: forever).
     #[arg(long, env = "MISSION_RUNNER_RETENTION_FAILED_S", default_value_t = 604_800)]
     retention_failed_s: u64,
+    /// JSON file of mission defaults: max_attempts, timeout_ms, backoff
+    /// {base_ms, cap_ms}, and the same per mission type under "per_type".
+    #[arg(long, env = "MISSION_RUNNER_MISSION_DEFAULTS")]
+    mission_defaults: Option<PathBuf>,
 }
 
 impl ServeArgs {
-    fn into_config(self) -> Config {
-        Config {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mission_defaults = match &self.mission_defaults {
+            Some(path) => crate::config::MissionDefaults::from_file(path)?,
+            None => Default::default(),
+        };
+        Ok(Config {
             listen: self.listen,
             redis_url: self.redis_url,
             data_dir: self.data_dir,
@@ -81,8 +89,9 @@ impl ServeArgs {
             events_max_len: self.events_max_len,
             retention_completed: Duration::from_secs(self.retention_completed_s),
             retention_failed: Duration::from_secs(self.retention_failed_s),
+            mission_defaults,
             ..Config::default()
-        }
+        })
     }
 }
 
@@ -109,7 +118,7 @@ pub fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args.into_config()).await,
+            Command::Serve(args) => serve(args.into_config()?).await,
         }
     });
     match result {

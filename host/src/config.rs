@@ -44,7 +44,8 @@ pub struct Config {
 }
 
 /// Defaults and bounds for missions.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MissionDefaults {
     /// Attempts when a submission gives none.
     pub max_attempts: u32,
@@ -54,6 +55,30 @@ pub struct MissionDefaults {
     pub max_timeout_ms: u64,
     /// Backoff when a submission gives none.
     pub backoff: Backoff,
+    /// Overrides per mission type (a submission's own values win over these).
+    pub per_type: std::collections::HashMap<String, TypeDefaults>,
+}
+
+/// Defaults of one mission type; absent fields fall back to the global ones.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeDefaults {
+    /// Attempts of this type's missions.
+    pub max_attempts: Option<u32>,
+    /// Attempt timeout (ms).
+    pub timeout_ms: Option<u64>,
+    /// Backoff between attempts.
+    pub backoff: Option<Backoff>,
+}
+
+impl MissionDefaults {
+    /// Reads defaults from a JSON file such as
+    /// `{"max_attempts": 5, "per_type": {"flaky": {"backoff": {"base_ms": 100, "cap_ms": 2000}}}}`.
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing mission defaults in {}", path.display()))
+    }
 }
 
 impl Default for MissionDefaults {
@@ -63,6 +88,7 @@ impl Default for MissionDefaults {
             timeout_ms: 60_000,
             max_timeout_ms: 24 * 3_600_000,
             backoff: Backoff { base_ms: 1_000, cap_ms: 300_000 },
+            per_type: Default::default(),
         }
     }
 }

@@ -150,15 +150,17 @@ impl MissionRequest {
                 NamedPriority::Critical => 100,
             },
         };
-        let max_attempts = self.max_attempts.unwrap_or(defaults.max_attempts);
+        let by_type = defaults.per_type.get(&self.mission_type);
+        let max_attempts =
+            self.max_attempts.or(by_type.and_then(|t| t.max_attempts)).unwrap_or(defaults.max_attempts);
         if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
             return Err(invalid("max_attempts", format!("must be 1..={MAX_ATTEMPTS}")));
         }
-        let timeout_ms = self.timeout_ms.unwrap_or(defaults.timeout_ms);
+        let timeout_ms = self.timeout_ms.or(by_type.and_then(|t| t.timeout_ms)).unwrap_or(defaults.timeout_ms);
         if !(1..=defaults.max_timeout_ms).contains(&timeout_ms) {
             return Err(invalid("timeout_ms", format!("must be 1..={}", defaults.max_timeout_ms)));
         }
-        let backoff = self.backoff.unwrap_or(defaults.backoff);
+        let backoff = self.backoff.or(by_type.and_then(|t| t.backoff)).unwrap_or(defaults.backoff);
         if backoff.base_ms == 0 || backoff.cap_ms < backoff.base_ms || backoff.cap_ms > 7 * 24 * 3_600_000 {
             return Err(invalid("backoff", "needs 0 < base_ms <= cap_ms <= 7 days"));
         }
@@ -220,6 +222,19 @@ mod tests {
             "backoff"
         );
         assert_eq!(req(r#"{"type":"e","payload":1,"idempotency_key":""}"#).unwrap_err().field, "idempotency_key");
+    }
+
+    #[test]
+    fn a_type_default_sits_between_the_submission_and_the_global_default() {
+        let mut d = MissionDefaults::default();
+        d.per_type.insert("flaky".into(), crate::config::TypeDefaults { max_attempts: Some(7), ..Default::default() });
+        let check = |json: &str| {
+            let r: MissionRequest = serde_json::from_str(json).unwrap();
+            r.validate(&d, Utc::now()).unwrap().max_attempts
+        };
+        assert_eq!(check(r#"{"type":"flaky","payload":1}"#), 7);
+        assert_eq!(check(r#"{"type":"flaky","payload":1,"max_attempts":2}"#), 2);
+        assert_eq!(check(r#"{"type":"echo","payload":1}"#), 3);
     }
 
     #[test]

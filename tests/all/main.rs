@@ -5,5 +5,10 @@
 mod harness;
 
 mod api_errors;
+mod cancel;
+mod leases;
 mod lifecycle;
+mod operations;
 mod priority;
+mod retries;
+mod submit;

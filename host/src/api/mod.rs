@@ -46,6 +46,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/missions/{id}/retry", post(missions::retry))
         .route("/api/missions/{id}/log", get(missions::get_log).post(missions::append_log))
         .route("/api/events", get(events::list))
+        .route("/api/events/stats", get(events::stats))
+        .route("/api/workers", get(ops::workers))
         .route("/api/stats", get(ops::stats))
         .route("/api/queue", get(ops::queue))
         .route("/api/dead", get(ops::dead))

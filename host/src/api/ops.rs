@@ -56,3 +56,8 @@ pub async fn dead(State(state): State<AppState>, ApiQuery(p): ApiQuery<LimitPara
     let missions = state.queue.dead(limit(p.limit, 50)?).await?;
     Ok(ApiJson(json!({ "missions": missions })))
 }
+
+/// `GET /api/workers`: every registered worker, its missions in hand and last heartbeat.
+pub async fn workers(State(state): State<AppState>) -> Result<ApiJson<Value>, ApiError> {
+    Ok(ApiJson(json!({ "workers": state.queue.workers().await? })))
+}

@@ -22,9 +22,12 @@ impl Keys {
     }
 
     /// The fixed keys every script receives as KEYS, in the prelude's order.
-    pub fn fixed(&self) -> [String; 10] {
-        ["ready", "delayed", "active", "dead", "events", "wake", "stats", "seq", "all", "expiry"]
-            .map(|k| self.key(k))
+    pub fn fixed(&self) -> [String; 13] {
+        [
+            "ready", "delayed", "active", "dead", "events", "wake", "stats", "seq", "all", "expiry", "workers",
+            "workers:seen", "events:counts",
+        ]
+        .map(|k| self.key(k))
     }
 
     fn key(&self, name: &str) -> String {
@@ -62,6 +65,18 @@ impl Keys {
     /// ZSET of all missions by creation time.
     pub fn all(&self) -> String {
         self.key("all")
+    }
+    /// HASH of worker id -> JSON description.
+    pub fn workers(&self) -> String {
+        self.key("workers")
+    }
+    /// ZSET of worker id by last heartbeat.
+    pub fn workers_seen(&self) -> String {
+        self.key("workers:seen")
+    }
+    /// HASH of event type -> events written.
+    pub fn event_counts(&self) -> String {
+        self.key("events:counts")
     }
     /// ZSET of missions with the given status, by time of the change.
     pub fn by_status(&self, status: &str) -> String {

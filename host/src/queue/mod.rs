@@ -11,7 +11,7 @@ mod scripts;
 mod transitions;
 
 pub use keys::Keys;
-pub use read::{EventQuery, ListQuery, QueueEntry, Stats, TypeStats};
+pub use read::{EventQuery, EventStats, ListQuery, QueueEntry, Stats, TypeStats};
 pub use scripts::Scripts;
 pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RedriveOutcome};
 
@@ -78,7 +78,7 @@ impl QueueSettings {
 pub struct Queue {
     conn: ConnectionManager,
     keys: Keys,
-    fixed: Arc<[String; 10]>,
+    fixed: Arc<[String; 13]>,
     scripts: Arc<Scripts>,
     settings: Arc<QueueSettings>,
     /// Who this host is, written as the `source` of the events it produces.

@@ -27,8 +27,21 @@ pub struct EventQuery {
     pub mission_id: Option<String>,
     /// Only events of this type.
     pub event_type: Option<String>,
+    /// Only events at or after this Unix time (ms).
+    pub since_ms: Option<i64>,
+    /// Only events at or before this Unix time (ms).
+    pub until_ms: Option<i64>,
     /// At most this many (the newest that match, oldest first).
     pub limit: usize,
+}
+
+/// `GET /api/events/stats`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EventStats {
+    /// Events written per type since the queue began (not reduced by trimming).
+    pub by_type: BTreeMap<String, u64>,
+    /// Entries in the stream now (it is capped).
+    pub stream_length: u64,
 }
 
 /// Counts per status for one mission type (or all).
@@ -140,7 +153,11 @@ impl Queue {
     /// Events matching `q`.
     pub async fn events(&self, q: &EventQuery) -> Result<Vec<Event>, QueueError> {
         let stream = self.keys.events();
-        let matches = |e: &Event| q.event_type.as_ref().is_none_or(|t| *t == e.event_type);
+        let in_time = |e: &Event| {
+            let ms = (e.timestamp * 1000.0).round() as i64;
+            q.since_ms.is_none_or(|s| ms >= s) && q.until_ms.is_none_or(|u| ms <= u)
+        };
+        let matches = |e: &Event| q.event_type.as_ref().is_none_or(|t| *t == e.event_type) && in_time(e);
         if let Some(id) = &q.mission_id {
             // The mission's own index of stream ids: one XRANGE per event, pipelined.
             let ids: Vec<String> = self.conn().lrange(self.keys.mission_events(id), 0, -1).await?;
@@ -161,13 +178,15 @@ impl Queue {
         }
         // Newest first through the stream, then returned oldest first.
         let mut out = Vec::new();
-        let mut end = "+".to_owned();
+        // Stream ids start with the Redis time in ms, so a time range is an id range.
+        let mut end = q.until_ms.map_or_else(|| "+".to_owned(), |u| format!("{u}-18446744073709551615"));
+        let start = q.since_ms.map_or_else(|| "-".to_owned(), |s| format!("{}-0", s.max(0)));
         let mut scanned = 0;
         while out.len() < q.limit && scanned < SCAN_MAX {
             let entries: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
                 .arg(&stream)
                 .arg(&end)
-                .arg("-")
+                .arg(&start)
                 .arg("COUNT")
                 .arg(SCAN_CHUNK)
                 .query_async(&mut self.conn())
@@ -227,5 +246,40 @@ impl Queue {
     pub async fn dead(&self, limit: usize) -> Result<Vec<Mission>, QueueError> {
         let ids: Vec<String> = self.conn().zrevrange(self.keys.dead(), 0, limit as isize - 1).await?;
         self.get_many(&ids).await
+    }
+}
+
+impl Queue {
+    /// Event counts per type and the stream's length.
+    pub async fn event_stats(&self) -> Result<EventStats, QueueError> {
+        let (counts, len): (Vec<(String, u64)>, u64) = redis::pipe()
+            .hgetall(self.keys.event_counts())
+            .xlen(self.keys.events())
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(EventStats { by_type: counts.into_iter().collect(), stream_length: len })
+    }
+
+    /// Registered workers (JSON as their heartbeats wrote it), each with
+    /// `alive`: whether it renewed within its lease length.
+    pub async fn workers(&self) -> Result<Vec<serde_json::Value>, QueueError> {
+        let (all, time): (Vec<(String, String)>, (i64, i64)) =
+            redis::pipe().hgetall(self.keys.workers()).cmd("TIME").query_async(&mut self.conn()).await?;
+        let now = time.0 as f64 + time.1 as f64 / 1e6;
+        let mut out: Vec<serde_json::Value> = all
+            .into_iter()
+            .filter_map(|(_, json)| serde_json::from_str::<serde_json::Value>(&json).ok())
+            .map(|mut w| {
+                let last = w["last_heartbeat"].as_f64().unwrap_or(0.0);
+                let lease = w["lease_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+                w["alive"] = serde_json::Value::Bool(now - last <= lease);
+                if w.get("missions").is_none() {
+                    w["missions"] = serde_json::json!([]);
+                }
+                w
+            })
+            .collect();
+        out.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        Ok(out)
     }
 }

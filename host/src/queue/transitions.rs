@@ -184,13 +184,16 @@ impl Queue {
         })
     }
 
-    /// Renews the leases in `held` (id, token); returns the ids whose lease is lost.
-    pub async fn heartbeat(&self, held: &[(String, String)], lease_ms: u64) -> Result<Vec<String>, QueueError> {
-        if held.is_empty() {
-            return Ok(Vec::new());
-        }
+    /// Renews the leases in `held` (id, token) and registers the worker
+    /// described by `worker` (JSON); returns the ids whose lease is lost.
+    pub async fn heartbeat(
+        &self,
+        worker: &str,
+        held: &[(String, String)],
+        lease_ms: u64,
+    ) -> Result<Vec<String>, QueueError> {
         let mut inv = self.invocation(&self.scripts.heartbeat);
-        inv.arg(lease_ms);
+        inv.arg(lease_ms).arg(worker);
         for (id, token) in held {
             inv.arg(id).arg(token);
         }
@@ -268,5 +271,17 @@ impl Queue {
         }
         let stored: i64 = inv.invoke_async(&mut self.conn()).await?;
         Ok(u32::try_from(stored).ok())
+    }
+}
+
+impl Queue {
+    /// Removes a worker's registration (on a clean stop).
+    pub async fn deregister(&self, worker_id: &str) -> Result<(), QueueError> {
+        redis::pipe()
+            .hdel(self.keys.workers(), worker_id)
+            .zrem(self.keys.workers_seen(), worker_id)
+            .query_async::<()>(&mut self.conn())
+            .await?;
+        Ok(())
     }
 }

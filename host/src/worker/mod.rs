@@ -40,6 +40,9 @@ pub struct Worker {
     lease: Duration,
     /// Missions in hand, shared with the lease keeper and cancel listener.
     inflight: InFlight,
+    /// This worker as `GET /api/workers` shows it (JSON; the heartbeat adds
+    /// the missions in hand and the time).
+    description: Arc<str>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -65,7 +68,24 @@ impl Worker {
         concurrency: usize,
         lease: Duration,
     ) -> Self {
-        Worker { id: id.into(), queue, runtime, registry, concurrency, lease, inflight: InFlight::default() }
+        let description = serde_json::json!({
+            "id": id,
+            "host": gethostname::gethostname().to_string_lossy(),
+            "pid": std::process::id(),
+            "started_at": chrono::Utc::now().timestamp_millis() as f64 / 1000.0,
+            "concurrency": concurrency,
+        })
+        .to_string();
+        Worker {
+            id: id.into(),
+            queue,
+            runtime,
+            registry,
+            concurrency,
+            lease,
+            inflight: InFlight::default(),
+            description: description.into(),
+        }
     }
 
     /// This worker's id.
@@ -83,6 +103,9 @@ impl Worker {
         self.dispatch(blocking, &shutdown).await;
         stop_helpers.cancel();
         while helpers.join_next().await.is_some() {}
+        if let Err(e) = self.queue.deregister(&self.id).await {
+            tracing::warn!(error = %e, "could not deregister the worker");
+        }
     }
 
     async fn dispatch(&self, mut blocking: ConnectionManager, shutdown: &CancellationToken) {

@@ -11,6 +11,9 @@
 --   8 seq       STRING sequence for FIFO order within one priority
 --   9 all       ZSET  every mission, score = creation time (ms), for listing
 --  10 expiry    ZSET  finished missions, score = when they expire (ms)
+--  11 workers   HASH  worker id -> JSON description (refreshed by its heartbeat)
+--  12 seen      ZSET  worker id, score = its last heartbeat (ms)
+--  13 counts    HASH  event type -> events written (never trimmed)
 -- ARGV (the same first three for every script; each script's own start at ARGV[4]):
 --   1 key prefix with its hash tag, e.g. "{mr}:"; per-mission keys are derived from it
 --   2 approximate cap (MAXLEN ~) of the event stream
@@ -23,7 +26,7 @@ local SOURCE = ARGV[3]
 local K = {
   ready = KEYS[1], delayed = KEYS[2], active = KEYS[3], dead = KEYS[4],
   events = KEYS[5], wake = KEYS[6], stats = KEYS[7], seq = KEYS[8],
-  all = KEYS[9], expiry = KEYS[10],
+  all = KEYS[9], expiry = KEYS[10], workers = KEYS[11], seen = KEYS[12], counts = KEYS[13],
 }
 
 local t = redis.call('TIME')
@@ -57,6 +60,7 @@ local function emit(etype, id, payload)
     'type', etype, 'mission', id, 'source', SOURCE, 'timestamp', NOW_S,
     'payload', cjson.encode(payload), 'meta', meta)
   redis.call('RPUSH', mkey(id) .. ':ev', sid)
+  redis.call('HINCRBY', K.counts, etype, 1)
   return sid
 end
 

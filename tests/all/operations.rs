@@ -1,0 +1,71 @@
+//! Retention, the eviction-policy guard, logs from clients, event stats and filters.
+
+use std::time::Duration;
+
+use mission_runner::server;
+use serde_json::json;
+
+use crate::harness::{TestEnv, TestRedis, test_config, wait_until};
+
+#[tokio::test]
+async fn finished_missions_expire_with_their_log_and_index_entries() {
+    let env = TestEnv::start_with(|c| {
+        c.retention_completed = Duration::from_millis(100);
+        c.lease = Duration::from_millis(500);
+    })
+    .await;
+    let id = env.api.submit(json!({ "type": "echo", "payload": 1 })).await;
+    env.api.wait_status(&id, "completed", Duration::from_secs(10)).await;
+    let path = format!("/api/missions/{id}");
+    let gone = wait_until(Duration::from_secs(10), || env.api.get(&path), |(s, _)| s.as_u16() == 404).await;
+    assert!(gone.is_some(), "mission did not expire");
+    let (_, stats) = env.api.get("/api/stats").await;
+    assert_eq!(stats["totals"]["total"], 0, "{stats}");
+    let (_, list) = env.api.get("/api/missions").await;
+    assert_eq!(list["missions"], json!([]));
+    let mut conn = env.redis.conn().await;
+    let left: Vec<String> = redis::cmd("KEYS").arg(format!("{{mr}}:m:{id}*")).query_async(&mut conn).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[tokio::test]
+async fn a_redis_that_may_evict_keys_is_refused() {
+    let redis = TestRedis::start().await;
+    let mut conn = redis.conn().await;
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("allkeys-lru").query_async(&mut conn).await.unwrap();
+    let err = server::start(test_config(&redis.url())).await.expect_err("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("allkeys-lru") && msg.contains("noeviction"), "{msg}");
+}
+
+#[tokio::test]
+async fn clients_append_logs_and_events_can_be_counted_and_filtered() {
+    let env = TestEnv::start().await;
+    let id = env.api.submit(json!({ "type": "echo", "payload": "x" })).await;
+    env.api.wait_status(&id, "completed", Duration::from_secs(10)).await;
+    let (status, _) = env.api.post(&format!("/api/missions/{id}/log"), json!({ "message": "checked by hand", "level": "warn" })).await;
+    assert_eq!(status, 201);
+    let (status, body) = env.api.post(&format!("/api/missions/{id}/log"), json!({ "message": "x", "level": "loud" })).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_field")));
+
+    let (_, log) = env.api.get(&format!("/api/missions/{id}/log")).await;
+    let lines = log["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 2);
+    assert_eq!((lines[0]["source"].as_str(), lines[1]["source"].as_str()), (Some("plugin"), Some("client")));
+    assert_eq!(lines[1]["level"], "warn");
+
+    let (_, stats) = env.api.get("/api/events/stats").await;
+    assert_eq!(stats["by_type"]["mission.log_appended"], 2);
+    assert_eq!(stats["by_type"]["mission.completed"], 1);
+    assert_eq!(stats["stream_length"], 5);
+
+    let (_, all) = env.api.get("/api/events").await;
+    let last = all["events"].as_array().unwrap().last().unwrap().clone();
+    let ts = last["timestamp"].as_f64().unwrap();
+    let (_, since) = env.api.get(&format!("/api/events?since={ts}")).await;
+    assert_eq!(since["events"][0]["id"], last["id"], "{since}");
+    let (_, until) = env.api.get(&format!("/api/events?until={}", ts - 1000.0)).await;
+    assert_eq!(until["events"], json!([]));
+    let (status, _) = env.api.get("/api/events?since=yesterday").await;
+    assert_eq!(status, 400);
+}
