@@ -45,9 +45,15 @@ struct ServeArgs {
     /// Directory of plugin components (*.wasm); default: the built example plugins.
     #[arg(long, env = "MISSION_RUNNER_PLUGINS_DIR")]
     plugins_dir: Option<PathBuf>,
-    /// Where the embedded Redis keeps its data.
+    /// Do not watch --plugins-dir for changed plugins.
+    #[arg(long, env = "MISSION_RUNNER_NO_WATCH")]
+    no_watch: bool,
+    /// Where the embedded Redis keeps its data (and the compile cache lives).
     #[arg(long, env = "MISSION_RUNNER_DATA_DIR", default_value = ".data")]
     data_dir: PathBuf,
+    /// Compile cache directory (default: DATA_DIR/cache).
+    #[arg(long, env = "MISSION_RUNNER_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
     /// Missions this host runs at once (0: API only, no worker).
     #[arg(long, env = "MISSION_RUNNER_CONCURRENCY", default_value_t = 8)]
     concurrency: usize,
@@ -81,8 +87,10 @@ impl ServeArgs {
         Ok(Config {
             listen: self.listen,
             redis_url: self.redis_url,
+            cache_dir: Some(self.cache_dir.unwrap_or_else(|| self.data_dir.join("cache"))),
             data_dir: self.data_dir,
-            plugins_dir: self.plugins_dir.unwrap_or_else(default_plugins_dir),
+            plugins_dir: Some(self.plugins_dir.unwrap_or_else(default_plugins_dir)),
+            watch_plugins: !self.no_watch,
             key_prefix: self.key_prefix,
             concurrency: self.concurrency,
             lease: Duration::from_millis(self.lease_ms.max(100)),
@@ -131,7 +139,7 @@ pub fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let plugins_dir = config.plugins_dir.clone();
+    let plugins_dir = config.plugins_dir.clone().unwrap_or_default();
     let host = crate::server::start(config).await?;
     println!("mission-runner serving on {} (redis: {}, plugins: {})", host.url(), host.redis_url(), plugins_dir.display());
     wait_for_signal().await;

@@ -15,8 +15,14 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Where the embedded Redis keeps its data.
     pub data_dir: PathBuf,
-    /// Directory of plugin components (`*.wasm`) loaded at start.
-    pub plugins_dir: PathBuf,
+    /// Directory of plugin components (`*.wasm`) published at start (activated
+    /// for types that have no active plugin) and, with `watch_plugins`, whenever
+    /// they change. `None`: only what is already in Redis.
+    pub plugins_dir: Option<PathBuf>,
+    /// Watch `plugins_dir` and hot-load changed plugins.
+    pub watch_plugins: bool,
+    /// Compile cache directory (`None`: compile every time).
+    pub cache_dir: Option<PathBuf>,
     /// Prefix of every Redis key; wrapped in a hash tag so all keys share one slot.
     pub key_prefix: String,
     /// Missions one host runs at the same time (0: run no worker, API only).
@@ -99,7 +105,9 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             redis_url: None,
             data_dir: PathBuf::from(".data"),
-            plugins_dir: default_plugins_dir(),
+            plugins_dir: Some(default_plugins_dir()),
+            watch_plugins: true,
+            cache_dir: Some(PathBuf::from(".data/cache")),
             key_prefix: "mr".to_owned(),
             concurrency: 8,
             lease: Duration::from_secs(15),

@@ -6,7 +6,8 @@
 //! - [`mission`]: the mission record and its statuses.
 //! - [`queue`]: the queue on Redis; one Lua script per transition, with its event.
 //! - [`events`]: the event envelope read back from the Redis Stream.
-//! - [`runtime`]: the wasm engine, the sandbox and the plugin registry.
+//! - [`runtime`]: the wasm engine, the sandbox, the compile cache.
+//! - [`registry`]: plugin versions in Redis, activation and hot swap.
 //! - [`worker`]: claims missions, runs attempts, keeps leases.
 //! - [`api`]: the REST API.
 //! - [`server`]: wires a host together; [`cli`] is the binary's front.
@@ -20,6 +21,7 @@ pub mod embedded_redis;
 pub mod events;
 pub mod mission;
 pub mod queue;
+pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod submission;

@@ -167,8 +167,12 @@ pub struct Mission {
     pub correlation_id: String,
     /// The submission's idempotency key, if any.
     pub idempotency_key: Option<String>,
-    /// The worker holding the lease while running.
+    /// The worker holding the lease while running (the last one, after).
     pub worker: Option<String>,
+    /// `name@version` of the plugin the last attempt ran.
+    pub plugin: Option<String>,
+    /// Digest of the plugin the last attempt ran.
+    pub plugin_digest: Option<String>,
     /// Who cancelled the mission.
     pub cancelled_by: Option<String>,
     /// Why it was cancelled.
@@ -249,6 +253,8 @@ impl Mission {
             correlation_id: take("correlation_id").unwrap_or_default(),
             idempotency_key: take("idempotency_key"),
             worker: take("worker"),
+            plugin: take("plugin_version"),
+            plugin_digest: take("plugin_digest"),
             cancelled_by: take("cancelled_by"),
             cancel_reason: take("cancel_reason"),
             log_dropped: num("log_dropped", take("log_dropped"))?.unwrap_or_default(),

@@ -14,7 +14,8 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::embedded_redis::{Persistence, RedisServer};
 use crate::queue::{Queue, QueueSettings};
-use crate::runtime::{PluginRegistry, Runtime, RuntimeConfig};
+use crate::registry::{Activation, PluginRegistry, PluginStore, follow_activations, watch_dir};
+use crate::runtime::{Runtime, RuntimeConfig};
 use crate::worker::{Worker, new_worker_id};
 
 /// A running host.
@@ -131,23 +132,29 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         max_instances: config.concurrency as u32 + 16,
         pooling: config.pooling,
         limits: config.limits.clone(),
+        cache_dir: config.cache_dir.clone(),
     })?);
-    let registry = Arc::new(PluginRegistry::default());
-    registry.load_dir(&runtime, &config.plugins_dir).await?;
-
     let worker_id = (config.concurrency > 0).then(new_worker_id);
     let source = worker_id.clone().unwrap_or_else(new_worker_id);
     let queue = Queue::new(conn, &config.key_prefix, QueueSettings::from_config(&config), &source);
+    let registry = Arc::new(PluginRegistry::new(runtime.clone(), PluginStore::new(queue.clone())));
+    if let Some(dir) = &config.plugins_dir {
+        registry.publish_dir(dir, Activation::IfUnset).await?;
+    }
+    registry.refresh().await?;
 
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();
-    if let Some(id) = &worker_id {
-        let blocking = connect(&client, Duration::from_secs(10)).await?;
-        let worker = Worker::new(id.clone(), queue.clone(), runtime.clone(), registry.clone(), config.concurrency, config.lease);
-        let stop = shutdown.clone();
-        let client = client.clone();
-        tasks.push(tokio::spawn(async move { worker.run(blocking, client, stop).await }));
+    tasks.push(tokio::spawn(follow_activations(registry.clone(), client.clone(), shutdown.clone())));
+    if let (Some(dir), true) = (&config.plugins_dir, config.watch_plugins) {
+        tasks.push(tokio::spawn(watch_dir(registry.clone(), dir.clone(), shutdown.clone())));
     }
+    let id = worker_id.clone().unwrap_or_else(|| source.clone());
+    let blocking = connect(&client, Duration::from_secs(10)).await?;
+    let worker = Worker::new(id, queue.clone(), registry.clone(), config.concurrency, config.lease);
+    let stop = shutdown.clone();
+    let pubsub = client.clone();
+    tasks.push(tokio::spawn(async move { worker.run(blocking, pubsub, stop).await }));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -16,6 +16,7 @@ fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str, 
 async fn bad_submissions_are_refused_and_store_nothing() {
     let env = TestEnv::start_with(|c| c.concurrency = 0).await;
     let api = &env.api;
+    let before = snapshot(&env).await;
 
     let (s, b) = api.post("/api/missions", json!({ "type": "nope", "payload": {} })).await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "unknown_mission_type", "nope");
@@ -50,9 +51,29 @@ async fn bad_submissions_are_refused_and_store_nothing() {
     assert_eq!(list["missions"], json!([]));
     let (_, stats) = api.get("/api/stats").await;
     assert_eq!(stats["totals"]["total"], 0);
+    assert_eq!(snapshot(&env).await, before, "refused submissions changed Redis");
+}
+
+/// Every key with its type and size, and the event stream's length.
+async fn snapshot(env: &TestEnv) -> Vec<(String, String)> {
     let mut conn = env.redis.conn().await;
-    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
-    assert!(keys.is_empty(), "refused submissions left keys behind: {keys:?}");
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut conn).await.unwrap();
+    keys.retain(|k| !k.contains("workers")); // host heartbeats refresh these on their own
+    keys.sort();
+    let mut out = Vec::new();
+    for k in keys {
+        let t: String = redis::cmd("TYPE").arg(&k).query_async(&mut conn).await.unwrap();
+        let size: i64 = match t.as_str() {
+            "hash" => redis::cmd("HLEN").arg(&k).query_async(&mut conn).await.unwrap(),
+            "zset" => redis::cmd("ZCARD").arg(&k).query_async(&mut conn).await.unwrap(),
+            "list" => redis::cmd("LLEN").arg(&k).query_async(&mut conn).await.unwrap(),
+            "set" => redis::cmd("SCARD").arg(&k).query_async(&mut conn).await.unwrap(),
+            "stream" => redis::cmd("XLEN").arg(&k).query_async(&mut conn).await.unwrap(),
+            _ => redis::cmd("STRLEN").arg(&k).query_async(&mut conn).await.unwrap(),
+        };
+        out.push((k, format!("{t}:{size}")));
+    }
+    out
 }
 
 #[tokio::test]

@@ -49,7 +49,10 @@ pub fn test_config(redis_url: &str) -> Config {
     let mut c = Config::default();
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.redis_url = Some(redis_url.to_owned());
-    c.plugins_dir = plugins_dir();
+    c.plugins_dir = Some(plugins_dir());
+    c.watch_plugins = false;
+    // Shared by every test: entries are content-addressed and written atomically.
+    c.cache_dir = Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"));
     c.concurrency = 4;
     c.lease = Duration::from_secs(2);
     c

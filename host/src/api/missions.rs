@@ -11,7 +11,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, mission_id, optional_json};
 use crate::mission::{Mission, Status};
-use crate::queue::{CancelOutcome, ListQuery, RedriveOutcome};
+use crate::queue::{CancelOutcome, ListQuery, QueueError, RedriveOutcome};
 use crate::runtime::Report;
 use crate::submission::{MissionRequest, NewMission, valid_type_name};
 
@@ -21,20 +21,22 @@ pub const MAX_BATCH: usize = 1_000;
 pub const MAX_LIMIT: usize = 1_000;
 
 fn validate(state: &AppState, req: MissionRequest) -> Result<NewMission, ApiError> {
-    let m = req
-        .validate(&state.defaults, Utc::now())
-        .map_err(|e| ApiError::bad_request("invalid_field", e.to_string()))?;
-    if state.registry.get(&m.mission_type).is_none() {
-        let mut known: Vec<String> =
-            state.registry.plugins().iter().flat_map(|p| p.mission_types().to_vec()).collect();
-        known.sort();
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_mission_type",
-            format!("no plugin serves mission type `{}`; known types: {}", m.mission_type, known.join(", ")),
-        ));
+    req.validate(&state.defaults, Utc::now()).map_err(|e| ApiError::bad_request("invalid_field", e.to_string()))
+}
+
+/// Enqueues; an unknown type (checked by the script, atomically) is a 422.
+async fn enqueue(state: &AppState, missions: &[NewMission]) -> Result<Vec<crate::queue::Enqueued>, ApiError> {
+    match state.queue.enqueue(missions).await {
+        Err(QueueError::UnknownType(t)) => {
+            let known: Vec<String> = state.registry.active().into_keys().collect();
+            Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_mission_type",
+                format!("no plugin serves mission type `{t}`; known types: {}", known.join(", ")),
+            ))
+        }
+        other => Ok(other?),
     }
-    Ok(m)
 }
 
 /// `POST /api/missions`: 201 with the new mission, or 200 with the earlier one
@@ -44,8 +46,8 @@ pub async fn submit(
     ApiJson(req): ApiJson<MissionRequest>,
 ) -> Result<(StatusCode, ApiJson<Mission>), ApiError> {
     let m = validate(&state, req)?;
-    let done = state.queue.enqueue(std::slice::from_ref(&m)).await?;
-    let first = done.into_iter().next().ok_or_else(|| ApiError::from(crate::queue::QueueError::Protocol("empty enqueue reply".into())))?;
+    let done = enqueue(&state, std::slice::from_ref(&m)).await?;
+    let first = done.into_iter().next().ok_or_else(|| ApiError::from(QueueError::Protocol("empty enqueue reply".into())))?;
     let mission = state.queue.get(&first.id).await?.ok_or_else(|| ApiError::mission_not_found(&first.id))?;
     let status = if first.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, ApiJson(mission)))
@@ -70,7 +72,7 @@ pub async fn submit_batch(
     for (i, r) in req.missions.into_iter().enumerate() {
         checked.push(validate(&state, r).map_err(|e| ApiError { message: format!("missions[{i}]: {}", e.message), ..e })?);
     }
-    let done = state.queue.enqueue(&checked).await?;
+    let done = enqueue(&state, &checked).await?;
     let items: Vec<Value> = done.iter().map(|d| json!({ "id": d.id, "created": d.created })).collect();
     Ok((StatusCode::CREATED, ApiJson(json!({ "missions": items }))))
 }

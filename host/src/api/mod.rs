@@ -18,14 +18,14 @@ use axum::routing::{get, post};
 
 use crate::config::MissionDefaults;
 use crate::queue::Queue;
-use crate::runtime::PluginRegistry;
+use crate::registry::PluginRegistry;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The queue on Redis.
     pub queue: Queue,
-    /// Which plugin serves which mission type (to refuse unknown types).
+    /// The plugin registry.
     pub registry: Arc<PluginRegistry>,
     /// Defaults for submissions.
     pub defaults: Arc<MissionDefaults>,

@@ -13,12 +13,19 @@ use crate::queue::Stats;
 
 /// `GET /api/health`: 200 when Redis answers, 503 (with the reason) when not.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<Value>) {
-    let plugins: Vec<Value> = state
-        .registry
-        .plugins()
-        .iter()
-        .map(|p| json!({ "name": p.name(), "version": p.version(), "mission_types": p.mission_types(), "digest": p.digest() }))
-        .collect();
+    let registry = &state.registry;
+    let mut plugins: Vec<Value> = Vec::new();
+    for (t, a) in registry.active() {
+        match plugins.iter_mut().find(|p| p["digest"] == a.digest.as_str()) {
+            Some(p) => p["mission_types"].as_array_mut().into_iter().for_each(|v| v.push(json!(t))),
+            None => plugins.push(json!({
+                "name": a.name, "version": a.version, "digest": a.digest, "mission_types": [t],
+                "loaded": registry.active_plugin(&t).is_some(),
+            })),
+        }
+    }
+    plugins.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    let (compiled, cache_hits) = registry.runtime().compile_stats();
     let (status, redis) = match state.queue.ping().await {
         Ok(rtt) => (StatusCode::OK, json!({ "ok": true, "latency_ms": rtt.as_secs_f64() * 1000.0 })),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "ok": false, "error": e.to_string() })),
@@ -28,6 +35,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<Value
         "version": env!("CARGO_PKG_VERSION"),
         "redis": redis,
         "plugins": plugins,
+        "compile": { "compiled": compiled, "cache_hits": cache_hits },
         "worker": state.worker_id,
     });
     (status, ApiJson(body))

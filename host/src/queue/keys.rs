@@ -22,10 +22,10 @@ impl Keys {
     }
 
     /// The fixed keys every script receives as KEYS, in the prelude's order.
-    pub fn fixed(&self) -> [String; 13] {
+    pub fn fixed(&self) -> [String; 14] {
         [
             "ready", "delayed", "active", "dead", "events", "wake", "stats", "seq", "all", "expiry", "workers",
-            "workers:seen", "events:counts",
+            "workers:seen", "events:counts", "plugins:active",
         ]
         .map(|k| self.key(k))
     }
@@ -97,6 +97,26 @@ impl Keys {
     /// LIST of the stream ids of one mission's events.
     pub fn mission_events(&self, id: &str) -> String {
         format!("{}m:{id}:ev", self.root)
+    }
+    /// HASH of mission type -> JSON {name, version, digest} of its active plugin.
+    pub fn plugins_active(&self) -> String {
+        self.key("plugins:active")
+    }
+    /// HASH of version -> JSON record, for one plugin.
+    pub fn plugin_versions(&self, name: &str) -> String {
+        format!("{}plugins:v:{name}", self.root)
+    }
+    /// SET of plugin names.
+    pub fn plugin_names(&self) -> String {
+        self.key("plugins:names")
+    }
+    /// STRING holding a component's bytes.
+    pub fn plugin_blob(&self, digest: &str) -> String {
+        format!("{}plugins:blob:{digest}", self.root)
+    }
+    /// Pub/sub channel announcing activations to every host.
+    pub fn plugins_channel(&self) -> String {
+        self.key("plugins")
     }
     /// Pub/sub channel telling workers to stop a cancelled mission.
     pub fn cancel_channel(&self) -> String {

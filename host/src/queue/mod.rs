@@ -36,6 +36,9 @@ pub enum QueueError {
     /// A script answered in an unexpected shape (a bug, or a foreign writer).
     #[error("unexpected reply from redis: {0}")]
     Protocol(String),
+    /// No plugin is active for this mission type; nothing was written.
+    #[error("no plugin serves mission type `{0}`")]
+    UnknownType(String),
 }
 
 impl From<redis::ParsingError> for QueueError {
@@ -78,7 +81,7 @@ impl QueueSettings {
 pub struct Queue {
     conn: ConnectionManager,
     keys: Keys,
-    fixed: Arc<[String; 13]>,
+    fixed: Arc<[String; 14]>,
     scripts: Arc<Scripts>,
     settings: Arc<QueueSettings>,
     /// Who this host is, written as the `source` of the events it produces.
@@ -110,6 +113,11 @@ impl Queue {
         &self.keys
     }
 
+    /// The scripts.
+    pub(crate) fn scripts(&self) -> &Scripts {
+        &self.scripts
+    }
+
     /// The settings.
     pub fn settings(&self) -> &QueueSettings {
         &self.settings
@@ -121,7 +129,7 @@ impl Queue {
     }
 
     /// Starts a call of `script` with the fixed KEYS and the three common ARGV.
-    fn invocation<'a>(&'a self, script: &'a Script) -> ScriptInvocation<'a> {
+    pub(crate) fn invocation<'a>(&'a self, script: &'a Script) -> ScriptInvocation<'a> {
         let mut inv = script.prepare_invoke();
         for k in self.fixed.iter() {
             inv.key(k);

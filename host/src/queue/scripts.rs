@@ -21,6 +21,9 @@ pub struct Scripts {
     pub(crate) redrive: Script,
     pub(crate) report: Script,
     pub(crate) expire: Script,
+    pub(crate) plugin_put: Script,
+    pub(crate) plugin_activate: Script,
+    pub(crate) plugin_delete: Script,
 }
 
 impl Scripts {
@@ -37,6 +40,9 @@ impl Scripts {
             redrive: load(include_str!("lua/redrive.lua")),
             report: load(include_str!("lua/report.lua")),
             expire: load(include_str!("lua/expire.lua")),
+            plugin_put: load(include_str!("lua/plugin_put.lua")),
+            plugin_activate: load(include_str!("lua/plugin_activate.lua")),
+            plugin_delete: load(include_str!("lua/plugin_delete.lua")),
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct Claimed {
     pub timeout_ms: u64,
     /// For logs.
     pub correlation_id: String,
+    /// The plugin to run: the one active for the type when the claim was made.
+    pub plugin_digest: String,
 }
 
 /// What one claim call returned.
@@ -102,7 +104,10 @@ impl Queue {
         for m in missions {
             inv.arg(serde_json::to_string(m).map_err(|e| QueueError::Protocol(e.to_string()))?);
         }
-        let rows: Vec<(String, u8)> = inv.invoke_async(&mut self.conn()).await?;
+        let rows: Vec<(String, u8)> = inv.invoke_async(&mut self.conn()).await.map_err(|e| match e.code() {
+            Some("UNKNOWN_TYPE") => QueueError::UnknownType(e.detail().unwrap_or_default().to_owned()),
+            _ => QueueError::Redis(e),
+        })?;
         Ok(rows.into_iter().map(|(id, created)| Enqueued { id, created: created == 1 }).collect())
     }
 
@@ -123,7 +128,7 @@ impl Queue {
         let next_due_in = u64::try_from(due_in).ok().map(std::time::Duration::from_millis);
         let mut batch = ClaimBatch { missions: Vec::new(), next_due_in };
         for v in it {
-            let (id, token, mission_type, attempt, max_attempts, payload, timeout_ms, correlation_id) =
+            let (id, token, mission_type, attempt, max_attempts, payload, timeout_ms, correlation_id, plugin_digest) =
                 redis::from_redis_value(v)?;
             batch.missions.push(Claimed {
                 id,
@@ -134,6 +139,7 @@ impl Queue {
                 payload,
                 timeout_ms,
                 correlation_id,
+                plugin_digest,
             });
         }
         Ok(batch)

@@ -4,10 +4,10 @@
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::LogLevel;
+use super::output::CappedOutput;
 use super::bindings::mission_runner::plugin;
 
 /// Something a running plugin reported through the host interface.
@@ -24,6 +24,8 @@ pub struct MissionState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limits: StoreLimits,
+    /// The memory cap in bytes (for naming the cause when it is hit).
+    pub(crate) memory_limit: usize,
     /// Where `log` and `progress` go; the worker writes them to Redis. `None`
     /// while the host is only asking the plugin to `describe()` itself.
     pub(crate) reports: Option<UnboundedSender<Report>>,
@@ -32,8 +34,8 @@ pub struct MissionState {
     /// Log lines dropped over the budget.
     pub(crate) log_dropped: u32,
     /// The guest's stdout and stderr, captured (never the host's).
-    pub(crate) stdout: MemoryOutputPipe,
-    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) stdout: CappedOutput,
+    pub(crate) stderr: CappedOutput,
 }
 
 impl WasiView for MissionState {

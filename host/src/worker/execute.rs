@@ -27,11 +27,20 @@ pub(super) async fn attempt(worker: Worker, claimed: Claimed, abort: Cancellatio
 
 /// Runs the attempt; `None` if it was stopped (cancelled, or its lease lost).
 async fn run(worker: &Worker, claimed: &Claimed, abort: &CancellationToken) -> Option<RunOutcome> {
-    let Some(plugin) = worker.registry.get(&claimed.mission_type) else {
+    if claimed.plugin_digest.is_empty() {
         return Some(RunOutcome::Failed {
             kind: ErrorKind::Retryable,
-            message: format!("no plugin serves mission type `{}` on worker {}", claimed.mission_type, worker.id),
+            message: format!("no plugin is active for mission type `{}`", claimed.mission_type),
         });
+    }
+    let plugin = match worker.registry.resolve(&claimed.plugin_digest).await {
+        Ok(p) => p,
+        Err(e) => {
+            return Some(RunOutcome::Failed {
+                kind: ErrorKind::Retryable,
+                message: format!("cannot load plugin {} on worker {}: {e:#}", claimed.plugin_digest, worker.id),
+            });
+        }
     };
     let input = RunInput {
         id: claimed.id.clone(),
@@ -44,7 +53,7 @@ async fn run(worker: &Worker, claimed: &Claimed, abort: &CancellationToken) -> O
     let (tx, rx) = unbounded_channel();
     let reporter = tokio::spawn(report(worker.queue.clone(), claimed.id.clone(), claimed.token.clone(), rx));
     let outcome = tokio::select! {
-        o = worker.runtime.run(&plugin, &input, tx) => Some(o),
+        o = worker.registry.runtime().run(&plugin, &input, tx) => Some(o),
         _ = abort.cancelled() => None,
     };
     // The sender went with the store: the reporter drains what is left and ends,

@@ -22,7 +22,7 @@ pub(super) async fn lease_keeper(worker: Worker, stop: CancellationToken) {
         }
         let held = worker.inflight.leases();
         let sent = Instant::now();
-        match worker.queue.heartbeat(&worker.description, &held, worker.lease.as_millis() as u64).await {
+        match worker.queue.heartbeat(&worker.describe(), &held, worker.lease.as_millis() as u64).await {
             Ok(lost) => {
                 worker.inflight.renewed(&held, sent);
                 for id in lost {

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::queue::Queue;
-use crate::runtime::{PluginRegistry, Runtime};
+use crate::registry::PluginRegistry;
 use inflight::InFlight;
 
 /// Longest an idle dispatcher blocks before looking again.
@@ -32,17 +32,17 @@ pub struct Worker {
     /// Unique per process: `<host>-<pid>-<random>`; names the lease holder.
     id: Arc<str>,
     queue: Queue,
-    runtime: Arc<Runtime>,
     registry: Arc<PluginRegistry>,
-    /// Missions run at the same time.
+    /// Missions run at the same time (0: this host only serves the API; it
+    /// still registers itself and helps reap expired leases).
     concurrency: usize,
     /// Lease length; heartbeats renew it well before it runs out.
     lease: Duration,
     /// Missions in hand, shared with the lease keeper and cancel listener.
     inflight: InFlight,
-    /// This worker as `GET /api/workers` shows it (JSON; the heartbeat adds
-    /// the missions in hand and the time).
-    description: Arc<str>,
+    /// This worker as `GET /api/workers` shows it; each heartbeat adds the
+    /// plugins loaded here, and the script adds the missions in hand and the time.
+    description: Arc<serde_json::Value>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -60,26 +60,17 @@ pub fn new_worker_id() -> String {
 
 impl Worker {
     /// A worker with `concurrency` slots.
-    pub fn new(
-        id: String,
-        queue: Queue,
-        runtime: Arc<Runtime>,
-        registry: Arc<PluginRegistry>,
-        concurrency: usize,
-        lease: Duration,
-    ) -> Self {
+    pub fn new(id: String, queue: Queue, registry: Arc<PluginRegistry>, concurrency: usize, lease: Duration) -> Self {
         let description = serde_json::json!({
             "id": id,
             "host": gethostname::gethostname().to_string_lossy(),
             "pid": std::process::id(),
             "started_at": chrono::Utc::now().timestamp_millis() as f64 / 1000.0,
             "concurrency": concurrency,
-        })
-        .to_string();
+        });
         Worker {
             id: id.into(),
             queue,
-            runtime,
             registry,
             concurrency,
             lease,
@@ -108,7 +99,18 @@ impl Worker {
         }
     }
 
+    /// The description for the next heartbeat.
+    fn describe(&self) -> String {
+        let mut d = (*self.description).clone();
+        d["plugins"] = serde_json::json!(self.registry.loaded_digests());
+        d.to_string()
+    }
+
     async fn dispatch(&self, mut blocking: ConnectionManager, shutdown: &CancellationToken) {
+        if self.concurrency == 0 {
+            shutdown.cancelled().await;
+            return;
+        }
         let mut tasks = JoinSet::new();
         let mut errors = 0u32;
         while !shutdown.is_cancelled() {

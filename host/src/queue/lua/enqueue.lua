@@ -5,11 +5,18 @@
 --           max_attempts, timeout_ms, run_at_ms (0: now), backoff_base_ms,
 --           backoff_cap_ms, correlation_id, idempotency_key (may be empty)
 -- Returns: per mission, in order, {id, 1} if created or {existing id, 0} when its
---          idempotency key was already used within the window.
+--          idempotency key was already used within the window; or the error
+--          `UNKNOWN_TYPE <type>` (nothing written) if a type has no active plugin.
 local idem_ttl = tonumber(ARGV[4])
-local out = {}
+local specs = {}
 for i = 5, #ARGV do
-  local m = cjson.decode(ARGV[i])
+  specs[#specs + 1] = cjson.decode(ARGV[i])
+  if redis.call('HEXISTS', K.plugins, specs[#specs].type) == 0 then
+    return redis.error_reply('UNKNOWN_TYPE ' .. specs[#specs].type)
+  end
+end
+local out = {}
+for _, m in ipairs(specs) do
   local existing = false
   if m.idempotency_key ~= '' then
     local ik = P .. 'idem:' .. m.idempotency_key

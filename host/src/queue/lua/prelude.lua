@@ -14,6 +14,7 @@
 --  11 workers   HASH  worker id -> JSON description (refreshed by its heartbeat)
 --  12 seen      ZSET  worker id, score = its last heartbeat (ms)
 --  13 counts    HASH  event type -> events written (never trimmed)
+--  14 plugins   HASH  mission type -> JSON {name, version, digest} of its active plugin
 -- ARGV (the same first three for every script; each script's own start at ARGV[4]):
 --   1 key prefix with its hash tag, e.g. "{mr}:"; per-mission keys are derived from it
 --   2 approximate cap (MAXLEN ~) of the event stream
@@ -27,6 +28,7 @@ local K = {
   ready = KEYS[1], delayed = KEYS[2], active = KEYS[3], dead = KEYS[4],
   events = KEYS[5], wake = KEYS[6], stats = KEYS[7], seq = KEYS[8],
   all = KEYS[9], expiry = KEYS[10], workers = KEYS[11], seen = KEYS[12], counts = KEYS[13],
+  plugins = KEYS[14],
 }
 
 local t = redis.call('TIME')
@@ -50,16 +52,19 @@ local function wake()
   redis.call('LTRIM', K.wake, 0, 255)
 end
 
--- Appends an event to the stream and to the mission's own index of events.
--- `payload` is a Lua table; mission_id is always added to it.
+-- Appends an event to the stream. `payload` is a Lua table. With a mission
+-- id, mission_id is added to it and the event to the mission's own index.
 local function emit(etype, id, payload)
-  payload.mission_id = id
-  local cid = redis.call('HGET', mkey(id), 'correlation_id') or ''
+  local cid = ''
+  if id then
+    payload.mission_id = id
+    cid = redis.call('HGET', mkey(id), 'correlation_id') or ''
+  end
   local meta = cjson.encode({ schema_version = '1', producer = 'mission-runner', correlation_id = cid })
   local sid = redis.call('XADD', K.events, 'MAXLEN', '~', MAXLEN, '*',
-    'type', etype, 'mission', id, 'source', SOURCE, 'timestamp', NOW_S,
+    'type', etype, 'mission', id or '', 'source', SOURCE, 'timestamp', NOW_S,
     'payload', cjson.encode(payload), 'meta', meta)
-  redis.call('RPUSH', mkey(id) .. ':ev', sid)
+  if id then redis.call('RPUSH', mkey(id) .. ':ev', sid) end
   redis.call('HINCRBY', K.counts, etype, 1)
   return sid
 end
@@ -83,10 +88,10 @@ local function schedule_expiry(id, retention_ms)
   end
 end
 
--- Drops a mission's lease.
+-- Drops a mission's lease (the record keeps which worker ran it last).
 local function release(id)
   redis.call('ZREM', K.active, id)
-  redis.call('HDEL', mkey(id), 'lease_token', 'lease_until', 'worker')
+  redis.call('HDEL', mkey(id), 'lease_token', 'lease_until')
 end
 
 -- Exponential backoff with equal jitter: half fixed, half random (jitter in [0,1)).

@@ -1,0 +1,241 @@
+//! The plugin registry: versions stored in Redis by digest (shared by every
+//! host), the active version of each mission type, and this host's compiled
+//! plugins.
+//!
+//! A claim returns the digest active for the mission's type at that instant
+//! and the worker runs exactly that digest ([`PluginRegistry::resolve`]), so a
+//! swap takes effect for every claim after it on every host, whatever the
+//! timing of the notification; the notification only preloads the new version.
+
+mod manifest;
+mod store;
+mod sync;
+
+pub use manifest::{Grants, MAX_MEMORY_MB, MAX_RESULT_BYTES, Manifest, ManifestError, PluginLimits};
+pub use store::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
+pub use sync::{follow_activations, watch_dir};
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use anyhow::{Context as _, anyhow};
+
+use crate::queue::QueueError;
+use crate::runtime::{LoadError, Plugin, Runtime};
+
+/// Why an upload was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// Not a usable plugin, or a manifest that does not fit it (400).
+    #[error(transparent)]
+    Invalid(#[from] LoadError),
+    /// The version exists with other bytes; versions are immutable (409).
+    #[error("{name} {version} already exists with digest {existing}; versions are immutable, upload a new version")]
+    Conflict {
+        /// Plugin name.
+        name: String,
+        /// Version.
+        version: String,
+        /// Digest of the stored bytes.
+        existing: String,
+    },
+    /// Redis failed.
+    #[error(transparent)]
+    Store(#[from] QueueError),
+}
+
+/// When publishing a file, whether to make it active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// Only for mission types that have no active plugin (host start).
+    IfUnset,
+    /// Always (the local development loop: a rebuilt plugin takes over).
+    Always,
+}
+
+/// The registry as one host sees it.
+pub struct PluginRegistry {
+    runtime: Arc<Runtime>,
+    store: PluginStore,
+    /// Plugins compiled on this host, by digest.
+    loaded: RwLock<HashMap<String, Arc<Plugin>>>,
+    /// The active plugin of each type, as last read from Redis.
+    active: RwLock<BTreeMap<String, ActivePlugin>>,
+    /// Held while loading, so concurrent claims compile a digest once.
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for PluginRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRegistry").field("loaded", &self.loaded_digests()).finish_non_exhaustive()
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
+impl PluginRegistry {
+    /// A registry over `store`, compiling with `runtime`.
+    pub fn new(runtime: Arc<Runtime>, store: PluginStore) -> Self {
+        PluginRegistry {
+            runtime,
+            store,
+            loaded: RwLock::default(),
+            active: RwLock::default(),
+            loading: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The runtime plugins run on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
+    }
+
+    /// The Redis storage.
+    pub fn store(&self) -> &PluginStore {
+        &self.store
+    }
+
+    /// Digests compiled on this host.
+    pub fn loaded_digests(&self) -> Vec<String> {
+        let mut v: Vec<String> = read(&self.loaded).keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// The active plugin of each type, as last read.
+    pub fn active(&self) -> BTreeMap<String, ActivePlugin> {
+        read(&self.active).clone()
+    }
+
+    /// The loaded plugin active for `mission_type`, if any.
+    pub fn active_plugin(&self, mission_type: &str) -> Option<Arc<Plugin>> {
+        let digest = read(&self.active).get(mission_type)?.digest.clone();
+        read(&self.loaded).get(&digest).cloned()
+    }
+
+    /// The plugin with `digest`, compiled on first use from the bytes in Redis.
+    pub async fn resolve(&self, digest: &str) -> anyhow::Result<Arc<Plugin>> {
+        if let Some(p) = read(&self.loaded).get(digest) {
+            return Ok(p.clone());
+        }
+        let _one_at_a_time = self.loading.lock().await;
+        if let Some(p) = read(&self.loaded).get(digest) {
+            return Ok(p.clone());
+        }
+        let record = self.record_of(digest).await?;
+        let wasm = self.store.blob(digest).await?.ok_or_else(|| anyhow!("the bytes of {digest} are not in Redis"))?;
+        let plugin = Arc::new(self.runtime.prepare(&wasm, Some(record.manifest)).await?);
+        if plugin.digest() != digest {
+            return Err(anyhow!("stored bytes of {digest} hash to {}", plugin.digest()));
+        }
+        tracing::info!(plugin = plugin.name(), version = plugin.version(), digest, "loaded plugin");
+        write(&self.loaded).insert(digest.to_owned(), plugin.clone());
+        Ok(plugin)
+    }
+
+    async fn record_of(&self, digest: &str) -> anyhow::Result<VersionRecord> {
+        let hint = read(&self.active).values().find(|a| a.digest == digest).cloned();
+        if let Some(a) = hint {
+            if let Some(r) = self.store.version(&a.name, &a.version).await? {
+                return Ok(r);
+            }
+        }
+        self.store
+            .versions()
+            .await?
+            .into_values()
+            .flatten()
+            .find(|r| r.digest == digest)
+            .ok_or_else(|| anyhow!("no stored plugin version has digest {digest}"))
+    }
+
+    /// Re-reads the active versions and loads them; forgets loaded plugins that
+    /// are no longer active (attempts running on them keep their own handle).
+    pub async fn refresh(&self) -> anyhow::Result<()> {
+        let active = self.store.active().await?;
+        for a in active.values() {
+            if let Err(e) = self.resolve(&a.digest).await {
+                tracing::warn!(plugin = %a.name, version = %a.version, error = %format!("{e:#}"), "cannot load an active plugin");
+            }
+        }
+        let keep: std::collections::HashSet<&String> = active.values().map(|a| &a.digest).collect();
+        write(&self.loaded).retain(|d, _| keep.contains(d));
+        *write(&self.active) = active;
+        Ok(())
+    }
+
+    /// Validates a component against its manifest (or its own description) and
+    /// stores it. Returns its record and whether it was new.
+    pub async fn upload(
+        &self,
+        wasm: &[u8],
+        manifest: Option<Manifest>,
+        by: &str,
+    ) -> Result<(VersionRecord, PutOutcome), UploadError> {
+        let plugin = self.runtime.prepare(wasm, manifest).await?;
+        let record = VersionRecord {
+            name: plugin.name().to_owned(),
+            version: plugin.version().to_owned(),
+            digest: plugin.digest().to_owned(),
+            size: wasm.len(),
+            manifest: plugin.manifest().clone(),
+            uploaded_at: chrono::Utc::now().timestamp_millis() as f64 / 1000.0,
+            uploaded_by: by.to_owned(),
+        };
+        match self.store.put(&record, wasm).await? {
+            PutOutcome::Conflict(existing) => Err(UploadError::Conflict {
+                name: record.name,
+                version: record.version,
+                existing,
+            }),
+            outcome => {
+                write(&self.loaded).insert(record.digest.clone(), Arc::new(plugin));
+                Ok((record, outcome))
+            }
+        }
+    }
+
+    /// Publishes a component file (with `<stem>.manifest.json` beside it, if
+    /// present) and activates it as `activation` says. A rebuilt file whose
+    /// version already exists with other bytes gets `+<digest prefix>` appended
+    /// to its version, so the development loop never needs version bumps.
+    pub async fn publish_file(&self, path: &Path, activation: Activation) -> anyhow::Result<VersionRecord> {
+        let wasm = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let sidecar = path.with_extension("manifest.json");
+        let mut manifest = if sidecar.is_file() {
+            let text = std::fs::read_to_string(&sidecar)?;
+            Some(serde_json::from_str::<Manifest>(&text).with_context(|| format!("parsing {}", sidecar.display()))?)
+        } else {
+            None
+        };
+        let by = format!("plugins-dir:{}", path.display());
+        let record = match self.upload(&wasm, manifest.clone(), &by).await {
+            Err(UploadError::Conflict { .. }) => {
+                let plugin = self.runtime.prepare(&wasm, manifest.take()).await?;
+                let mut m = plugin.manifest().clone();
+                let hex = plugin.digest().trim_start_matches("sha256:");
+                m.version = format!("{}+{}", m.version.split('+').next().unwrap_or(&m.version), &hex[..12]);
+                self.upload(&wasm, Some(m), &by).await?.0
+            }
+            other => other?.0,
+        };
+        self.store.activate(&record.name, &record.version, &by, activation == Activation::IfUnset).await?;
+        Ok(record)
+    }
+
+    /// Publishes every `*.wasm` in `dir` (see [`publish_file`](Self::publish_file)).
+    pub async fn publish_dir(&self, dir: &Path, activation: Activation) -> anyhow::Result<()> {
+        for path in sync::wasm_files(dir)? {
+            let r = self.publish_file(&path, activation).await.with_context(|| format!("publishing plugin {}", path.display()))?;
+            tracing::info!(plugin = %r.name, version = %r.version, digest = %r.digest, "published plugin from directory");
+        }
+        Ok(())
+    }
+}
