@@ -46,13 +46,17 @@ case "$route" in
   *) echo "MR_WASM_ROUTE must be auto, rustup or debian" >&2; exit 2 ;;
 esac
 
-mkdir -p "$dist"
+# Test fixtures are built with the rest but kept out of the served directory.
+fixtures=" echo-v2 "
+mkdir -p "$dist/fixtures"
 for dir in "$plugins"/*/; do
   name="$(basename "$dir")"
-  [ "$name" = sdk ] || [ "$name" = target ] || [ "$name" = dist ] && continue
-  [ -f "$dir/Cargo.toml" ] || continue
+  [ -f "$dir/Cargo.toml" ] && [ "$name" != sdk ] || continue
   artifact="$out_dir/${name//-/_}.wasm"
   [ -f "$artifact" ] || { echo "build-plugins: $artifact is missing" >&2; exit 1; }
-  cp "$artifact" "$dist/$name.wasm"
+  case "$fixtures" in
+    *" $name "*) cp "$artifact" "$dist/fixtures/$name.wasm" ;;
+    *) cp "$artifact" "$dist/$name.wasm" ;;
+  esac
 done
 echo "build-plugins: $(ls "$dist" | tr '\n' ' ')in $dist" >&2

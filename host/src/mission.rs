@@ -253,7 +253,7 @@ impl Mission {
             correlation_id: take("correlation_id").unwrap_or_default(),
             idempotency_key: take("idempotency_key"),
             worker: take("worker"),
-            plugin: take("plugin_version"),
+            plugin: take("plugin"),
             plugin_digest: take("plugin_digest"),
             cancelled_by: take("cancelled_by"),
             cancel_reason: take("cancel_reason"),

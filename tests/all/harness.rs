@@ -168,3 +168,12 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Uploads a plugin through the API (multipart), optionally activating it.
+pub async fn upload(api: &Api, wasm: &[u8], manifest: &Value, activate: bool) -> (StatusCode, Value) {
+    let form = reqwest::multipart::Form::new()
+        .part("wasm", reqwest::multipart::Part::bytes(wasm.to_vec()).file_name("plugin.wasm"))
+        .text("manifest", manifest.to_string());
+    let req = api.http.post(format!("{}/api/plugins?activate={activate}", api.base)).multipart(form);
+    api.send(req).await
+}

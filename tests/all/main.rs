@@ -9,6 +9,8 @@ mod cancel;
 mod leases;
 mod lifecycle;
 mod operations;
+mod plugins;
 mod priority;
 mod retries;
+mod sandbox;
 mod submit;

@@ -6,6 +6,7 @@ mod events;
 mod extract;
 mod missions;
 mod ops;
+mod plugins;
 
 pub use error::ApiError;
 
@@ -52,6 +53,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/queue", get(ops::queue))
         .route("/api/dead", get(ops::dead))
         .route("/api/health", get(ops::health))
+        .route("/api/plugins", post(plugins::upload).get(plugins::list).layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD_BYTES)))
+        .route("/api/plugins/{name}/activate", post(plugins::activate))
+        .route("/api/plugins/{name}/versions/{version}", axum::routing::delete(plugins::delete))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route; see /api") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")

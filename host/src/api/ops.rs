@@ -16,7 +16,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<Value
     let registry = &state.registry;
     let mut plugins: Vec<Value> = Vec::new();
     for (t, a) in registry.active() {
-        match plugins.iter_mut().find(|p| p["digest"] == a.digest.as_str()) {
+        match plugins.iter_mut().find(|p| p["name"] == a.name.as_str() && p["version"] == a.version.as_str()) {
             Some(p) => p["mission_types"].as_array_mut().into_iter().for_each(|v| v.push(json!(t))),
             None => plugins.push(json!({
                 "name": a.name, "version": a.version, "digest": a.digest, "mission_types": [t],

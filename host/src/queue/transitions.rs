@@ -37,7 +37,10 @@ pub struct Claimed {
     pub timeout_ms: u64,
     /// For logs.
     pub correlation_id: String,
-    /// The plugin to run: the one active for the type when the claim was made.
+    /// The plugin version to run (`name@version`): the one active for the type
+    /// when the claim was made; empty if none was.
+    pub plugin: String,
+    /// That version's digest.
     pub plugin_digest: String,
 }
 
@@ -128,7 +131,7 @@ impl Queue {
         let next_due_in = u64::try_from(due_in).ok().map(std::time::Duration::from_millis);
         let mut batch = ClaimBatch { missions: Vec::new(), next_due_in };
         for v in it {
-            let (id, token, mission_type, attempt, max_attempts, payload, timeout_ms, correlation_id, plugin_digest) =
+            let (id, token, mission_type, attempt, max_attempts, payload, timeout_ms, correlation_id, plugin, plugin_digest) =
                 redis::from_redis_value(v)?;
             batch.missions.push(Claimed {
                 id,
@@ -139,6 +142,7 @@ impl Queue {
                 payload,
                 timeout_ms,
                 correlation_id,
+                plugin,
                 plugin_digest,
             });
         }

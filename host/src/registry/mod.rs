@@ -2,10 +2,12 @@
 //! host), the active version of each mission type, and this host's compiled
 //! plugins.
 //!
-//! A claim returns the digest active for the mission's type at that instant
-//! and the worker runs exactly that digest ([`PluginRegistry::resolve`]), so a
-//! swap takes effect for every claim after it on every host, whatever the
-//! timing of the notification; the notification only preloads the new version.
+//! A claim returns the version (`name@version`) active for the mission's type
+//! at that instant and the worker runs exactly that version
+//! ([`PluginRegistry::resolve`]), so a swap takes effect for every claim after
+//! it on every host, whatever the timing of the notification; the notification
+//! only preloads the new version. Versions, not digests, are the identity: two
+//! versions may share bytes and differ in their manifest's limits and grants.
 
 mod manifest;
 mod store;
@@ -58,7 +60,7 @@ pub enum Activation {
 pub struct PluginRegistry {
     runtime: Arc<Runtime>,
     store: PluginStore,
-    /// Plugins compiled on this host, by digest.
+    /// Plugins prepared on this host, by `name@version`.
     loaded: RwLock<HashMap<String, Arc<Plugin>>>,
     /// The active plugin of each type, as last read from Redis.
     active: RwLock<BTreeMap<String, ActivePlugin>>,
@@ -68,7 +70,7 @@ pub struct PluginRegistry {
 
 impl std::fmt::Debug for PluginRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginRegistry").field("loaded", &self.loaded_digests()).finish_non_exhaustive()
+        f.debug_struct("PluginRegistry").field("loaded", &self.loaded_versions()).finish_non_exhaustive()
     }
 }
 
@@ -102,8 +104,8 @@ impl PluginRegistry {
         &self.store
     }
 
-    /// Digests compiled on this host.
-    pub fn loaded_digests(&self) -> Vec<String> {
+    /// The versions (`name@version`) prepared on this host.
+    pub fn loaded_versions(&self) -> Vec<String> {
         let mut v: Vec<String> = read(&self.loaded).keys().cloned().collect();
         v.sort();
         v
@@ -116,57 +118,43 @@ impl PluginRegistry {
 
     /// The loaded plugin active for `mission_type`, if any.
     pub fn active_plugin(&self, mission_type: &str) -> Option<Arc<Plugin>> {
-        let digest = read(&self.active).get(mission_type)?.digest.clone();
-        read(&self.loaded).get(&digest).cloned()
+        let key = read(&self.active).get(mission_type).map(|a| format!("{}@{}", a.name, a.version))?;
+        read(&self.loaded).get(&key).cloned()
     }
 
-    /// The plugin with `digest`, compiled on first use from the bytes in Redis.
-    pub async fn resolve(&self, digest: &str) -> anyhow::Result<Arc<Plugin>> {
-        if let Some(p) = read(&self.loaded).get(digest) {
+    /// The plugin version `name@version` (whose bytes hash to `digest`),
+    /// prepared on first use from Redis (compiled, or from the compile cache).
+    pub async fn resolve(&self, plugin: &str, digest: &str) -> anyhow::Result<Arc<Plugin>> {
+        if let Some(p) = read(&self.loaded).get(plugin) {
             return Ok(p.clone());
         }
         let _one_at_a_time = self.loading.lock().await;
-        if let Some(p) = read(&self.loaded).get(digest) {
+        if let Some(p) = read(&self.loaded).get(plugin) {
             return Ok(p.clone());
         }
-        let record = self.record_of(digest).await?;
-        let wasm = self.store.blob(digest).await?.ok_or_else(|| anyhow!("the bytes of {digest} are not in Redis"))?;
-        let plugin = Arc::new(self.runtime.prepare(&wasm, Some(record.manifest)).await?);
-        if plugin.digest() != digest {
-            return Err(anyhow!("stored bytes of {digest} hash to {}", plugin.digest()));
+        let (name, version) = plugin.split_once('@').ok_or_else(|| anyhow!("`{plugin}` is not name@version"))?;
+        let record = self.store.version(name, version).await?.ok_or_else(|| anyhow!("{plugin} is not stored"))?;
+        let wasm = self.store.blob(&record.digest).await?.ok_or_else(|| anyhow!("the bytes of {plugin} are not in Redis"))?;
+        let prepared = Arc::new(self.runtime.prepare(&wasm, Some(record.manifest)).await?);
+        if prepared.digest() != digest {
+            return Err(anyhow!("{plugin} hashes to {}, expected {digest}", prepared.digest()));
         }
-        tracing::info!(plugin = plugin.name(), version = plugin.version(), digest, "loaded plugin");
-        write(&self.loaded).insert(digest.to_owned(), plugin.clone());
-        Ok(plugin)
-    }
-
-    async fn record_of(&self, digest: &str) -> anyhow::Result<VersionRecord> {
-        let hint = read(&self.active).values().find(|a| a.digest == digest).cloned();
-        if let Some(a) = hint {
-            if let Some(r) = self.store.version(&a.name, &a.version).await? {
-                return Ok(r);
-            }
-        }
-        self.store
-            .versions()
-            .await?
-            .into_values()
-            .flatten()
-            .find(|r| r.digest == digest)
-            .ok_or_else(|| anyhow!("no stored plugin version has digest {digest}"))
+        tracing::info!(plugin, digest, "loaded plugin");
+        write(&self.loaded).insert(plugin.to_owned(), prepared.clone());
+        Ok(prepared)
     }
 
     /// Re-reads the active versions and loads them; forgets loaded plugins that
     /// are no longer active (attempts running on them keep their own handle).
     pub async fn refresh(&self) -> anyhow::Result<()> {
         let active = self.store.active().await?;
+        let keep: std::collections::HashSet<String> = active.values().map(|a| format!("{}@{}", a.name, a.version)).collect();
         for a in active.values() {
-            if let Err(e) = self.resolve(&a.digest).await {
+            if let Err(e) = self.resolve(&format!("{}@{}", a.name, a.version), &a.digest).await {
                 tracing::warn!(plugin = %a.name, version = %a.version, error = %format!("{e:#}"), "cannot load an active plugin");
             }
         }
-        let keep: std::collections::HashSet<&String> = active.values().map(|a| &a.digest).collect();
-        write(&self.loaded).retain(|d, _| keep.contains(d));
+        write(&self.loaded).retain(|k, _| keep.contains(k));
         *write(&self.active) = active;
         Ok(())
     }
@@ -196,7 +184,7 @@ impl PluginRegistry {
                 existing,
             }),
             outcome => {
-                write(&self.loaded).insert(record.digest.clone(), Arc::new(plugin));
+                write(&self.loaded).insert(format!("{}@{}", record.name, record.version), Arc::new(plugin));
                 Ok((record, outcome))
             }
         }

@@ -68,15 +68,17 @@ impl CompileCache {
     }
 }
 
-/// Loads a precompiled component written by [`store`].
+/// Loads a precompiled component written by [`store`]. The file is read into
+/// memory first: a mapped file that someone truncates kills the process.
 #[allow(unsafe_code)]
 fn load(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: `deserialize_file` trusts the file to be wasmtime's own output.
+    let bytes = std::fs::read(path)?;
+    // SAFETY: `deserialize` trusts the bytes to be wasmtime's own output.
     // Entries are written only by `store` below, into the host's own cache
     // directory, atomically (temporary file + rename), under a subdirectory
     // keyed by this engine's compatibility hash; wasmtime still checks the
     // version and configuration header and refuses a mismatch.
-    unsafe { Component::deserialize_file(engine, path) }
+    unsafe { Component::deserialize(engine, bytes) }
 }
 
 /// Writes a compiled component atomically.

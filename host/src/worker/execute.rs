@@ -27,18 +27,18 @@ pub(super) async fn attempt(worker: Worker, claimed: Claimed, abort: Cancellatio
 
 /// Runs the attempt; `None` if it was stopped (cancelled, or its lease lost).
 async fn run(worker: &Worker, claimed: &Claimed, abort: &CancellationToken) -> Option<RunOutcome> {
-    if claimed.plugin_digest.is_empty() {
+    if claimed.plugin.is_empty() {
         return Some(RunOutcome::Failed {
             kind: ErrorKind::Retryable,
             message: format!("no plugin is active for mission type `{}`", claimed.mission_type),
         });
     }
-    let plugin = match worker.registry.resolve(&claimed.plugin_digest).await {
+    let plugin = match worker.registry.resolve(&claimed.plugin, &claimed.plugin_digest).await {
         Ok(p) => p,
         Err(e) => {
             return Some(RunOutcome::Failed {
                 kind: ErrorKind::Retryable,
-                message: format!("cannot load plugin {} on worker {}: {e:#}", claimed.plugin_digest, worker.id),
+                message: format!("cannot load plugin {} on worker {}: {e:#}", claimed.plugin, worker.id),
             });
         }
     };

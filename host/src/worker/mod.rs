@@ -102,7 +102,7 @@ impl Worker {
     /// The description for the next heartbeat.
     fn describe(&self) -> String {
         let mut d = (*self.description).clone();
-        d["plugins"] = serde_json::json!(self.registry.loaded_digests());
+        d["plugins"] = serde_json::json!(self.registry.loaded_versions());
         d.to_string()
     }
 

@@ -25,6 +25,8 @@ enum Action {
     BigResult { bytes: usize },
     /// Tries to read a file.
     OpenFile { path: String },
+    /// Tries to open a TCP connection.
+    Connect { addr: String },
     /// Tries to read an environment variable.
     Env { name: String },
     /// Writes to stdout and stderr.
@@ -75,6 +77,10 @@ impl Guest for Chaos {
             Action::OpenFile { path } => match std::fs::read_to_string(&path) {
                 Ok(text) => Ok(serde_json::json!({ "read": text.len() }).to_string()),
                 Err(e) => Err(MissionError::Permanent(format!("cannot open {path}: {e}"))),
+            },
+            Action::Connect { addr } => match std::net::TcpStream::connect(&addr) {
+                Ok(_) => Ok(serde_json::json!({ "connected": addr }).to_string()),
+                Err(e) => Err(MissionError::Permanent(format!("cannot connect to {addr}: {e}"))),
             },
             Action::Env { name } => Ok(serde_json::json!({ "value": std::env::var(&name).ok() }).to_string()),
             Action::Print { text } => {

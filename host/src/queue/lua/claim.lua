@@ -8,8 +8,8 @@
 -- Returns: {due_in_ms, m1, m2, ...} where due_in_ms is how long until the earliest
 --          delayed mission is due (-1 if none) and each m is
 --          {id, token, type, attempt, max_attempts, payload, timeout_ms, correlation_id,
---          plugin digest}: the digest of the plugin active for its type at this
---          moment ('' if none), which the worker must run.
+--          plugin, plugin digest}: the plugin version (`name@version`, '' if none)
+--          active for its type at this moment, which the worker must run.
 local count, worker, lease_ms, token_prefix = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
 
 -- Promote due missions: they keep their status (pending or retrying) until claimed.
@@ -36,12 +36,14 @@ for i = 1, #popped, 2 do
     local active = redis.call('HGET', K.plugins, m[1])
     local plugin = active and cjson.decode(active) or { name = '', version = '', digest = '' }
     redis.call('HSET', key, 'lease_token', token, 'lease_until', until_ms, 'worker', worker, 'started_ms', NOW,
-      'plugin_digest', plugin.digest, 'plugin_version', plugin.name .. '@' .. plugin.version)
+      'plugin_digest', plugin.digest, 'plugin', plugin.name .. '@' .. plugin.version)
     redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
     redis.call('ZADD', K.active, until_ms, id)
     emit('mission.started', id, { worker_id = worker, attempt = attempt, max_attempts = tonumber(m[3]),
       plugin = plugin.name, plugin_version = plugin.version, plugin_digest = plugin.digest })
-    out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6], plugin.digest }
+    local plugin_ref = ''
+    if plugin.name ~= '' then plugin_ref = plugin.name .. '@' .. plugin.version end
+    out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6], plugin_ref, plugin.digest }
   end
 end
 

@@ -15,7 +15,12 @@ local value = cjson.encode({ name = name, version = version, digest = rec.digest
 local changed, previous = {}, {}
 for _, t in ipairs(rec.manifest.mission_types) do
   local cur = redis.call('HGET', K.plugins, t)
-  local skip = cur and (ARGV[7] == '1' or cjson.decode(cur).digest == rec.digest)
+  local same = false
+  if cur then
+    local c = cjson.decode(cur)
+    same = c.name == name and c.version == version
+  end
+  local skip = cur and (ARGV[7] == '1' or same)
   if not skip then
     redis.call('HSET', K.plugins, t, value)
     changed[#changed + 1] = t

@@ -1,0 +1,172 @@
+//! `/api/plugins`: upload, list, activate (and roll back), delete.
+
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use crate::registry::{ActivateOutcome, DeleteOutcome, Manifest, PutOutcome, UploadError};
+use crate::submission::valid_type_name;
+
+/// Largest plugin upload (componentize-py plugins are about 20 MB).
+pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
+
+/// Query of `POST /api/plugins`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadParams {
+    /// Activate the version for its mission types once stored.
+    #[serde(default)]
+    activate: bool,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_plugin", message)
+}
+
+/// `POST /api/plugins?activate=`: multipart with a `wasm` part (the component)
+/// and a `manifest` part (JSON). Validated before anything is stored: 201 when
+/// stored, 200 when the same version with the same bytes exists, 400 with the
+/// reason when invalid, 409 when the version exists with other bytes.
+pub async fn upload(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<UploadParams>,
+    mut form: Multipart,
+) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
+    let (mut wasm, mut manifest) = (None, None);
+    while let Some(field) = form.next_field().await.map_err(|e| invalid(format!("malformed multipart body: {e}")))? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field.bytes().await.map_err(|e| invalid(format!("reading part `{name}`: {e}")))?;
+        match name.as_str() {
+            "wasm" => wasm = Some(bytes),
+            "manifest" => {
+                let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| invalid(format!("manifest: {e}")))?;
+                manifest = Some(m);
+            }
+            other => return Err(invalid(format!("unexpected part `{other}`; send `wasm` and `manifest`"))),
+        }
+    }
+    let wasm = wasm.ok_or_else(|| invalid("missing the `wasm` part (the component's bytes)"))?;
+    let manifest = manifest.ok_or_else(|| invalid("missing the `manifest` part (JSON)"))?;
+    manifest.validate().map_err(|e| invalid(format!("manifest: {e}")))?;
+    let (record, outcome) = match state.registry.upload(&wasm, Some(manifest), "api").await {
+        Ok(r) => r,
+        Err(UploadError::Invalid(e)) => return Err(invalid(e.to_string())),
+        Err(e @ UploadError::Conflict { .. }) => return Err(ApiError::new(StatusCode::CONFLICT, "version_exists", e.to_string())),
+        Err(UploadError::Store(e)) => return Err(e.into()),
+    };
+    let mut activated = Vec::new();
+    if params.activate {
+        if let ActivateOutcome::Activated(types) =
+            state.registry.store().activate(&record.name, &record.version, "api", false).await?
+        {
+            activated = types;
+        }
+        state.registry.refresh().await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "redis_unavailable", format!("{e:#}")))?;
+    }
+    let status = if outcome == PutOutcome::Stored { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, ApiJson(json!({ "plugin": record, "activated_for": activated }))))
+}
+
+/// `GET /api/plugins`: every plugin's versions, which is active for which
+/// type, and which hosts have each loaded.
+pub async fn list(State(state): State<AppState>) -> Result<ApiJson<Value>, ApiError> {
+    let store = state.registry.store();
+    let versions = store.versions().await?;
+    let active = store.active().await?;
+    let hosts = state.queue.workers().await?;
+    let mut plugins = Vec::new();
+    for (name, records) in versions {
+        let versions: Vec<Value> = records
+            .iter()
+            .map(|r| {
+                let active_for: Vec<&String> = active
+                    .iter()
+                    .filter(|(_, a)| a.name == r.name && a.version == r.version)
+                    .map(|(t, _)| t)
+                    .collect();
+                let key = format!("{}@{}", r.name, r.version);
+                let loaded_on: Vec<&Value> = hosts
+                    .iter()
+                    .filter(|h| h["plugins"].as_array().is_some_and(|p| p.iter().any(|v| v == key.as_str())))
+                    .map(|h| &h["id"])
+                    .collect();
+                json!({
+                    "version": r.version, "digest": r.digest, "size": r.size, "manifest": r.manifest,
+                    "uploaded_at": r.uploaded_at, "uploaded_by": r.uploaded_by,
+                    "active_for": active_for, "loaded_on": loaded_on,
+                })
+            })
+            .collect();
+        plugins.push(json!({ "name": name, "versions": versions }));
+    }
+    Ok(ApiJson(json!({ "plugins": plugins, "active": active })))
+}
+
+/// Body of `POST /api/plugins/{name}/activate`: a version or a digest.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+/// `POST /api/plugins/{name}/activate`: makes a stored version active for its
+/// types on every host (also how to roll back).
+pub async fn activate(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<ActivateRequest>,
+) -> Result<ApiJson<Value>, ApiError> {
+    if !valid_type_name(&name) {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("no plugin `{name}`")));
+    }
+    let store = state.registry.store();
+    let version = match (req.version, req.digest) {
+        (Some(v), None) => v,
+        (None, Some(d)) => store
+            .versions_of(&name)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|r| r.digest == d)
+            .map(|r| r.version)
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "version_not_found", format!("{name} has no version with digest {d}")))?,
+        _ => return Err(ApiError::bad_request("invalid_body", "give exactly one of `version` and `digest`")),
+    };
+    let outcome = store.activate(&name, &version, "api", false).await?;
+    let types = match outcome {
+        ActivateOutcome::Missing => {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "version_not_found", format!("{name} has no version {version}")));
+        }
+        ActivateOutcome::Activated(t) => t,
+        ActivateOutcome::Unchanged => Vec::new(),
+    };
+    // This host follows at once; the others on the activation notice.
+    state.registry.refresh().await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "redis_unavailable", format!("{e:#}")))?;
+    let record = store.version(&name, &version).await?;
+    Ok(ApiJson(json!({ "plugin": record, "activated_for": types })))
+}
+
+/// `DELETE /api/plugins/{name}/versions/{version}`: 204; 409 if it is active.
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    match state.registry.store().delete(&name, &version, "api").await? {
+        DeleteOutcome::Deleted => Ok(StatusCode::NO_CONTENT),
+        DeleteOutcome::Active(t) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "version_active",
+            format!("{name} {version} is active for mission type `{t}`; activate another version first"),
+        )),
+        DeleteOutcome::Missing => {
+            Err(ApiError::new(StatusCode::NOT_FOUND, "version_not_found", format!("{name} has no version {version}")))
+        }
+    }
+}
