@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Builds the example plugins (plugins/*) for wasm32-wasip2 and puts each
-# component at plugins/dist/<name>.wasm.
+# Builds the example plugins for wasm32-wasip2 and puts each component at
+# plugins/dist/<name>.wasm.
+#
+# Rust plugins (plugins/*/Cargo.toml), then Python (plugins/py-*) and
+# JavaScript (plugins/js-*) plugins of the same world.
 #
 # Route 1 (normal): rustup's wasm32-wasip2 target.
 # Route 2 (fallback, when rustup cannot fetch the target): Debian's Rust builds
@@ -59,4 +62,34 @@ for dir in "$plugins"/*/; do
     *) cp "$artifact" "$dist/$name.wasm" ;;
   esac
 done
+# Whether $1 exists and is newer than every file under the other arguments.
+up_to_date() {
+  local out="$1"; shift
+  [ -f "$out" ] || return 1
+  [ -z "$(find "$@" -newer "$out" -type f -not -path '*/node_modules/*' -print -quit)" ]
+}
+
+# Python plugins (plugins/py-*/app.py), with componentize-py.
+for dir in "$plugins"/py-*/; do
+  [ -f "$dir/app.py" ] || continue
+  name="$(basename "$dir")"
+  up_to_date "$dist/$name.wasm" "$dir" "$root/wit" && continue
+  if ! command -v componentize-py >/dev/null 2>&1; then
+    python3 -m pip install --quiet --root-user-action=ignore componentize-py==0.25.1
+  fi
+  componentize-py -d "$root/wit" -w mission-plugin componentize app -p "$dir" -o "$dist/$name.wasm" >/dev/null
+done
+
+# JavaScript plugins (plugins/js-*/build.mjs), with componentize-js.
+for dir in "$plugins"/js-*/; do
+  [ -f "$dir/build.mjs" ] || continue
+  name="$(basename "$dir")"
+  up_to_date "$dist/$name.wasm" "$dir" "$root/wit" && continue
+  if ! command -v node >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+  fi
+  [ -d "$dir/node_modules/@bytecodealliance/componentize-js" ] || (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  node "$dir/build.mjs" "$dist/$name.wasm"
+done
+
 echo "build-plugins: $(ls "$dist" | tr '\n' ' ')in $dist" >&2

@@ -44,6 +44,38 @@ impl TestRedis {
     }
 }
 
+/// The compile cache shared by every test host, in-process or not: entries are
+/// content-addressed and written atomically.
+pub fn shared_cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}
+
+/// A host in a process of its own (the real binary) on `redis_url`, with
+/// `args` added to `serve`; returns the process and its API once it serves.
+pub fn spawn_host(redis_url: &str, args: &[&str]) -> (std::process::Child, Api) {
+    use std::io::BufRead as _;
+    let data = tempfile::tempdir().expect("tempdir").keep();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-watch"])
+        .args(args)
+        .arg("--redis-url")
+        .arg(redis_url)
+        .arg("--plugins-dir")
+        .arg(plugins_dir())
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--cache-dir")
+        .arg(shared_cache_dir())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("host process starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("serving line");
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
+    (child, Api::new(url))
+}
+
 /// A host configuration for tests: API on a free port, short lease.
 pub fn test_config(redis_url: &str) -> Config {
     let mut c = Config::default();
@@ -51,8 +83,7 @@ pub fn test_config(redis_url: &str) -> Config {
     c.redis_url = Some(redis_url.to_owned());
     c.plugins_dir = Some(plugins_dir());
     c.watch_plugins = false;
-    // Shared by every test: entries are content-addressed and written atomically.
-    c.cache_dir = Some(PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache"));
+    c.cache_dir = Some(shared_cache_dir());
     c.concurrency = 4;
     c.lease = Duration::from_secs(2);
     c

@@ -2,7 +2,6 @@
 //! and many workers racing on one queue.
 
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::time::Duration;
 
 use mission_runner::mission::ErrorKind;
@@ -10,7 +9,7 @@ use mission_runner::queue::{Ack, FailOutcome, Queue, QueueSettings};
 use mission_runner::server;
 use serde_json::{Value, json};
 
-use crate::harness::{Api, TestEnv, TestRedis, plugins_dir, test_config, wait_until};
+use crate::harness::{Api, TestEnv, TestRedis, spawn_host, test_config, wait_until};
 
 async fn queue_on(redis: &TestRedis) -> Queue {
     let client = redis::Client::open(redis.url()).unwrap();
@@ -69,16 +68,7 @@ async fn a_worker_killed_mid_mission_loses_nothing() {
     let api = Api::new(&front.url());
 
     // A real worker process, killed with SIGKILL while it runs a long mission.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--concurrency", "1", "--lease-ms", "1000"])
-        .arg("--redis-url")
-        .arg(redis.url())
-        .arg("--plugins-dir")
-        .arg(plugins_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("worker process starts");
+    let (mut child, _) = spawn_host(&redis.url(), &["--concurrency", "1", "--lease-ms", "1000"]);
     let id = api
         .submit(json!({ "type": "chaos", "payload": { "do": "sleep", "ms": 1500 },
             "backoff": { "base_ms": 50, "cap_ms": 50 } }))

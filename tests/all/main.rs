@@ -10,6 +10,7 @@ mod leases;
 mod lifecycle;
 mod operations;
 mod plugins;
+mod polyglot;
 mod priority;
 mod retries;
 mod sandbox;
