@@ -52,10 +52,10 @@ pub fn shared_cache_dir() -> PathBuf {
 
 /// A host in a process of its own (the real binary) on `redis_url`, with
 /// `args` added to `serve`; returns the process and its API once it serves.
-pub fn spawn_host(redis_url: &str, args: &[&str]) -> (std::process::Child, Api) {
-    use std::io::BufRead as _;
+pub async fn spawn_host(redis_url: &str, args: &[&str]) -> (tokio::process::Child, Api) {
+    use tokio::io::AsyncBufReadExt as _;
     let data = tempfile::tempdir().expect("tempdir").keep();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
         .args(["serve", "--listen", "127.0.0.1:0", "--no-watch"])
         .args(args)
         .arg("--redis-url")
@@ -68,10 +68,12 @@ pub fn spawn_host(redis_url: &str, args: &[&str]) -> (std::process::Child, Api) 
         .arg(shared_cache_dir())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
         .spawn()
         .expect("host process starts");
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("serving line");
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
+    stdout.read_line(&mut line).await.expect("serving line");
     let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
     (child, Api::new(url))
 }

@@ -68,16 +68,16 @@ async fn a_worker_killed_mid_mission_loses_nothing() {
     let api = Api::new(&front.url());
 
     // A real worker process, killed with SIGKILL while it runs a long mission.
-    let (mut child, _) = spawn_host(&redis.url(), &["--concurrency", "1", "--lease-ms", "1000"]);
+    let (mut child, _) = spawn_host(&redis.url(), &["--concurrency", "1", "--lease-ms", "1000"]).await;
     let id = api
         .submit(json!({ "type": "chaos", "payload": { "do": "sleep", "ms": 1500 },
             "backoff": { "base_ms": 50, "cap_ms": 50 } }))
         .await;
     let running = api.wait_status(&id, "running", Duration::from_secs(20)).await;
     let first_worker = running["worker"].as_str().unwrap().to_owned();
-    assert!(first_worker.contains(&format!("-{}-", child.id())), "{first_worker}");
-    child.kill().expect("SIGKILL");
-    child.wait().unwrap();
+    let pid = child.id().expect("running");
+    assert!(first_worker.contains(&format!("-{pid}-")), "{first_worker}");
+    child.kill().await.expect("SIGKILL"); // tokio's kill is SIGKILL, and waits
 
     // Another worker picks it up once the lease runs out, and finishes it.
     let mut other = test_config(&redis.url());

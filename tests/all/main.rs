@@ -6,6 +6,7 @@ mod harness;
 
 mod api_errors;
 mod cancel;
+mod cli;
 mod leases;
 mod lifecycle;
 mod operations;

@@ -103,7 +103,7 @@ async fn a_swap_under_load_reaches_every_host_and_fails_nothing() {
     cfg.concurrency = 2;
     let a = server::start(cfg).await.unwrap();
     let api = Api::new(&a.url());
-    let (mut b_process, b) = spawn_host(&redis.url(), &["--concurrency", "2"]);
+    let (mut b_process, b) = spawn_host(&redis.url(), &["--concurrency", "2"]).await;
     let (v1, v2) = (digest(&echo_v1()), digest(&echo_v2()));
     let (status, body) = upload(&api, &echo_v2(), &echo_manifest("2.0.0"), false).await;
     assert_eq!(status, 201, "{body}");
@@ -147,8 +147,7 @@ async fn a_swap_under_load_reaches_every_host_and_fails_nothing() {
     assert!(ran.get(&v1).is_some_and(|n| *n > 0) && ran.get(&v2).is_some_and(|n| *n > 0), "{ran:?}");
     let (_, stats) = api.get("/api/stats").await;
     assert!(stats["totals"]["by_status"]["failed"].is_null(), "{stats}");
-    b_process.kill().unwrap();
-    b_process.wait().unwrap();
+    b_process.kill().await.unwrap();
     a.shutdown().await.unwrap();
 }
 

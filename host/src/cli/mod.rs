@@ -1,5 +1,7 @@
-//! The command line: `mission-runner serve` and its flags (each also an
-//! environment variable).
+//! The command line: `mission-runner serve` (flags each also an environment
+//! variable) and `mission-runner plugin ...` for operators.
+
+mod plugin;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,6 +33,13 @@ enum LogFormat {
 enum Command {
     /// Runs the REST API and a worker in one process.
     Serve(ServeArgs),
+    /// Manages plugins on a running host: push, list, activate.
+    Plugin {
+        #[command(flatten)]
+        remote: plugin::Remote,
+        #[command(subcommand)]
+        command: plugin::PluginCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -116,26 +125,27 @@ fn init_tracing(format: LogFormat) {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format);
-    let rt = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = rt.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve(args.into_config()?).await,
-        }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+    match cli.command {
+        Command::Plugin { remote, command } => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(plugin::run(remote, command)),
+            Err(e) => fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+        },
+        Command::Serve(args) => {
+            init_tracing(cli.log_format);
+            let result = tokio::runtime::Runtime::new()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(async { serve(args.into_config()?).await }));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            }
         }
     }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
