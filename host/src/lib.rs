@@ -11,6 +11,7 @@
 //! - [`worker`]: claims missions, runs attempts, keeps leases.
 //! - [`api`]: the REST API.
 //! - [`server`]: wires a host together; [`cli`] is the binary's front.
+//! - [`pubsub`]: following a Redis channel through disconnections.
 //! - [`embedded_redis`]: a private `redis-server` for `serve` and the tests.
 //! - [`config`]: the one typed configuration.
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod embedded_redis;
 pub mod events;
 pub mod mission;
+pub mod pubsub;
 pub mod queue;
 pub mod registry;
 pub mod runtime;

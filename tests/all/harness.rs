@@ -91,6 +91,15 @@ pub fn test_config(redis_url: &str) -> Config {
     c
 }
 
+/// Starts an in-process host on `redis` with `concurrency` worker slots.
+pub async fn start_host(redis: &TestRedis, concurrency: usize) -> (Host, Api) {
+    let mut c = test_config(&redis.url());
+    c.concurrency = concurrency;
+    let host = server::start(c).await.expect("host starts");
+    let api = Api::new(&host.url());
+    (host, api)
+}
+
 /// One Redis and one host on it.
 pub struct TestEnv {
     pub redis: TestRedis,

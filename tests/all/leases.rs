@@ -9,7 +9,7 @@ use mission_runner::queue::{Ack, FailOutcome, Queue, QueueSettings};
 use mission_runner::server;
 use serde_json::{Value, json};
 
-use crate::harness::{Api, TestEnv, TestRedis, spawn_host, test_config, wait_until};
+use crate::harness::{Api, TestEnv, TestRedis, spawn_host, start_host, test_config, wait_until};
 
 async fn queue_on(redis: &TestRedis) -> Queue {
     let client = redis::Client::open(redis.url()).unwrap();
@@ -62,10 +62,7 @@ async fn a_stale_token_cannot_complete_or_fail_and_the_reaper_recovers_the_missi
 #[tokio::test]
 async fn a_worker_killed_mid_mission_loses_nothing() {
     let redis = TestRedis::start().await;
-    let mut api_only = test_config(&redis.url());
-    api_only.concurrency = 0;
-    let front = server::start(api_only).await.unwrap();
-    let api = Api::new(&front.url());
+    let (front, api) = start_host(&redis, 0).await;
 
     // A real worker process, killed with SIGKILL while it runs a long mission.
     let (mut child, _) = spawn_host(&redis.url(), &["--concurrency", "1", "--lease-ms", "1000"]).await;
@@ -127,9 +124,7 @@ async fn many_workers_on_one_queue_run_every_attempt_exactly_once() {
     let redis = TestRedis::start().await;
     let mut hosts = Vec::new();
     for _ in 0..3 {
-        let mut c = test_config(&redis.url());
-        c.concurrency = 4;
-        hosts.push(server::start(c).await.unwrap());
+        hosts.push(start_host(&redis, 4).await.0);
     }
     let api = Api::new(&hosts[0].url());
     let missions: Vec<Value> = (0..150)

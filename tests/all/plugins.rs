@@ -8,7 +8,7 @@ use mission_runner::runtime::digest;
 use mission_runner::server;
 use serde_json::{Value, json};
 
-use crate::harness::{Api, TestEnv, TestRedis, plugins_dir, spawn_host, test_config, upload, wait_until};
+use crate::harness::{Api, TestEnv, TestRedis, plugins_dir, spawn_host, start_host, test_config, upload, wait_until};
 
 fn echo_v2() -> Vec<u8> {
     std::fs::read(plugins_dir().join("fixtures/echo-v2.wasm")).expect("fixtures built by build-plugins.sh")
@@ -99,10 +99,7 @@ async fn activate_roll_back_and_delete_versions() {
 #[tokio::test]
 async fn a_swap_under_load_reaches_every_host_and_fails_nothing() {
     let redis = TestRedis::start().await;
-    let mut cfg = test_config(&redis.url());
-    cfg.concurrency = 2;
-    let a = server::start(cfg).await.unwrap();
-    let api = Api::new(&a.url());
+    let (a, api) = start_host(&redis, 2).await;
     let (mut b_process, b) = spawn_host(&redis.url(), &["--concurrency", "2"]).await;
     let (v1, v2) = (digest(&echo_v1()), digest(&echo_v2()));
     let (status, body) = upload(&api, &echo_v2(), &echo_manifest("2.0.0"), false).await;

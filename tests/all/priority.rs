@@ -2,19 +2,15 @@
 
 use std::time::Duration;
 
-use mission_runner::server;
 use serde_json::{Value, json};
 
-use crate::harness::{Api, TestRedis, test_config, wait_until};
+use crate::harness::{TestRedis, start_host, wait_until};
 
 #[tokio::test]
 async fn higher_priority_runs_first_and_fifo_within_a_priority() {
     let redis = TestRedis::start().await;
     // Submit through an API-only host, so nothing runs while the queue fills.
-    let mut api_only = test_config(&redis.url());
-    api_only.concurrency = 0;
-    let front = server::start(api_only).await.unwrap();
-    let api = Api::new(&front.url());
+    let (front, api) = start_host(&redis, 0).await;
 
     let order = [("low-1", json!(10)), ("high-1", json!(90)), ("mid-1", json!(50)), ("high-2", json!(90)), ("low-2", json!(10)), ("mid-2", json!("normal"))];
     let mut ids = std::collections::HashMap::new();
@@ -29,9 +25,7 @@ async fn higher_priority_runs_first_and_fifo_within_a_priority() {
     assert_eq!(queue["missions"][0]["position"], 1);
 
     // One worker with one slot runs them in exactly that order.
-    let mut one = test_config(&redis.url());
-    one.concurrency = 1;
-    let worker = server::start(one).await.unwrap();
+    let (worker, _) = start_host(&redis, 1).await;
     let started = wait_until(
         Duration::from_secs(20),
         || {

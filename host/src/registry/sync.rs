@@ -6,49 +6,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{Activation, PluginRegistry};
+use crate::pubsub::follow;
 
 /// A fallback re-read, for notifications missed while disconnected.
 const RESYNC: Duration = Duration::from_secs(5);
 /// How often the plugins directory is looked at.
 const DIR_POLL: Duration = Duration::from_millis(500);
 
-/// Reloads the active plugins whenever an activation is announced (and every
-/// few seconds regardless), until `stop`.
+/// Reloads the active plugins whenever an activation is announced, on every
+/// (re)subscription, and every few seconds regardless, until `stop`.
 pub async fn follow_activations(registry: Arc<PluginRegistry>, client: redis::Client, stop: CancellationToken) {
     let channel = registry.store().queue().keys().plugins_channel();
-    while !stop.is_cancelled() {
-        let mut pubsub = match client.get_async_pubsub().await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "plugin listener cannot connect; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = stop.cancelled() => return,
-                }
-            }
-        };
-        if let Err(e) = pubsub.subscribe(&channel).await {
-            tracing::warn!(error = %e, "plugin listener cannot subscribe; retrying");
-            continue;
-        }
-        // Re-read after (re)subscribing: anything announced before is picked up now.
-        refresh(&registry).await;
-        let mut messages = pubsub.on_message();
-        loop {
-            tokio::select! {
-                msg = messages.next() => match msg {
-                    Some(_) => refresh(&registry).await,
-                    None => break,
-                },
-                _ = tokio::time::sleep(RESYNC) => refresh(&registry).await,
-                _ = stop.cancelled() => return,
-            }
-        }
-    }
+    follow(client, channel, Some(RESYNC), stop, |_| refresh(&registry)).await
 }
 
 async fn refresh(registry: &PluginRegistry) {
