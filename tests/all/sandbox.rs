@@ -82,3 +82,18 @@ async fn a_manifest_grants_environment_and_sets_limits() {
     // The manifest's timeout caps the mission's own.
     assert!(error_of(&chaos(&env, json!({ "do": "spin" })).await).contains("timed out after 200 ms"));
 }
+
+#[tokio::test]
+async fn a_fuel_limit_stops_a_busy_plugin() {
+    let env = TestEnv::start().await;
+    let chaos_wasm = std::fs::read(crate::harness::plugins_dir().join("chaos.wasm")).unwrap();
+    let manifest = json!({ "name": "chaos", "version": "1.0.0+metered", "mission_types": ["chaos"],
+        "limits": { "fuel": 50_000_000 } });
+    let (status, body) = upload(&env.api, &chaos_wasm, &manifest, true).await;
+    assert_eq!(status, 201, "{body}");
+    let m = chaos(&env, json!({ "do": "spin" })).await;
+    assert!(error_of(&m).contains("ran out of fuel"), "{m}");
+    // Small work fits in the budget.
+    let m = chaos(&env, json!({ "do": "env", "name": "X" })).await;
+    assert_eq!(m["status"], "completed", "{m}");
+}
