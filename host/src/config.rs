@@ -29,6 +29,8 @@ pub struct Config {
     pub concurrency: usize,
     /// How long a claim holds a mission without a heartbeat.
     pub lease: Duration,
+    /// On shutdown, how long running missions may take before they are handed back.
+    pub shutdown_grace: Duration,
     /// Approximate cap of the event stream (`XADD MAXLEN ~`).
     pub events_max_len: u64,
     /// How long completed and cancelled missions are kept (zero: forever).
@@ -111,6 +113,7 @@ impl Default for Config {
             key_prefix: "mr".to_owned(),
             concurrency: 8,
             lease: Duration::from_secs(15),
+            shutdown_grace: Duration::from_secs(30),
             events_max_len: 100_000,
             retention_completed: Duration::from_secs(24 * 3600),
             retention_failed: Duration::from_secs(7 * 24 * 3600),

@@ -151,7 +151,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     }
     let id = worker_id.clone().unwrap_or_else(|| source.clone());
     let blocking = connect(&client, Duration::from_secs(10)).await?;
-    let worker = Worker::new(id, queue.clone(), registry.clone(), config.concurrency, config.lease);
+    let worker = Worker::new(id, queue.clone(), registry.clone(), config.concurrency, config.lease, config.shutdown_grace);
     let stop = shutdown.clone();
     let pubsub = client.clone();
     tasks.push(tokio::spawn(async move { worker.run(blocking, pubsub, stop).await }));

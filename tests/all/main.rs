@@ -15,4 +15,5 @@ mod polyglot;
 mod priority;
 mod retries;
 mod sandbox;
+mod shutdown;
 mod submit;

@@ -72,6 +72,10 @@ struct ServeArgs {
     /// Lease length in milliseconds: how long a dead worker's mission waits to be recovered.
     #[arg(long, env = "MISSION_RUNNER_LEASE_MS", default_value_t = 15_000)]
     lease_ms: u64,
+    /// On SIGTERM or Ctrl-C, milliseconds running missions may take to finish
+    /// before they are stopped and handed back to the queue.
+    #[arg(long, env = "MISSION_RUNNER_SHUTDOWN_GRACE_MS", default_value_t = 30_000)]
+    shutdown_grace_ms: u64,
     /// Approximate cap of the event stream.
     #[arg(long, env = "MISSION_RUNNER_EVENTS_MAX_LEN", default_value_t = 100_000)]
     events_max_len: u64,
@@ -103,6 +107,7 @@ impl ServeArgs {
             key_prefix: self.key_prefix,
             concurrency: self.concurrency,
             lease: Duration::from_millis(self.lease_ms.max(100)),
+            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
             events_max_len: self.events_max_len,
             retention_completed: Duration::from_secs(self.retention_completed_s),
             retention_failed: Duration::from_secs(self.retention_failed_s),

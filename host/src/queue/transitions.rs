@@ -210,6 +210,20 @@ impl Queue {
         Ok(inv.invoke_async(&mut self.conn()).await?)
     }
 
+    /// Gives back the leases `held` (id, token) of interrupted attempts: the
+    /// missions go back to the queue at once, the attempts uncharged.
+    pub async fn release(&self, held: &[(String, String)], why: &str) -> Result<Vec<String>, QueueError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut inv = self.invocation(&self.scripts.release);
+        inv.arg(why);
+        for (id, token) in held {
+            inv.arg(id).arg(token);
+        }
+        Ok(inv.invoke_async(&mut self.conn()).await?)
+    }
+
     /// Recovers up to `limit` missions whose lease expired; returns their ids.
     pub async fn reap(&self, limit: usize) -> Result<Vec<String>, QueueError> {
         Ok(self

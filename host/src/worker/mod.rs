@@ -38,6 +38,9 @@ pub struct Worker {
     concurrency: usize,
     /// Lease length; heartbeats renew it well before it runs out.
     lease: Duration,
+    /// On shutdown, how long running attempts may take to finish before they
+    /// are stopped and their missions handed back.
+    grace: Duration,
     /// Missions in hand, shared with the lease keeper and cancel listener.
     inflight: InFlight,
     /// This worker as `GET /api/workers` shows it; each heartbeat adds the
@@ -60,7 +63,14 @@ pub fn new_worker_id() -> String {
 
 impl Worker {
     /// A worker with `concurrency` slots.
-    pub fn new(id: String, queue: Queue, registry: Arc<PluginRegistry>, concurrency: usize, lease: Duration) -> Self {
+    pub fn new(
+        id: String,
+        queue: Queue,
+        registry: Arc<PluginRegistry>,
+        concurrency: usize,
+        lease: Duration,
+        grace: Duration,
+    ) -> Self {
         let description = serde_json::json!({
             "id": id,
             "host": gethostname::gethostname().to_string_lossy(),
@@ -74,6 +84,7 @@ impl Worker {
             registry,
             concurrency,
             lease,
+            grace,
             inflight: InFlight::default(),
             description: description.into(),
         }
@@ -84,8 +95,9 @@ impl Worker {
         &self.id
     }
 
-    /// Runs until `shutdown` is cancelled; then stops claiming and waits for the
-    /// attempts in hand. `blocking` is a connection of its own for `BLPOP`.
+    /// Runs until `shutdown` is cancelled; then stops claiming, lets the attempts
+    /// in hand finish within the grace period, and hands back the missions of
+    /// those that do not. `blocking` is a connection of its own for `BLPOP`.
     pub async fn run(self, blocking: ConnectionManager, client: redis::Client, shutdown: CancellationToken) {
         let mut helpers = JoinSet::new();
         let stop_helpers = CancellationToken::new();
@@ -158,6 +170,24 @@ impl Worker {
                 }
             }
         }
+        self.drain(tasks).await;
+    }
+
+    /// Waits up to the grace period for running attempts; stops the rest and
+    /// releases their leases so another worker runs them at once.
+    async fn drain(&self, mut tasks: JoinSet<()>) {
+        let finished = tokio::time::timeout(self.grace, async { while tasks.join_next().await.is_some() {} }).await;
+        if finished.is_ok() {
+            return;
+        }
+        let held = self.inflight.leases();
+        for (id, _) in &held {
+            self.inflight.abort(id);
+        }
         while tasks.join_next().await.is_some() {}
+        match self.queue.release(&held, &format!("released: worker {} is shutting down", self.id)).await {
+            Ok(ids) => tracing::info!(missions = ?ids, "handed back missions still running after the grace period"),
+            Err(e) => tracing::warn!(error = %e, "could not hand back missions; their leases will expire and be reaped"),
+        }
     }
 }
