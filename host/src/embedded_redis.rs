@@ -12,10 +12,15 @@ use tokio::process::{Child, Command};
 /// A running `redis-server` on a free loopback port, stopped on [`shutdown`]
 /// (or killed when dropped).
 ///
+/// Its port is written to `redis.port` in its directory. A server left running
+/// there by a host that was killed is adopted rather than joined by a second
+/// server on the same files.
+///
 /// [`shutdown`]: RedisServer::shutdown
 #[derive(Debug)]
 pub struct RedisServer {
-    child: Child,
+    /// `None` for an adopted server (started by an earlier host process).
+    child: Option<Child>,
     port: u16,
     dir: PathBuf,
 }
@@ -33,6 +38,12 @@ impl RedisServer {
     /// Starts `redis-server` with its data in `dir` and waits until it answers.
     pub async fn start(dir: &Path, persistence: Persistence) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = std::fs::canonicalize(dir)?;
+        let dir = dir.as_path();
+        if let Some(adopted) = Self::adopt(dir).await {
+            tracing::warn!(port = adopted.port, dir = %dir.display(), "adopted a redis-server left running by an earlier host");
+            return Ok(adopted);
+        }
         let port = free_port()?;
         let aof = if persistence == Persistence::AppendOnly { "yes" } else { "no" };
         let mut cmd = Command::new("redis-server");
@@ -55,16 +66,27 @@ impl RedisServer {
             ),
             Err(e) => return Err(e).context("starting redis-server"),
         };
-        let mut server = RedisServer { child, port, dir: dir.to_owned() };
+        let mut server = RedisServer { child: Some(child), port, dir: dir.to_owned() };
         server.wait_ready().await?;
+        std::fs::write(dir.join("redis.port"), port.to_string())?;
         Ok(server)
+    }
+
+    /// The server recorded in `dir/redis.port`, if one answers there and keeps
+    /// its data in `dir`.
+    async fn adopt(dir: &Path) -> Option<Self> {
+        let port: u16 = std::fs::read_to_string(dir.join("redis.port")).ok()?.trim().parse().ok()?;
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
+        let mut c = tokio::time::timeout(Duration::from_secs(1), client.get_multiplexed_async_connection()).await.ok()?.ok()?;
+        let kv: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("dir").query_async(&mut c).await.ok()?;
+        (kv.get(1).map(PathBuf::from).as_deref() == Some(dir)).then(|| RedisServer { child: None, port, dir: dir.to_owned() })
     }
 
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
         let client = redis::Client::open(self.url())?;
         loop {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.child.as_mut().map(Child::try_wait).transpose()?.flatten() {
                 let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
                 bail!("redis-server exited ({status}) before answering: {}", log.trim());
             }
@@ -98,18 +120,15 @@ impl RedisServer {
                 let _ = redis::cmd("SHUTDOWN").query_async::<()>(&mut c).await;
             }
         }
-        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
-            Ok(status) => {
-                status?;
+        let _ = std::fs::remove_file(self.dir.join("redis.port"));
+        if let Some(child) = self.child.as_mut() {
+            match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+                Ok(status) => {
+                    status?;
+                }
+                Err(_) => child.kill().await?,
             }
-            Err(_) => self.child.kill().await?,
         }
-        Ok(())
-    }
-
-    /// Kills the server at once (for fault tests).
-    pub async fn kill(&mut self) -> anyhow::Result<()> {
-        self.child.kill().await?;
         Ok(())
     }
 }
