@@ -88,7 +88,9 @@ for dir in "$plugins"/js-*/; do
   if ! command -v node >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
   fi
-  [ -d "$dir/node_modules/@bytecodealliance/componentize-js" ] || (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  # `npm ci` refuses lock files that omit other platforms' optional packages (an npm
+  # quirk); `install --no-save` follows the lock file without rewriting it.
+  [ -d "$dir/node_modules/@bytecodealliance/componentize-js" ] || (cd "$dir" && npm install --no-audit --no-fund --no-save --loglevel=error)
   node "$dir/build.mjs" "$dist/$name.wasm"
 done
 
