@@ -26,13 +26,16 @@ pub struct Event {
     pub payload: Box<RawValue>,
     /// `schema_version`, `producer`, `correlation_id`.
     pub meta: Box<RawValue>,
+    /// The mission it concerns (the entry's `mission` field; also in `payload`).
+    #[serde(skip)]
+    pub mission: Option<String>,
 }
 
 impl Event {
     /// Builds an event from a stream entry; `None` if a field is missing or malformed.
     pub fn from_entry(id: String, fields: Vec<String>) -> Option<Event> {
         let mut it = fields.into_iter();
-        let (mut ty, mut source, mut ts, mut payload, mut meta) = (None, None, None, None, None);
+        let (mut ty, mut source, mut ts, mut payload, mut meta, mut mission) = (None, None, None, None, None, None);
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             match k.as_str() {
                 "type" => ty = Some(v),
@@ -40,6 +43,7 @@ impl Event {
                 "timestamp" => ts = v.parse().ok(),
                 "payload" => payload = RawValue::from_string(v).ok(),
                 "meta" => meta = RawValue::from_string(v).ok(),
+                "mission" if !v.is_empty() => mission = Some(v),
                 _ => {}
             }
         }
@@ -51,6 +55,7 @@ impl Event {
             timestamp: ts?,
             payload: payload?,
             meta: meta?,
+            mission,
         })
     }
 }
@@ -72,6 +77,7 @@ mod tests {
         assert_eq!(json["type"], "mission.created");
         assert_eq!(json["target"], serde_json::Value::Null);
         assert_eq!(json["payload"]["mission_id"], "m1");
+        assert_eq!(e.mission.as_deref(), Some("m1"));
         assert!(Event::from_entry("1-0".into(), f(&["type", "x"])).is_none());
     }
 }

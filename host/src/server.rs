@@ -162,6 +162,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     let addr = listener.local_addr()?;
     let app = api::router(AppState {
         queue,
+        client: client.clone(),
         registry: registry.clone(),
         defaults: Arc::new(config.mission_defaults.clone()),
         worker_id: worker_id.clone(),

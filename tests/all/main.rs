@@ -10,6 +10,7 @@ mod cli;
 mod embedded;
 mod leases;
 mod lifecycle;
+mod live_events;
 mod operations;
 mod plugins;
 mod polyglot;

@@ -7,6 +7,7 @@ mod extract;
 mod missions;
 mod ops;
 mod plugins;
+mod stream;
 
 pub use error::ApiError;
 
@@ -26,6 +27,8 @@ use crate::registry::PluginRegistry;
 pub struct AppState {
     /// The queue on Redis.
     pub queue: Queue,
+    /// For connections of their own (the blocking reads of event streams).
+    pub client: redis::Client,
     /// The plugin registry.
     pub registry: Arc<PluginRegistry>,
     /// Defaults for submissions.
@@ -48,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/missions/{id}/log", get(missions::get_log).post(missions::append_log))
         .route("/api/events", get(events::list))
         .route("/api/events/stats", get(events::stats))
+        .route("/api/events/stream", get(stream::stream))
         .route("/api/workers", get(ops::workers))
         .route("/api/stats", get(ops::stats))
         .route("/api/queue", get(ops::queue))
