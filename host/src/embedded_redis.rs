@@ -44,7 +44,11 @@ impl RedisServer {
             tracing::warn!(port = adopted.port, dir = %dir.display(), "adopted a redis-server left running by an earlier host");
             return Ok(adopted);
         }
-        let port = free_port()?;
+        Self::start_on(dir, persistence, free_port()?).await
+    }
+
+    /// Starts `redis-server` on `port` (for restarting one where clients expect it).
+    pub async fn start_on(dir: &Path, persistence: Persistence, port: u16) -> anyhow::Result<Self> {
         let aof = if persistence == Persistence::AppendOnly { "yes" } else { "no" };
         let mut cmd = Command::new("redis-server");
         cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--protected-mode", "yes"])

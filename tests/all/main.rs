@@ -12,6 +12,7 @@ mod leases;
 mod lifecycle;
 mod live_events;
 mod operations;
+mod outage;
 mod plugins;
 mod polyglot;
 mod priority;
