@@ -9,7 +9,7 @@
 //! - [`runtime`]: the wasm engine, the sandbox, the compile cache.
 //! - [`registry`]: plugin versions in Redis, activation and hot swap.
 //! - [`worker`]: claims missions, runs attempts, keeps leases.
-//! - [`api`]: the REST API.
+//! - [`api`]: the REST API; [`metrics`]: what `/metrics` exposes.
 //! - [`server`]: wires a host together; [`cli`] is the binary's front.
 //! - [`pubsub`]: following a Redis channel through disconnections.
 //! - [`embedded_redis`]: a private `redis-server` for `serve` and the tests.
@@ -20,6 +20,7 @@ pub mod cli;
 pub mod config;
 pub mod embedded_redis;
 pub mod events;
+pub mod metrics;
 pub mod mission;
 pub mod pubsub;
 pub mod queue;

@@ -151,7 +151,16 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     }
     let id = worker_id.clone().unwrap_or_else(|| source.clone());
     let blocking = connect(&client, Duration::from_secs(10)).await?;
-    let worker = Worker::new(id, queue.clone(), registry.clone(), config.concurrency, config.lease, config.shutdown_grace);
+    let metrics = Arc::new(crate::metrics::Metrics::default());
+    let worker = Worker::new(
+        id,
+        queue.clone(),
+        registry.clone(),
+        config.concurrency,
+        config.lease,
+        config.shutdown_grace,
+        metrics.clone(),
+    );
     let stop = shutdown.clone();
     let pubsub = client.clone();
     tasks.push(tokio::spawn(async move { worker.run(blocking, pubsub, stop).await }));
@@ -167,6 +176,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         defaults: Arc::new(config.mission_defaults.clone()),
         worker_id: worker_id.clone(),
         max_body_bytes: config.max_body_bytes,
+        metrics,
     });
     let stop = shutdown.clone();
     tasks.push(tokio::spawn(async move {

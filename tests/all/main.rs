@@ -11,6 +11,7 @@ mod embedded;
 mod leases;
 mod lifecycle;
 mod live_events;
+mod metrics;
 mod operations;
 mod outage;
 mod plugins;

@@ -37,6 +37,8 @@ pub struct AppState {
     pub worker_id: Option<String>,
     /// Largest request body accepted.
     pub max_body_bytes: usize,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The whole API.
@@ -60,10 +62,25 @@ pub fn router(state: AppState) -> Router {
         .route("/api/plugins", post(plugins::upload).get(plugins::list).layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD_BYTES)))
         .route("/api/plugins/{name}/activate", post(plugins::activate))
         .route("/api/plugins/{name}/versions/{version}", axum::routing::delete(plugins::delete))
+        .route("/metrics", get(ops::metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route; see /api") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_redis_errors))
         .with_state(state)
+}
+
+/// Counts answers that Redis failed (503 `redis_unavailable`) in the metrics.
+async fn count_redis_errors(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+        state.metrics.redis_error();
+    }
+    resp
 }

@@ -69,3 +69,12 @@ pub async fn dead(State(state): State<AppState>, ApiQuery(p): ApiQuery<LimitPara
 pub async fn workers(State(state): State<AppState>) -> Result<ApiJson<Value>, ApiError> {
     Ok(ApiJson(json!({ "workers": state.queue.workers().await? })))
 }
+
+/// `GET /metrics`: Prometheus text format. Queue gauges come from Redis; when
+/// it does not answer they are left out and the rest is still served.
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let stats = state.queue.stats().await.ok();
+    let runtime = state.registry.runtime();
+    let body = state.metrics.render(stats.as_ref(), runtime.instantiate_histogram(), runtime.compile_stats());
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+}

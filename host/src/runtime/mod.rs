@@ -125,6 +125,8 @@ pub struct Runtime {
     linker: Linker<MissionState>,
     limits: Limits,
     cache: CompileCache,
+    /// Time to make fresh instances (shown by `/metrics`).
+    instantiate: crate::metrics::Histogram,
     /// Set on drop; stops the epoch ticker thread.
     stop_ticker: Arc<AtomicBool>,
 }
@@ -175,12 +177,24 @@ impl Runtime {
             })
             .context("starting the epoch ticker")?;
         let cache = CompileCache::new(&engine, cfg.cache_dir.as_deref());
-        Ok(Runtime { engine, linker, limits: cfg.limits.clone(), cache, stop_ticker })
+        Ok(Runtime {
+            engine,
+            linker,
+            limits: cfg.limits.clone(),
+            cache,
+            instantiate: Default::default(),
+            stop_ticker,
+        })
     }
 
     /// The engine (for compile caches and metrics).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// How long making fresh instances took.
+    pub fn instantiate_histogram(&self) -> &crate::metrics::Histogram {
+        &self.instantiate
     }
 
     /// Components compiled and loaded from the cache so far.
@@ -274,7 +288,9 @@ impl Runtime {
             payload: input.payload.clone(),
         };
         let call = async {
+            let started = std::time::Instant::now();
             let instance = plugin.pre.instantiate_async(&mut store).await?;
+            self.instantiate.observe(started.elapsed());
             instance.call_run(&mut store, &mission).await
         };
         let outcome = match tokio::time::timeout(timeout, call).await {

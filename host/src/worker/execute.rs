@@ -8,6 +8,7 @@ use tracing::Instrument as _;
 
 use super::Worker;
 use crate::mission::ErrorKind;
+use crate::metrics::AttemptOutcome;
 use crate::queue::{Ack, Claimed, FailOutcome, Queue};
 use crate::runtime::{Report, RunInput, RunOutcome};
 
@@ -15,10 +16,14 @@ pub(super) async fn attempt(worker: Worker, claimed: Claimed, abort: Cancellatio
     let span = tracing::info_span!("mission", mission_id = %claimed.id, correlation_id = %claimed.correlation_id,
         attempt = claimed.attempt);
     async {
+        let started = std::time::Instant::now();
         let outcome = run(&worker, &claimed, &abort).await;
-        if let Some(outcome) = outcome {
-            record(&worker.queue, &claimed, outcome, &abort).await;
-        }
+        let took = started.elapsed();
+        let recorded = match outcome {
+            Some(outcome) => record(&worker, &claimed, outcome, &abort).await,
+            None => AttemptOutcome::Stopped,
+        };
+        worker.metrics.attempt(&claimed.plugin, took, recorded);
         worker.inflight.remove(&claimed.id);
     }
     .instrument(span)
@@ -82,44 +87,47 @@ async fn report(queue: Queue, id: String, token: String, mut rx: UnboundedReceiv
 
 /// Records the outcome, retrying briefly if Redis hiccups. If it cannot be
 /// recorded, the lease runs out and the reaper retries the mission.
-async fn record(queue: &Queue, c: &Claimed, outcome: RunOutcome, abort: &CancellationToken) {
+async fn record(worker: &Worker, c: &Claimed, outcome: RunOutcome, abort: &CancellationToken) -> AttemptOutcome {
+    let queue = &worker.queue;
     for n in 0..5u32 {
         let result = match &outcome {
             RunOutcome::Completed(result) => queue.complete(&c.id, &c.token, result).await.map(|ack| match ack {
                 Ack::Done => {
                     tracing::info!("completed");
-                    None
+                    Ok(AttemptOutcome::Completed)
                 }
-                Ack::Stale(now) => Some(now),
+                Ack::Stale(now) => Err(now),
             }),
             RunOutcome::Failed { kind, message } => {
                 queue.fail(&c.id, &c.token, *kind, message).await.map(|o| match o {
                     FailOutcome::Retrying { next_attempt_ms } => {
                         tracing::info!(error = %message, next_attempt_ms, "failed; will retry");
-                        None
+                        Ok(AttemptOutcome::Retrying)
                     }
                     FailOutcome::Dead => {
                         tracing::info!(error = %message, "failed for good");
-                        None
+                        Ok(AttemptOutcome::Dead)
                     }
-                    FailOutcome::Stale(now) => Some(now),
+                    FailOutcome::Stale(now) => Err(now),
                 })
             }
         };
         match result {
-            Ok(None) => return,
-            Ok(Some(now)) => {
+            Ok(Ok(recorded)) => return recorded,
+            Ok(Err(now)) => {
                 tracing::info!(status = %now, "outcome refused: the lease was lost (cancelled or reclaimed)");
-                return;
-            }
-            Err(e) if abort.is_cancelled() => {
-                tracing::warn!(error = %e, "could not record the outcome; the lease is gone anyway");
-                return;
+                return AttemptOutcome::Stopped;
             }
             Err(e) => {
+                worker.metrics.redis_error();
+                if abort.is_cancelled() {
+                    tracing::warn!(error = %e, "could not record the outcome; the lease is gone anyway");
+                    return AttemptOutcome::Stopped;
+                }
                 tracing::warn!(error = %e, try_no = n + 1, "could not record the outcome; retrying");
                 tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(n))).await;
             }
         }
     }
+    AttemptOutcome::Stopped
 }

@@ -20,6 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::queue::Queue;
+use crate::metrics::Metrics;
 use crate::registry::PluginRegistry;
 use inflight::InFlight;
 
@@ -43,6 +44,8 @@ pub struct Worker {
     grace: Duration,
     /// Missions in hand, shared with the lease keeper and cancel listener.
     inflight: InFlight,
+    /// Claim and attempt metrics.
+    metrics: Arc<Metrics>,
     /// This worker as `GET /api/workers` shows it; each heartbeat adds the
     /// plugins loaded here, and the script adds the missions in hand and the time.
     description: Arc<serde_json::Value>,
@@ -70,6 +73,7 @@ impl Worker {
         concurrency: usize,
         lease: Duration,
         grace: Duration,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let description = serde_json::json!({
             "id": id,
@@ -86,6 +90,7 @@ impl Worker {
             lease,
             grace,
             inflight: InFlight::default(),
+            metrics,
             description: description.into(),
         }
     }
@@ -135,12 +140,16 @@ impl Worker {
                 }
                 continue;
             }
-            let batch = match self.queue.claim(&self.id, free, self.lease.as_millis() as u64).await {
+            let started = std::time::Instant::now();
+            let claimed = self.queue.claim(&self.id, free, self.lease.as_millis() as u64).await;
+            self.metrics.claim.observe(started.elapsed());
+            let batch = match claimed {
                 Ok(batch) => {
                     errors = 0;
                     batch
                 }
                 Err(e) => {
+                    self.metrics.redis_error();
                     errors += 1;
                     let pause = Duration::from_millis(100 * 2u64.pow(errors.min(5)));
                     tracing::warn!(error = %e, retry_in = ?pause, "claim failed");
