@@ -10,8 +10,14 @@ use crate::harness::{TestEnv, plugins_dir};
 /// Runs `mission-runner plugin ARGS --url URL` without blocking the test's
 /// runtime (the host under test runs on it).
 async fn cli(url: &str, args: &[&str]) -> Output {
+    let mut all = vec!["plugin"];
+    all.extend_from_slice(args);
+    run(url, &all).await
+}
+
+/// Runs `mission-runner ARGS --url URL`.
+async fn run(url: &str, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
-        .arg("plugin")
         .args(args)
         .args(["--url", url])
         .output()
@@ -64,4 +70,64 @@ async fn plugin_push_list_activate_and_errors() {
     assert_eq!(out.status.code(), Some(2));
     let out = cli("http://127.0.0.1:1", &["list"]).await;
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn mission_commands_end_to_end() {
+    use tokio::io::AsyncBufReadExt as _;
+    let env = TestEnv::start().await;
+    let url = env.host.url();
+
+    // Follow events from before the first submission.
+    let mut follower = tokio::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
+        .args(["events", "--follow", "--type", "mission.completed", "--url", &url])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut follow_lines = tokio::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+
+    let out = run(&url, &["submit", "text-stats", r#"{"text": "a b c"}"#, "--priority", "high"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let id = text(&out.stdout).trim().to_owned();
+    env.api.wait_status(&id, "completed", Duration::from_secs(10)).await;
+
+    let line = tokio::time::timeout(Duration::from_secs(10), follow_lines.next_line()).await.unwrap().unwrap().unwrap();
+    assert!(line.contains("mission.completed") && line.contains(&id), "{line}");
+
+    let out = run(&url, &["get", &id]).await;
+    let shown = text(&out.stdout);
+    assert!(shown.contains("completed") && shown.contains("prio 75") && shown.contains(r#""words":3"#), "{shown}");
+    let out = run(&url, &["get", &id, "--json"]).await;
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(m["result"]["words"], 3);
+    let out = run(&url, &["list", "--status", "completed"]).await;
+    assert!(text(&out.stdout).lines().any(|l| l.starts_with(&id)), "{}", text(&out.stdout));
+    let out = run(&url, &["log", &id]).await;
+    assert!(text(&out.stdout).is_empty(), "text-stats logs nothing: {}", text(&out.stdout));
+    let out = run(&url, &["events", "--mission", &id]).await;
+    let events = text(&out.stdout);
+    assert_eq!(events.lines().filter(|l| l.contains("mission.progress")).count(), 3, "{events}");
+    let out = run(&url, &["stats"]).await;
+    assert!(text(&out.stdout).contains("text-stats"), "{}", text(&out.stdout));
+
+    // Refusals exit 1 with the host's reason; bad input exits 2.
+    let out = run(&url, &["cancel", &id]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("already completed"), "{}", text(&out.stderr));
+    let out = run(&url, &["retry", &id]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(&url, &["submit", "echo", "{not json"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&url, &["submit", "nope", "{}"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("422"), "{}", text(&out.stderr));
+
+    // A pending mission can be cancelled.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let out = run(&url, &["submit", "echo", "1", "--run-at", &later]).await;
+    let pending = text(&out.stdout).trim().to_owned();
+    let out = run(&url, &["cancel", &pending, "--reason", "changed my mind"]).await;
+    assert!(out.status.success() && text(&out.stdout).contains("cancelled"), "{}", text(&out.stderr));
+    follower.kill().await.unwrap();
 }

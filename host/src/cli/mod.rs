@@ -1,6 +1,8 @@
 //! The command line: `mission-runner serve` (flags each also an environment
 //! variable) and `mission-runner plugin ...` for operators.
 
+mod client;
+mod missions;
 mod plugin;
 
 use std::net::SocketAddr;
@@ -18,6 +20,9 @@ use crate::config::{Config, default_plugins_dir};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The host that client commands talk to.
+    #[command(flatten)]
+    remote: client::Remote,
     /// Log format.
     #[arg(long, global = true, env = "MISSION_RUNNER_LOG_FORMAT", default_value = "text")]
     log_format: LogFormat,
@@ -34,12 +39,10 @@ enum Command {
     /// Runs the REST API and a worker in one process.
     Serve(ServeArgs),
     /// Manages plugins on a running host: push, list, activate.
-    Plugin {
-        #[command(flatten)]
-        remote: plugin::Remote,
-        #[command(subcommand)]
-        command: plugin::PluginCommand,
-    },
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    #[command(flatten)]
+    Mission(missions::MissionCommand),
 }
 
 #[derive(Debug, Args)]
@@ -130,11 +133,10 @@ fn init_tracing(format: LogFormat) {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let remote = cli.remote;
     match cli.command {
-        Command::Plugin { remote, command } => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt.block_on(plugin::run(remote, command)),
-            Err(e) => fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
-        },
+        Command::Plugin(cmd) => run_client(plugin::run(&remote, cmd)),
+        Command::Mission(cmd) => run_client(missions::run(&remote, cmd)),
         Command::Serve(args) => {
             init_tracing(cli.log_format);
             let result = tokio::runtime::Runtime::new()
@@ -145,6 +147,17 @@ pub fn main() -> ExitCode {
                 Err(e) => fail(&e),
             }
         }
+    }
+}
+
+/// Runs a client command on a small runtime; its failure sets the exit code.
+fn run_client(work: impl std::future::Future<Output = Result<(), client::Failure>>) -> ExitCode {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => match rt.block_on(work) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => f.exit(),
+        },
+        Err(e) => fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     }
 }
 

@@ -1,0 +1,72 @@
+//! The CLI's HTTP client of a running host, and what its exit codes mean.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use serde_json::Value;
+
+/// Where the host is, and how to print.
+#[derive(Debug, Clone, Args)]
+pub struct Remote {
+    /// The host's base URL.
+    #[arg(long, global = true, env = "MISSION_RUNNER_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// Print the API's JSON instead of a summary (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// A failed command: exit code 1 when the host refused (its message), 2 for
+/// bad usage or unreadable input, 3 when the host could not be reached.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn input(message: impl Into<String>) -> Self {
+        Failure { code: 2, message: message.into() }
+    }
+
+    pub fn exit(self) -> ExitCode {
+        eprintln!("error: {}", self.message);
+        ExitCode::from(self.code)
+    }
+}
+
+impl Remote {
+    /// `base + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url.trim_end_matches('/'))
+    }
+
+    /// Sends `req` and returns the answer's JSON, or the failure.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
+        let resp = req.send().await.map_err(|e| Failure { code: 3, message: format!("cannot reach {}: {e}", self.url) })?;
+        let status = resp.status();
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| Failure { code: 1, message: format!("{status}: unreadable answer: {e}") })?;
+        if !status.is_success() {
+            let msg = body["error"]["message"].as_str().unwrap_or("no message");
+            return Err(Failure { code: 1, message: format!("{status}: {msg}") });
+        }
+        Ok(body)
+    }
+
+    /// Prints `body` as JSON when `--json` was given, else calls `summary`.
+    pub fn print(&self, body: &Value, summary: impl FnOnce(&Value)) {
+        if self.json {
+            println!("{body:#}");
+        } else {
+            summary(body);
+        }
+    }
+}
+
+/// A string field of `v`, or `-`.
+pub fn s<'a>(v: &'a Value, field: &str) -> &'a str {
+    v[field].as_str().unwrap_or("-")
+}

@@ -1,0 +1,232 @@
+//! `mission-runner submit | get | list | cancel | retry | log | events | stats`:
+//! the client of a running host's mission API.
+
+use clap::Subcommand;
+use futures::StreamExt as _;
+use serde_json::{Value, json};
+
+use super::client::{Failure, Remote, s};
+
+/// Mission commands.
+#[derive(Debug, Subcommand)]
+pub enum MissionCommand {
+    /// Submits a mission; prints its id.
+    Submit {
+        /// The mission type.
+        mission_type: String,
+        /// The payload as JSON (`-` reads it from standard input).
+        #[arg(default_value = "{}")]
+        payload: String,
+        /// 0..=100, or low, normal, high, critical.
+        #[arg(long)]
+        priority: Option<String>,
+        /// Attempts allowed in all.
+        #[arg(long)]
+        max_attempts: Option<u32>,
+        /// Wall-clock limit of one attempt (ms).
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// Do not start before this time (RFC 3339).
+        #[arg(long)]
+        run_at: Option<String>,
+        /// The same key within the idempotency window returns the first mission.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Shows a mission.
+    Get {
+        /// Mission id.
+        id: String,
+    },
+    /// Lists missions, newest first.
+    List {
+        /// Only this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this type.
+        #[arg(long = "type")]
+        mission_type: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Cancels a mission that has not finished.
+    Cancel {
+        /// Mission id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Re-drives a failed mission (same id, fresh attempts).
+    Retry {
+        /// Mission id.
+        id: String,
+    },
+    /// Shows a mission's log.
+    Log {
+        /// Mission id.
+        id: String,
+    },
+    /// Shows events; with --follow, streams new ones until interrupted.
+    Events {
+        /// Only this mission's.
+        #[arg(long)]
+        mission: Option<String>,
+        /// Only this type.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Keep streaming new events.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Shows totals per status and type and the queue's sizes.
+    Stats,
+}
+
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", urlencode(v))))
+        .collect();
+    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
+}
+
+fn urlencode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn mission_line(m: &Value) {
+    let err = m["error"]["message"].as_str().map(|e| format!("  error: {e}")).unwrap_or_default();
+    println!(
+        "{}  {:<10} {:<12} prio {:<3} attempts {}/{}{err}",
+        s(m, "id"),
+        s(m, "status"),
+        s(m, "type"),
+        m["priority"],
+        m["attempts"],
+        m["max_attempts"]
+    );
+}
+
+fn event_line(e: &Value) {
+    let mut payload = e["payload"].clone();
+    let mission = payload.as_object_mut().and_then(|p| p.remove("mission_id"));
+    let mission = mission.as_ref().and_then(Value::as_str).unwrap_or("-");
+    println!("{}  {:<22} {mission}  {}", s(e, "id"), s(e, "type"), payload);
+}
+
+/// Runs a mission command against `remote`.
+pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
+    let http = reqwest::Client::new();
+    match cmd {
+        MissionCommand::Submit { mission_type, payload, priority, max_attempts, timeout_ms, run_at, idempotency_key } => {
+            let text = if payload == "-" {
+                std::io::read_to_string(std::io::stdin()).map_err(|e| Failure::input(format!("reading stdin: {e}")))?
+            } else {
+                payload
+            };
+            let payload: Value =
+                serde_json::from_str(&text).map_err(|e| Failure::input(format!("the payload is not JSON: {e}")))?;
+            let mut body = json!({ "type": mission_type, "payload": payload });
+            let priority = priority.map(|p| p.parse::<i64>().map_or(json!(p), |n| json!(n)));
+            for (k, v) in [
+                ("priority", priority),
+                ("max_attempts", max_attempts.map(|v| json!(v))),
+                ("timeout_ms", timeout_ms.map(|v| json!(v))),
+                ("run_at", run_at.map(|v| json!(v))),
+                ("idempotency_key", idempotency_key.map(|v| json!(v))),
+            ] {
+                if let Some(v) = v {
+                    body[k] = v;
+                }
+            }
+            let m = remote.send(http.post(remote.url("/api/missions")).json(&body)).await?;
+            remote.print(&m, |m| println!("{}", s(m, "id")));
+        }
+        MissionCommand::Get { id } => {
+            let m = remote.send(http.get(remote.url(&format!("/api/missions/{}", urlencode(&id))))).await?;
+            remote.print(&m, |m| {
+                mission_line(m);
+                println!("created {}  started {}  finished {}", s(m, "created_at"), s(m, "started_at"), s(m, "finished_at"));
+                if !m["result"].is_null() {
+                    println!("result {}", m["result"]);
+                }
+            });
+        }
+        MissionCommand::List { status, mission_type, limit } => {
+            let q = query(&[("status", status), ("type", mission_type), ("limit", Some(limit.to_string()))]);
+            let body = remote.send(http.get(remote.url(&format!("/api/missions{q}")))).await?;
+            remote.print(&body, |b| b["missions"].as_array().into_iter().flatten().for_each(mission_line));
+        }
+        MissionCommand::Cancel { id, reason } => {
+            let url = remote.url(&format!("/api/missions/{}/cancel", urlencode(&id)));
+            let m = remote.send(http.post(url).json(&json!({ "reason": reason }))).await?;
+            remote.print(&m, mission_line);
+        }
+        MissionCommand::Retry { id } => {
+            let m = remote.send(http.post(remote.url(&format!("/api/missions/{}/retry", urlencode(&id))))).await?;
+            remote.print(&m, mission_line);
+        }
+        MissionCommand::Log { id } => {
+            let body = remote.send(http.get(remote.url(&format!("/api/missions/{}/log", urlencode(&id))))).await?;
+            remote.print(&body, |b| {
+                for l in b["lines"].as_array().into_iter().flatten() {
+                    println!("{} {:<5} {:<6} {}", l["ts"], s(l, "level"), s(l, "source"), s(l, "message"));
+                }
+            });
+        }
+        MissionCommand::Events { mission, event_type, follow } => {
+            let q = query(&[("mission_id", mission), ("type", event_type)]);
+            if follow {
+                return follow_events(remote, &http, &q).await;
+            }
+            let body = remote.send(http.get(remote.url(&format!("/api/events{q}")))).await?;
+            remote.print(&body, |b| b["events"].as_array().into_iter().flatten().for_each(event_line));
+        }
+        MissionCommand::Stats => {
+            let st = remote.send(http.get(remote.url("/api/stats"))).await?;
+            remote.print(&st, |st| {
+                println!("queue depth {}  delayed {}  running {}  dead {}", st["queue_depth"], st["delayed"], st["running"], st["dead"]);
+                for (t, ts) in st["by_type"].as_object().into_iter().flatten() {
+                    println!("{t:<14} {}", ts["by_status"]);
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Streams events (SSE) until the connection ends or the user interrupts.
+async fn follow_events(remote: &Remote, http: &reqwest::Client, q: &str) -> Result<(), Failure> {
+    let resp = http
+        .get(remote.url(&format!("/api/events/stream{q}")))
+        .send()
+        .await
+        .map_err(|e| Failure { code: 3, message: format!("cannot reach {}: {e}", remote.url) })?;
+    if !resp.status().is_success() {
+        return Err(Failure { code: 1, message: format!("{}", resp.status()) });
+    }
+    let mut body = resp.bytes_stream();
+    let mut buf = String::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| Failure { code: 3, message: format!("stream broke: {e}") })?;
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:")) else { continue };
+            let Ok(event) = serde_json::from_str::<Value>(data.trim_start()) else { continue };
+            if remote.json {
+                println!("{event}");
+            } else {
+                event_line(&event);
+            }
+        }
+    }
+    Ok(())
+}
