@@ -99,3 +99,16 @@ async fn unknown_ids_routes_and_filters_are_clear_errors() {
     let (s, b) = api.get("/api/nothing-here").await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "no_route", "");
 }
+
+#[tokio::test]
+async fn an_oversized_body_is_refused_with_413() {
+    let env = TestEnv::start_with(|c| {
+        c.concurrency = 0;
+        c.max_body_bytes = 1024;
+    })
+    .await;
+    let (s, b) = env.api.post("/api/missions", json!({ "type": "echo", "payload": "x".repeat(2000) })).await;
+    assert_error(s, &b, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "too large");
+    let (_, stats) = env.api.get("/api/stats").await;
+    assert_eq!(stats["totals"]["total"], 0);
+}

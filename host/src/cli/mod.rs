@@ -79,6 +79,9 @@ struct ServeArgs {
     /// before they are stopped and handed back to the queue.
     #[arg(long, env = "MISSION_RUNNER_SHUTDOWN_GRACE_MS", default_value_t = 30_000)]
     shutdown_grace_ms: u64,
+    /// Largest request body the API accepts, in bytes (413 past it).
+    #[arg(long, env = "MISSION_RUNNER_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    max_body_bytes: usize,
     /// Approximate cap of the event stream.
     #[arg(long, env = "MISSION_RUNNER_EVENTS_MAX_LEN", default_value_t = 100_000)]
     events_max_len: u64,
@@ -111,6 +114,7 @@ impl ServeArgs {
             concurrency: self.concurrency,
             lease: Duration::from_millis(self.lease_ms.max(100)),
             shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
+            max_body_bytes: self.max_body_bytes,
             events_max_len: self.events_max_len,
             retention_completed: Duration::from_secs(self.retention_completed_s),
             retention_failed: Duration::from_secs(self.retention_failed_s),
