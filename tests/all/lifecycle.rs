@@ -101,3 +101,47 @@ async fn health_reports_redis_and_plugins() {
     assert!(h["plugins"][1]["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(h["worker"].as_str(), env.host.worker_id());
 }
+
+#[tokio::test]
+async fn lists_page_with_cursors_that_new_missions_do_not_disturb() {
+    let env = TestEnv::start_with(|c| c.concurrency = 0).await;
+    let batch: Vec<_> = (0..250).map(|i| json!({ "type": if i % 5 == 0 { "flaky" } else { "echo" }, "payload": i })).collect();
+    let (status, _) = env.api.post("/api/missions/batch", json!({ "missions": batch })).await;
+    assert_eq!(status, 201);
+
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["missions"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let mut seen = Vec::new();
+    let mut path = "/api/missions?limit=100".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, page) = env.api.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(ids(&page));
+        pages += 1;
+        if pages == 1 {
+            // Newer missions arrive between pages: they go on top, not into the next page.
+            for i in 0..5 {
+                env.api.submit(json!({ "type": "echo", "payload": 1000 + i })).await;
+            }
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/missions?limit=100&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let unique: std::collections::HashSet<&String> = seen.iter().collect();
+    assert_eq!((seen.len(), unique.len()), (250, 250), "every mission once");
+
+    // Filtered paging, to the end.
+    let (_, first) = env.api.get("/api/missions?type=flaky&limit=30").await;
+    let c = first["next_cursor"].as_str().expect("more flaky missions").to_owned();
+    let (_, rest) = env.api.get(&format!("/api/missions?type=flaky&limit=30&cursor={c}")).await;
+    assert_eq!(ids(&first).len() + ids(&rest).len(), 50);
+    assert!(rest["next_cursor"].is_null(), "{}", rest["next_cursor"]);
+
+    let (status, body) = env.api.get("/api/missions?cursor=nonsense").await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_query")));
+}

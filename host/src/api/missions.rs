@@ -11,7 +11,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, mission_id, optional_json};
 use crate::mission::{Mission, Status};
-use crate::queue::{CancelOutcome, ListQuery, QueueError, RedriveOutcome};
+use crate::queue::{CancelOutcome, Cursor, ListQuery, QueueError, RedriveOutcome};
 use crate::runtime::Report;
 use crate::submission::{MissionRequest, NewMission, valid_type_name};
 
@@ -91,6 +91,8 @@ pub struct ListParams {
     #[serde(rename = "type")]
     mission_type: Option<String>,
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
 }
 
 /// Checks a `limit` query parameter.
@@ -101,7 +103,8 @@ pub fn limit(given: Option<usize>, default: usize) -> Result<usize, ApiError> {
     }
 }
 
-/// `GET /api/missions?status=&type=&limit=`: newest first.
+/// `GET /api/missions?status=&type=&limit=&cursor=`: newest first, one page;
+/// `next_cursor` continues it.
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(p): ApiQuery<ListParams>,
@@ -116,9 +119,13 @@ pub async fn list(
             return Err(ApiError::bad_request("invalid_query", format!("`type`: `{t}` is not a mission type name")));
         }
     }
-    let q = ListQuery { status, mission_type: p.mission_type, limit: limit(p.limit, 50)? };
-    let missions = state.queue.list(&q).await?;
-    Ok(ApiJson(json!({ "missions": missions })))
+    let cursor = p
+        .cursor
+        .map(|c| Cursor::parse(&c).ok_or_else(|| ApiError::bad_request("invalid_query", "`cursor` is not a cursor this API handed out")))
+        .transpose()?;
+    let q = ListQuery { status, mission_type: p.mission_type, limit: limit(p.limit, 50)?, cursor };
+    let page = state.queue.list(&q).await?;
+    Ok(ApiJson(json!(page)))
 }
 
 /// Body of `POST /api/missions/{id}/cancel`.

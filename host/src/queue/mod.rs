@@ -11,7 +11,7 @@ mod scripts;
 mod transitions;
 
 pub use keys::Keys;
-pub use read::{EventQuery, EventStats, ListQuery, QueueEntry, Stats, TypeStats};
+pub use read::{Cursor, EventQuery, EventStats, ListQuery, MissionPage, QueueEntry, Stats, TypeStats};
 pub use scripts::Scripts;
 pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RedriveOutcome};
 

@@ -18,6 +18,40 @@ pub struct ListQuery {
     pub mission_type: Option<String>,
     /// At most this many.
     pub limit: usize,
+    /// Continue after this position (from a previous page's `next_cursor`).
+    pub cursor: Option<Cursor>,
+}
+
+/// A position in a newest-first listing: the index score and id of the last
+/// item a page returned. Opaque to clients (`<score>:<id>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    score: i64,
+    id: String,
+}
+
+impl Cursor {
+    /// Reads a cursor a page handed out.
+    pub fn parse(s: &str) -> Option<Cursor> {
+        let (score, id) = s.split_once(':')?;
+        let id_ok = uuid::Uuid::parse_str(id).is_ok_and(|u| u.hyphenated().to_string() == id);
+        Some(Cursor { score: score.parse().ok()?, id: id.to_owned() }).filter(|_| id_ok)
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.score, self.id)
+    }
+}
+
+/// One page of missions.
+#[derive(Debug, Clone, Serialize)]
+pub struct MissionPage {
+    /// The missions, newest first.
+    pub missions: Vec<Mission>,
+    /// Where the next page starts; `None` when nothing can follow.
+    pub next_cursor: Option<String>,
 }
 
 /// Filters of `GET /api/events`.
@@ -115,33 +149,59 @@ impl Queue {
     }
 
     /// Missions matching `q`, newest first.
-    pub async fn list(&self, q: &ListQuery) -> Result<Vec<Mission>, QueueError> {
+    pub async fn list(&self, q: &ListQuery) -> Result<MissionPage, QueueError> {
         // Walk the narrowest index; filter by the other criterion while reading.
         let index = match (&q.status, &q.mission_type) {
             (Some(s), _) => self.keys.by_status(s.as_str()),
             (None, Some(t)) => self.keys.by_type(t),
             (None, None) => self.keys.all(),
         };
-        let mut out = Vec::new();
-        let mut offset = 0;
-        while out.len() < q.limit && offset < SCAN_MAX {
-            let ids: Vec<String> = self
+        // Resume just after the cursor's item, found by rank so that missions
+        // added since (at the top) shift nothing; if it left the index, after
+        // everything newer than its score.
+        let start = match &q.cursor {
+            None => 0,
+            Some(c) => match self.conn().zrevrank::<_, _, Option<usize>>(&index, &c.id).await? {
+                Some(rank) => rank + 1,
+                None => self.conn().zcount::<_, _, _, usize>(&index, format!("({}", c.score), "+inf").await?,
+            },
+        };
+        let mut out: Vec<(Mission, i64)> = Vec::new();
+        let mut offset = start;
+        let mut exhausted = false;
+        let mut last_scanned = None;
+        while out.len() < q.limit && offset < start + SCAN_MAX {
+            let entries: Vec<(String, f64)> = self
                 .conn()
-                .zrevrange(&index, offset as isize, (offset + SCAN_CHUNK - 1) as isize)
+                .zrevrange_withscores(&index, offset as isize, (offset + SCAN_CHUNK - 1) as isize)
                 .await?;
-            if ids.is_empty() {
-                break;
+            if entries.len() < SCAN_CHUNK {
+                exhausted = true;
             }
-            offset += ids.len();
+            offset += entries.len();
+            let scores: std::collections::HashMap<String, i64> =
+                entries.iter().map(|(id, s)| (id.clone(), *s as i64)).collect();
+            let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
+            last_scanned = ids.last().cloned().or(last_scanned);
             for m in self.get_many(&ids).await? {
                 let status_ok = q.status.is_none_or(|s| s == m.status);
                 let type_ok = q.mission_type.as_ref().is_none_or(|t| *t == m.mission_type);
                 if status_ok && type_ok && out.len() < q.limit {
-                    out.push(m);
+                    let score = scores.get(&m.id).copied().unwrap_or_default();
+                    out.push((m, score));
                 }
             }
+            if exhausted {
+                break;
+            }
         }
-        Ok(out)
+        // A full page continues, unless the index ended right at its last item.
+        let ended_here = exhausted && out.last().map(|(m, _)| &m.id) == last_scanned.as_ref();
+        let next_cursor = match out.last() {
+            Some((m, score)) if out.len() == q.limit && !ended_here => Some(Cursor { score: *score, id: m.id.clone() }.to_string()),
+            _ => None,
+        };
+        Ok(MissionPage { missions: out.into_iter().map(|(m, _)| m).collect(), next_cursor })
     }
 
     /// A mission's log lines (JSON objects), oldest first.
