@@ -1,4 +1,7 @@
-//! The host's configuration: one typed value, built by the CLI or by tests.
+//! The host's configuration: one typed value. `serve` builds it from the
+//! defaults, then a TOML file (`--config`), then environment variables, then
+//! flags, each overriding the one before; tests build it directly.
+//! `mission-runner config --print-default` prints the defaults as a file.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -6,38 +9,62 @@ use std::time::Duration;
 
 use crate::mission::Backoff;
 
+/// Durations in the file are whole milliseconds.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_millis(u64::deserialize(d)?))
+    }
+}
+
 /// Everything `serve` needs. [`Config::default`] is the documented default.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address of the REST API.
     pub listen: SocketAddr,
     /// Redis to use; `None` starts an embedded `redis-server` in `data_dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_url: Option<String>,
     /// Where the embedded Redis keeps its data.
     pub data_dir: PathBuf,
     /// Directory of plugin components (`*.wasm`) published at start (activated
     /// for types that have no active plugin) and, with `watch_plugins`, whenever
     /// they change. `None`: only what is already in Redis.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub plugins_dir: Option<PathBuf>,
     /// Watch `plugins_dir` and hot-load changed plugins.
     pub watch_plugins: bool,
-    /// Compile cache directory (`None`: compile every time).
+    /// Compile cache directory (`None`: `data_dir/cache`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cache_dir: Option<PathBuf>,
     /// Prefix of every Redis key; wrapped in a hash tag so all keys share one slot.
     pub key_prefix: String,
     /// Missions one host runs at the same time (0: run no worker, API only).
     pub concurrency: usize,
     /// How long a claim holds a mission without a heartbeat.
+    #[serde(rename = "lease_ms", with = "millis")]
     pub lease: Duration,
     /// On shutdown, how long running missions may take before they are handed back.
+    #[serde(rename = "shutdown_grace_ms", with = "millis")]
     pub shutdown_grace: Duration,
     /// Approximate cap of the event stream (`XADD MAXLEN ~`).
     pub events_max_len: u64,
     /// How long completed and cancelled missions are kept (zero: forever).
+    #[serde(rename = "retention_completed_ms", with = "millis")]
     pub retention_completed: Duration,
     /// How long failed (dead-lettered) missions are kept (zero: forever).
+    #[serde(rename = "retention_failed_ms", with = "millis")]
     pub retention_failed: Duration,
     /// How long an idempotency key maps to its first mission.
+    #[serde(rename = "idempotency_window_ms", with = "millis")]
     pub idempotency_window: Duration,
     /// Most log lines kept per mission.
     pub max_log_lines: u32,
@@ -52,7 +79,7 @@ pub struct Config {
 }
 
 /// Defaults and bounds for missions.
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MissionDefaults {
     /// Attempts when a submission gives none.
@@ -68,14 +95,17 @@ pub struct MissionDefaults {
 }
 
 /// Defaults of one mission type; absent fields fall back to the global ones.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TypeDefaults {
     /// Attempts of this type's missions.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
     /// Attempt timeout (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
     /// Backoff between attempts.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub backoff: Option<Backoff>,
 }
 
@@ -109,7 +139,7 @@ impl Default for Config {
             data_dir: PathBuf::from(".data"),
             plugins_dir: Some(default_plugins_dir()),
             watch_plugins: true,
-            cache_dir: Some(PathBuf::from(".data/cache")),
+            cache_dir: None,
             key_prefix: "mr".to_owned(),
             concurrency: 8,
             lease: Duration::from_secs(15),
@@ -132,4 +162,34 @@ impl Default for Config {
 pub fn default_plugins_dir() -> PathBuf {
     let in_tree = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist");
     std::fs::canonicalize(&in_tree).unwrap_or_else(|_| PathBuf::from("plugins/dist"))
+}
+
+impl Config {
+    /// Reads a TOML file; what it leaves out keeps its default.
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// The defaults as a TOML file, with every field.
+    pub fn default_toml() -> String {
+        toml::to_string_pretty(&Config::default()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_defaults_read_back_as_the_defaults() {
+        let text = Config::default_toml();
+        assert!(text.contains("lease_ms = 15000"), "{text}");
+        let back: Config = toml::from_str(&text).unwrap();
+        assert_eq!(toml::to_string_pretty(&back).unwrap(), text);
+        let partial: Config = toml::from_str("concurrency = 3\n[mission_defaults]\nmax_attempts = 9\n").unwrap();
+        assert_eq!((partial.concurrency, partial.mission_defaults.max_attempts, partial.lease), (3, 9, Duration::from_secs(15)));
+        assert!(toml::from_str::<Config>("concurency = 3").is_err(), "typos are refused");
+    }
 }

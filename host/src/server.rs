@@ -132,7 +132,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         max_instances: config.concurrency as u32 + 16,
         pooling: config.pooling,
         limits: config.limits.clone(),
-        cache_dir: config.cache_dir.clone(),
+        cache_dir: Some(config.cache_dir.clone().unwrap_or_else(|| config.data_dir.join("cache"))),
     })?);
     let worker_id = (config.concurrency > 0).then(new_worker_id);
     let source = worker_id.clone().unwrap_or_else(new_worker_id);

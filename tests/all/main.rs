@@ -7,6 +7,7 @@ mod harness;
 mod api_errors;
 mod cancel;
 mod cli;
+mod config;
 mod embedded;
 mod leases;
 mod lifecycle;

@@ -41,56 +41,68 @@ enum Command {
     /// Manages plugins on a running host: push, list, activate.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Shows the configuration.
+    Config {
+        /// Print the default configuration as a TOML file.
+        #[arg(long, required = true)]
+        print_default: bool,
+    },
     #[command(flatten)]
     Mission(missions::MissionCommand),
 }
 
+/// `serve`'s flags. Each overrides the environment variable of the same
+/// name, which overrides the configuration file, which overrides the default
+/// (`mission-runner config --print-default` shows them all).
 #[derive(Debug, Args)]
 struct ServeArgs {
-    /// Address of the REST API.
-    #[arg(long, env = "MISSION_RUNNER_LISTEN", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    /// TOML configuration file.
+    #[arg(long, env = "MISSION_RUNNER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address of the REST API [default: 127.0.0.1:8080].
+    #[arg(long, env = "MISSION_RUNNER_LISTEN")]
+    listen: Option<SocketAddr>,
     /// Redis to use, e.g. redis://127.0.0.1:6379. Without it, an embedded
     /// redis-server is started with its data in --data-dir.
     #[arg(long, env = "MISSION_RUNNER_REDIS_URL")]
     redis_url: Option<String>,
-    /// Directory of plugin components (*.wasm); default: the built example plugins.
+    /// Directory of plugin components (*.wasm) [default: the built example plugins].
     #[arg(long, env = "MISSION_RUNNER_PLUGINS_DIR")]
     plugins_dir: Option<PathBuf>,
     /// Do not watch --plugins-dir for changed plugins.
     #[arg(long, env = "MISSION_RUNNER_NO_WATCH")]
     no_watch: bool,
-    /// Where the embedded Redis keeps its data (and the compile cache lives).
-    #[arg(long, env = "MISSION_RUNNER_DATA_DIR", default_value = ".data")]
-    data_dir: PathBuf,
-    /// Compile cache directory (default: DATA_DIR/cache).
+    /// Where the embedded Redis keeps its data [default: .data].
+    #[arg(long, env = "MISSION_RUNNER_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Compile cache directory [default: DATA_DIR/cache].
     #[arg(long, env = "MISSION_RUNNER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
-    /// Missions this host runs at once (0: API only, no worker).
-    #[arg(long, env = "MISSION_RUNNER_CONCURRENCY", default_value_t = 8)]
-    concurrency: usize,
-    /// Prefix of every Redis key (hosts sharing a queue use the same one).
-    #[arg(long, env = "MISSION_RUNNER_KEY_PREFIX", default_value = "mr")]
-    key_prefix: String,
-    /// Lease length in milliseconds: how long a dead worker's mission waits to be recovered.
-    #[arg(long, env = "MISSION_RUNNER_LEASE_MS", default_value_t = 15_000)]
-    lease_ms: u64,
-    /// On SIGTERM or Ctrl-C, milliseconds running missions may take to finish
-    /// before they are stopped and handed back to the queue.
-    #[arg(long, env = "MISSION_RUNNER_SHUTDOWN_GRACE_MS", default_value_t = 30_000)]
-    shutdown_grace_ms: u64,
-    /// Largest request body the API accepts, in bytes (413 past it).
-    #[arg(long, env = "MISSION_RUNNER_MAX_BODY_BYTES", default_value_t = 1 << 20)]
-    max_body_bytes: usize,
-    /// Approximate cap of the event stream.
-    #[arg(long, env = "MISSION_RUNNER_EVENTS_MAX_LEN", default_value_t = 100_000)]
-    events_max_len: u64,
-    /// Seconds completed and cancelled missions are kept (0: forever).
-    #[arg(long, env = "MISSION_RUNNER_RETENTION_COMPLETED_S", default_value_t = 86_400)]
-    retention_completed_s: u64,
-    /// Seconds failed (dead-lettered) missions are kept (0: forever).
-    #[arg(long, env = "MISSION_RUNNER_RETENTION_FAILED_S", default_value_t = 604_800)]
-    retention_failed_s: u64,
+    /// Missions this host runs at once; 0: API only [default: 8].
+    #[arg(long, env = "MISSION_RUNNER_CONCURRENCY")]
+    concurrency: Option<usize>,
+    /// Prefix of every Redis key; hosts sharing a queue use the same one [default: mr].
+    #[arg(long, env = "MISSION_RUNNER_KEY_PREFIX")]
+    key_prefix: Option<String>,
+    /// Lease length in ms: how long a dead worker's mission waits to be recovered [default: 15000].
+    #[arg(long, env = "MISSION_RUNNER_LEASE_MS")]
+    lease_ms: Option<u64>,
+    /// On SIGTERM or Ctrl-C, ms running missions may take to finish before they
+    /// are stopped and handed back to the queue [default: 30000].
+    #[arg(long, env = "MISSION_RUNNER_SHUTDOWN_GRACE_MS")]
+    shutdown_grace_ms: Option<u64>,
+    /// Largest request body the API accepts, in bytes; 413 past it [default: 1048576].
+    #[arg(long, env = "MISSION_RUNNER_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Approximate cap of the event stream [default: 100000].
+    #[arg(long, env = "MISSION_RUNNER_EVENTS_MAX_LEN")]
+    events_max_len: Option<u64>,
+    /// Seconds completed and cancelled missions are kept; 0: forever [default: 86400].
+    #[arg(long, env = "MISSION_RUNNER_RETENTION_COMPLETED_S")]
+    retention_completed_s: Option<u64>,
+    /// Seconds failed (dead-lettered) missions are kept; 0: forever [default: 604800].
+    #[arg(long, env = "MISSION_RUNNER_RETENTION_FAILED_S")]
+    retention_failed_s: Option<u64>,
     /// JSON file of mission defaults: max_attempts, timeout_ms, backoff
     /// {base_ms, cap_ms}, and the same per mission type under "per_type".
     #[arg(long, env = "MISSION_RUNNER_MISSION_DEFAULTS")]
@@ -98,29 +110,46 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
+    /// The defaults, overridden by the file, overridden by what was given here.
     fn into_config(self) -> anyhow::Result<Config> {
-        let mission_defaults = match &self.mission_defaults {
-            Some(path) => crate::config::MissionDefaults::from_file(path)?,
-            None => Default::default(),
+        let mut c = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
         };
-        Ok(Config {
-            listen: self.listen,
-            redis_url: self.redis_url,
-            cache_dir: Some(self.cache_dir.unwrap_or_else(|| self.data_dir.join("cache"))),
-            data_dir: self.data_dir,
-            plugins_dir: Some(self.plugins_dir.unwrap_or_else(default_plugins_dir)),
-            watch_plugins: !self.no_watch,
-            key_prefix: self.key_prefix,
-            concurrency: self.concurrency,
-            lease: Duration::from_millis(self.lease_ms.max(100)),
-            shutdown_grace: Duration::from_millis(self.shutdown_grace_ms),
-            max_body_bytes: self.max_body_bytes,
-            events_max_len: self.events_max_len,
-            retention_completed: Duration::from_secs(self.retention_completed_s),
-            retention_failed: Duration::from_secs(self.retention_failed_s),
-            mission_defaults,
-            ..Config::default()
-        })
+        let secs = Duration::from_secs;
+        let millis = Duration::from_millis;
+        macro_rules! overlay {
+            ($($field:ident = $value:expr;)*) => { $(if let Some(v) = $value { c.$field = v; })* };
+        }
+        overlay! {
+            listen = self.listen;
+            data_dir = self.data_dir;
+            concurrency = self.concurrency;
+            key_prefix = self.key_prefix;
+            lease = self.lease_ms.map(|ms| millis(ms.max(100)));
+            shutdown_grace = self.shutdown_grace_ms.map(millis);
+            max_body_bytes = self.max_body_bytes;
+            events_max_len = self.events_max_len;
+            retention_completed = self.retention_completed_s.map(secs);
+            retention_failed = self.retention_failed_s.map(secs);
+        }
+        if self.redis_url.is_some() {
+            c.redis_url = self.redis_url;
+        }
+        if self.cache_dir.is_some() {
+            c.cache_dir = self.cache_dir;
+        }
+        if let Some(dir) = self.plugins_dir {
+            c.plugins_dir = Some(dir);
+        }
+        c.plugins_dir = c.plugins_dir.or_else(|| Some(default_plugins_dir()));
+        if self.no_watch {
+            c.watch_plugins = false;
+        }
+        if let Some(path) = &self.mission_defaults {
+            c.mission_defaults = crate::config::MissionDefaults::from_file(path)?;
+        }
+        Ok(c)
     }
 }
 
@@ -140,6 +169,10 @@ pub fn main() -> ExitCode {
     let remote = cli.remote;
     match cli.command {
         Command::Plugin(cmd) => run_client(plugin::run(&remote, cmd)),
+        Command::Config { .. } => {
+            print!("{}", Config::default_toml());
+            ExitCode::SUCCESS
+        }
         Command::Mission(cmd) => run_client(missions::run(&remote, cmd)),
         Command::Serve(args) => {
             init_tracing(cli.log_format);

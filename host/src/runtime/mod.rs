@@ -37,13 +37,15 @@ use crate::registry::{MAX_MEMORY_MB, Manifest, ManifestError};
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Default limits of every instance; a plugin's manifest may set its own.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest linear memory of one instance.
     pub memory_bytes: usize,
     /// Largest result a plugin may return.
     pub max_result_bytes: usize,
     /// Fuel one attempt may burn (`None`: unmetered, only the timeout applies).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fuel: Option<u64>,
     /// Captured stdout and stderr kept per attempt, each.
     pub output_bytes: usize,
