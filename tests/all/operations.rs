@@ -77,4 +77,26 @@ async fn clients_append_logs_and_events_can_be_counted_and_filtered() {
     assert_eq!(until["events"], json!([]));
     let (status, _) = env.api.get("/api/events?since=yesterday").await;
     assert_eq!(status, 400);
+
+    // Paging back through every event, two at a time, sees each once, in order.
+    let ids = |b: &serde_json::Value| -> Vec<String> {
+        b["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let everything = ids(&all);
+    let mut paged: Vec<String> = Vec::new();
+    let mut path = "/api/events?limit=2".to_owned();
+    loop {
+        let (status, page) = env.api.get(&path).await;
+        assert_eq!(status, 200, "{page}");
+        let mut older = ids(&page);
+        older.extend(paged);
+        paged = older;
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/events?limit=2&before={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged, everything);
+    let (status, _) = env.api.get("/api/events?before=latest").await;
+    assert_eq!(status, 400);
 }

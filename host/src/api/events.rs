@@ -22,6 +22,8 @@ pub struct EventParams {
     since: Option<String>,
     /// RFC 3339 time or Unix seconds.
     until: Option<String>,
+    /// Only events older than this id: the previous page's `next_cursor`.
+    before: Option<String>,
     limit: Option<usize>,
 }
 
@@ -37,20 +39,28 @@ fn time_ms(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// `GET /api/events?mission_id=&type=&limit=`: oldest first (the newest `limit` that match).
+/// `GET /api/events?mission_id=&type=&since=&until=&before=&limit=`: the newest
+/// `limit` that match, oldest first; `next_cursor` (as `before`) pages back.
 pub async fn list(State(state): State<AppState>, ApiQuery(p): ApiQuery<EventParams>) -> Result<ApiJson<Value>, ApiError> {
     if let Some(id) = &p.mission_id {
         mission_id(id)?;
     }
+    if p.before.as_deref().is_some_and(|b| !super::stream::valid_stream_id(b)) {
+        return Err(ApiError::bad_request("invalid_query", "`before` must be an event id such as 1700000000000-0"));
+    }
     let q = EventQuery {
+        before: p.before,
         since_ms: time_ms("since", p.since.as_deref())?,
         until_ms: time_ms("until", p.until.as_deref())?,
         mission_id: p.mission_id,
         event_type: p.event_type,
         limit: limit(p.limit, 100)?,
     };
+    let limit = q.limit;
     let events = state.queue.events(&q).await?;
-    Ok(ApiJson(json!({ "events": events })))
+    // A full page may have older events before it: continue with `before`.
+    let next_cursor = (events.len() == limit).then(|| events.first().map(|e| e.id.clone())).flatten();
+    Ok(ApiJson(json!({ "events": events, "next_cursor": next_cursor })))
 }
 
 /// `GET /api/events/stats`: events per type, and the stream's length.

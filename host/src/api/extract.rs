@@ -36,3 +36,13 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
     }
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
 }
+
+/// Reads a `cursor` query parameter of a mission list.
+pub fn cursor(given: Option<String>) -> Result<Option<crate::queue::Cursor>, ApiError> {
+    given
+        .map(|c| {
+            crate::queue::Cursor::parse(&c)
+                .ok_or_else(|| ApiError::bad_request("invalid_query", "`cursor` is not a cursor this API handed out"))
+        })
+        .transpose()
+}

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, mission_id, optional_json};
+use super::extract::{ApiJson, ApiQuery, cursor, mission_id, optional_json};
 use crate::mission::{Mission, Status};
-use crate::queue::{CancelOutcome, Cursor, ListQuery, QueueError, RedriveOutcome};
+use crate::queue::{CancelOutcome, ListQuery, QueueError, RedriveOutcome};
 use crate::runtime::Report;
 use crate::submission::{MissionRequest, NewMission, valid_type_name};
 
@@ -119,11 +119,7 @@ pub async fn list(
             return Err(ApiError::bad_request("invalid_query", format!("`type`: `{t}` is not a mission type name")));
         }
     }
-    let cursor = p
-        .cursor
-        .map(|c| Cursor::parse(&c).ok_or_else(|| ApiError::bad_request("invalid_query", "`cursor` is not a cursor this API handed out")))
-        .transpose()?;
-    let q = ListQuery { status, mission_type: p.mission_type, limit: limit(p.limit, 50)?, cursor };
+    let q = ListQuery { status, mission_type: p.mission_type, limit: limit(p.limit, 50)?, cursor: cursor(p.cursor)? };
     let page = state.queue.list(&q).await?;
     Ok(ApiJson(json!(page)))
 }

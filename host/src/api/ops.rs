@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery, cursor};
 use super::missions::limit;
-use crate::queue::Stats;
+use crate::mission::Status;
+use crate::queue::{ListQuery, Stats};
 
 /// `GET /api/health`: 200 when Redis answers, 503 (with the reason) when not.
 pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<Value>) {
@@ -59,10 +60,19 @@ pub async fn queue(State(state): State<AppState>, ApiQuery(p): ApiQuery<LimitPar
     Ok(ApiJson(json!({ "missions": entries })))
 }
 
-/// `GET /api/dead?limit=`: the dead-letter set, latest failure first.
-pub async fn dead(State(state): State<AppState>, ApiQuery(p): ApiQuery<LimitParams>) -> Result<ApiJson<Value>, ApiError> {
-    let missions = state.queue.dead(limit(p.limit, 50)?).await?;
-    Ok(ApiJson(json!({ "missions": missions })))
+/// Query of `GET /api/dead`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadParams {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/dead?limit=&cursor=`: the dead-letter set (the failed missions),
+/// latest failure first, a page at a time.
+pub async fn dead(State(state): State<AppState>, ApiQuery(p): ApiQuery<DeadParams>) -> Result<ApiJson<Value>, ApiError> {
+    let q = ListQuery { status: Some(Status::Failed), mission_type: None, limit: limit(p.limit, 50)?, cursor: cursor(p.cursor)? };
+    Ok(ApiJson(json!(state.queue.list(&q).await?)))
 }
 
 /// `GET /api/workers`: every registered worker, its missions in hand and last heartbeat.

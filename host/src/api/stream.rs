@@ -30,7 +30,8 @@ pub struct StreamParams {
     last_event_id: Option<String>,
 }
 
-fn valid_stream_id(id: &str) -> bool {
+/// Whether `id` looks like a stream entry id (`<ms>` or `<ms>-<seq>`).
+pub(super) fn valid_stream_id(id: &str) -> bool {
     let mut parts = id.splitn(2, '-');
     let ms = parts.next().is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     ms && parts.next().is_none_or(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))

@@ -65,6 +65,8 @@ pub struct EventQuery {
     pub since_ms: Option<i64>,
     /// Only events at or before this Unix time (ms).
     pub until_ms: Option<i64>,
+    /// Only events older than this stream id (the previous page's `next_cursor`).
+    pub before: Option<String>,
     /// At most this many (the newest that match, oldest first).
     pub limit: usize,
 }
@@ -217,7 +219,8 @@ impl Queue {
             let ms = (e.timestamp * 1000.0).round() as i64;
             q.since_ms.is_none_or(|s| ms >= s) && q.until_ms.is_none_or(|u| ms <= u)
         };
-        let matches = |e: &Event| q.event_type.as_ref().is_none_or(|t| *t == e.event_type) && in_time(e);
+        let older = |e: &Event| q.before.as_ref().is_none_or(|b| stream_id_lt(&e.id, b));
+        let matches = |e: &Event| q.event_type.as_ref().is_none_or(|t| *t == e.event_type) && in_time(e) && older(e);
         if let Some(id) = &q.mission_id {
             // The mission's own index of stream ids: one XRANGE per event, pipelined.
             let ids: Vec<String> = self.conn().lrange(self.keys.mission_events(id), 0, -1).await?;
@@ -239,7 +242,11 @@ impl Queue {
         // Newest first through the stream, then returned oldest first.
         let mut out = Vec::new();
         // Stream ids start with the Redis time in ms, so a time range is an id range.
-        let mut end = q.until_ms.map_or_else(|| "+".to_owned(), |u| format!("{u}-18446744073709551615"));
+        let mut end = match (&q.before, q.until_ms) {
+            (Some(b), _) => format!("({b}"),
+            (None, Some(u)) => format!("{u}-18446744073709551615"),
+            (None, None) => "+".to_owned(),
+        };
         let start = q.since_ms.map_or_else(|| "-".to_owned(), |s| format!("{}-0", s.max(0)));
         let mut scanned = 0;
         while out.len() < q.limit && scanned < SCAN_MAX {
@@ -301,12 +308,6 @@ impl Queue {
             .map(|(i, m)| QueueEntry { position: i + 1, id: m.id, mission_type: m.mission_type, priority: m.priority })
             .collect())
     }
-
-    /// Dead-lettered missions, most recent failure first.
-    pub async fn dead(&self, limit: usize) -> Result<Vec<Mission>, QueueError> {
-        let ids: Vec<String> = self.conn().zrevrange(self.keys.dead(), 0, limit as isize - 1).await?;
-        self.get_many(&ids).await
-    }
 }
 
 impl Queue {
@@ -342,4 +343,13 @@ impl Queue {
         out.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
         Ok(out)
     }
+}
+
+/// Whether stream id `a` is older than `b` (ids are `<ms>-<seq>`).
+fn stream_id_lt(a: &str, b: &str) -> bool {
+    let parse = |id: &str| {
+        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+        (ms.parse::<u64>().unwrap_or(0), seq.parse::<u64>().unwrap_or(0))
+    };
+    parse(a) < parse(b)
 }
