@@ -65,10 +65,19 @@ pub async fn upload(
         {
             activated = types;
         }
-        state.registry.refresh().await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "redis_unavailable", format!("{e:#}")))?;
+        follow_here(&state).await;
     }
     let status = if outcome == PutOutcome::Stored { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, ApiJson(json!({ "plugin": record, "activated_for": activated }))))
+}
+
+/// Lets this host follow an activation at once (the others follow the
+/// notice). The activation is already done in Redis and claims resolve the
+/// active version themselves, so a failure here is logged, never answered.
+async fn follow_here(state: &AppState) {
+    if let Err(e) = state.registry.refresh().await {
+        tracing::warn!(error = %format!("{e:#}"), "activated, but this host could not reload its plugins yet");
+    }
 }
 
 /// `GET /api/plugins`: every plugin's versions, which is active for which
@@ -147,8 +156,7 @@ pub async fn activate(
         ActivateOutcome::Activated(t) => t,
         ActivateOutcome::Unchanged => Vec::new(),
     };
-    // This host follows at once; the others on the activation notice.
-    state.registry.refresh().await.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "redis_unavailable", format!("{e:#}")))?;
+    follow_here(&state).await;
     let record = store.version(&name, &version).await?;
     Ok(ApiJson(json!({ "plugin": record, "activated_for": types })))
 }
