@@ -76,6 +76,33 @@ pub struct Config {
     pub limits: crate::runtime::Limits,
     /// Defaults for fields a submission leaves out.
     pub mission_defaults: MissionDefaults,
+    /// API tokens.
+    pub auth: AuthConfig,
+}
+
+/// API tokens. With none here (and no embedded Redis, which makes an admin
+/// token of its own) the API is open, which is only allowed on loopback.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `[[auth.tokens]]`: name, tenant, scopes and the token's SHA-256
+    /// (`mission-runner token hash` prints it; the token itself is never stored).
+    pub tokens: Vec<crate::auth::ConfiguredToken>,
+}
+
+impl AuthConfig {
+    /// Checks every token entry.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut names = std::collections::HashSet::new();
+        for t in &self.tokens {
+            let ok_hash = t.sha256.len() == 64 && t.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            anyhow::ensure!(ok_hash, "auth token `{}`: `sha256` must be 64 hex digits (mission-runner token hash)", t.name);
+            anyhow::ensure!(!t.scopes.is_empty(), "auth token `{}`: give at least one scope", t.name);
+            anyhow::ensure!(crate::auth::valid_tenant(&t.tenant), "auth token `{}`: `{}` is not a tenant name", t.name, t.tenant);
+            anyhow::ensure!(names.insert(&t.name), "auth token name `{}` is used twice", t.name);
+        }
+        Ok(())
+    }
 }
 
 /// Defaults and bounds for missions.
@@ -153,6 +180,7 @@ impl Default for Config {
             pooling: true,
             limits: crate::runtime::Limits::default(),
             mission_defaults: MissionDefaults::default(),
+            auth: AuthConfig::default(),
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 /// One event as the API returns it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Event {
     /// The stream entry id (`<ms>-<seq>`): unique, ordered, and the resume point
     /// for stream readers.
@@ -23,12 +23,25 @@ pub struct Event {
     /// Unix time in seconds, with milliseconds, from the Redis clock.
     pub timestamp: f64,
     /// Type-specific fields; always includes `mission_id`.
+    #[schema(value_type = Object)]
     pub payload: Box<RawValue>,
     /// `schema_version`, `producer`, `correlation_id`.
+    #[schema(value_type = Object)]
     pub meta: Box<RawValue>,
     /// The mission it concerns (the entry's `mission` field; also in `payload`).
     #[serde(skip)]
     pub mission: Option<String>,
+    /// The tenant of the mission (also in `meta`); `None` for plugin events,
+    /// which every tenant may see.
+    #[serde(skip)]
+    pub tenant: Option<String>,
+}
+
+impl Event {
+    /// Whether a caller of `tenant` may see this event.
+    pub fn visible_to(&self, tenant: &str) -> bool {
+        self.tenant.as_deref().is_none_or(|t| t == tenant)
+    }
 }
 
 impl Event {
@@ -36,6 +49,7 @@ impl Event {
     pub fn from_entry(id: String, fields: Vec<String>) -> Option<Event> {
         let mut it = fields.into_iter();
         let (mut ty, mut source, mut ts, mut payload, mut meta, mut mission) = (None, None, None, None, None, None);
+        let mut tenant = None;
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             match k.as_str() {
                 "type" => ty = Some(v),
@@ -44,6 +58,7 @@ impl Event {
                 "payload" => payload = RawValue::from_string(v).ok(),
                 "meta" => meta = RawValue::from_string(v).ok(),
                 "mission" if !v.is_empty() => mission = Some(v),
+                "tenant" if !v.is_empty() => tenant = Some(v),
                 _ => {}
             }
         }
@@ -56,6 +71,7 @@ impl Event {
             payload: payload?,
             meta: meta?,
             mission,
+            tenant,
         })
     }
 }

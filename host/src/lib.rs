@@ -13,9 +13,10 @@
 //! - [`server`]: wires a host together; [`cli`] is the binary's front.
 //! - [`pubsub`]: following a Redis channel through disconnections.
 //! - [`embedded_redis`]: a private `redis-server` for `serve` and the tests.
-//! - [`config`]: the one typed configuration.
+//! - [`config`]: the one typed configuration; [`auth`]: tokens, scopes, tenants.
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod embedded_redis;

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 /// Where a mission is in its life. `completed`, `failed` and `cancelled` are final
 /// (a failed mission can still be re-driven from the dead-letter set).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Waiting in the queue (or for its `run_at`).
@@ -77,7 +77,7 @@ impl FromStr for Status {
 
 /// Whether another attempt could help; chosen by the plugin through the WIT
 /// `mission-error` variant. Traps, timeouts and lost leases are retryable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ErrorKind {
     /// Retried with backoff while attempts remain.
@@ -97,7 +97,7 @@ impl ErrorKind {
 }
 
 /// The last error of a mission.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MissionError {
     /// Retryable or permanent.
     pub kind: ErrorKind,
@@ -106,7 +106,7 @@ pub struct MissionError {
 }
 
 /// The last progress report of a running mission.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Progress {
     /// 0 to 100.
     pub percent: u8,
@@ -115,7 +115,7 @@ pub struct Progress {
 }
 
 /// Backoff between attempts: exponential from `base_ms`, capped at `cap_ms`, with jitter.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Backoff {
     /// Delay before the second attempt (before jitter).
     pub base_ms: u64,
@@ -124,7 +124,7 @@ pub struct Backoff {
 }
 
 /// A mission record, read from its Redis hash.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Mission {
     /// Unique id (a UUIDv7, so ids sort by creation time).
     pub id: String,
@@ -136,8 +136,10 @@ pub struct Mission {
     /// 0 (lowest) to 100 (highest).
     pub priority: u8,
     /// The payload exactly as submitted.
+    #[schema(value_type = serde_json::Value)]
     pub payload: Box<RawValue>,
     /// The plugin's result, once completed.
+    #[schema(value_type = Option<serde_json::Value>)]
     pub result: Option<Box<RawValue>>,
     /// The last error, if the last attempt failed.
     pub error: Option<MissionError>,
@@ -173,7 +175,11 @@ pub struct Mission {
     pub plugin: Option<String>,
     /// Digest of the plugin the last attempt ran.
     pub plugin_digest: Option<String>,
-    /// Who cancelled the mission.
+    /// The tenant that owns it.
+    pub tenant: String,
+    /// The principal (token name) that submitted it.
+    pub created_by: Option<String>,
+    /// The principal that cancelled it.
     pub cancelled_by: Option<String>,
     /// Why it was cancelled.
     pub cancel_reason: Option<String>,
@@ -255,6 +261,8 @@ impl Mission {
             worker: take("worker"),
             plugin: take("plugin"),
             plugin_digest: take("plugin_digest"),
+            tenant: take("tenant").unwrap_or_else(|| crate::auth::DEFAULT_TENANT.to_owned()),
+            created_by: take("created_by"),
             cancelled_by: take("cancelled_by"),
             cancel_reason: take("cancel_reason"),
             log_dropped: num("log_dropped", take("log_dropped"))?.unwrap_or_default(),

@@ -34,6 +34,8 @@ pub struct Host {
     runtime: Arc<Runtime>,
     /// The loaded plugins.
     registry: Arc<PluginRegistry>,
+    /// The admin token of an embedded default (kept in its data directory).
+    admin_token: Option<String>,
 }
 
 impl Host {
@@ -60,6 +62,10 @@ impl Host {
     /// The loaded plugins.
     pub fn registry(&self) -> &Arc<PluginRegistry> {
         &self.registry
+    }
+    /// The admin token generated for the embedded default, if this host is one.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
     }
     /// A token that stops the host when cancelled.
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -124,6 +130,28 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
             (server.url(), Some(server))
         }
     };
+    config.auth.validate()?;
+    let mut tokens = config.auth.tokens.clone();
+    let admin_token = match &embedded {
+        Some(_) => {
+            let token = admin_token(&config.data_dir)?;
+            tokens.push(crate::auth::ConfiguredToken {
+                name: "admin".into(),
+                tenant: crate::auth::DEFAULT_TENANT.into(),
+                scopes: vec![crate::auth::Scope::Admin],
+                sha256: crate::auth::hash_token(&token),
+            });
+            Some(token)
+        }
+        None => None,
+    };
+    if tokens.is_empty() && !config.listen.ip().is_loopback() {
+        bail!(
+            "refusing to serve on {} with no API tokens: anyone who can reach it could run code. \
+             Configure [[auth.tokens]] or listen on a loopback address",
+            config.listen
+        );
+    }
     let client = redis::Client::open(redis_url.as_str()).context("parsing the Redis URL")?;
     let mut conn = connect(&client, Duration::from_secs(5)).await?;
     check_eviction_policy(&mut conn).await?;
@@ -169,7 +197,12 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         .await
         .with_context(|| format!("binding the API to {}", config.listen))?;
     let addr = listener.local_addr()?;
+    let auth = match tokens.is_empty() {
+        true => crate::auth::Authenticator::open(),
+        false => crate::auth::Authenticator::enforcing(&tokens, queue.conn(), queue.keys().tokens()),
+    };
     let app = api::router(AppState {
+        auth: Arc::new(auth),
         queue,
         client: client.clone(),
         registry: registry.clone(),
@@ -185,5 +218,30 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
             tracing::error!(error = %e, "API server failed");
         }
     }));
-    Ok(Host { addr, redis_url, worker_id, shutdown, tasks, embedded, runtime, registry })
+    Ok(Host { addr, redis_url, worker_id, shutdown, tasks, embedded, runtime, registry, admin_token })
+}
+
+/// The embedded default's admin token: read from `data_dir/admin-token`, or
+/// generated there (owner-only) on first start.
+fn admin_token(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let path = data_dir.join("admin-token");
+    match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let token = crate::auth::generate_token();
+    std::fs::create_dir_all(data_dir)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(f, "{token}")?;
+    Ok(token)
 }

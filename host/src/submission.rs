@@ -15,13 +15,14 @@ pub const MAX_ATTEMPTS: u32 = 100;
 pub const MAX_DELAY_DAYS: i64 = 366;
 
 /// The body of `POST /api/missions` (and one item of a batch).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MissionRequest {
     /// The mission type: lower-case letters, digits, `.`, `_` and `-`.
     #[serde(rename = "type")]
     pub mission_type: String,
     /// Any JSON value; handed to the plugin as text, unchanged.
+    #[schema(value_type = serde_json::Value)]
     pub payload: Box<RawValue>,
     /// 0..=100 or one of `low` (25), `normal` (50), `high` (75), `critical` (100).
     #[serde(default)]
@@ -47,7 +48,7 @@ pub struct MissionRequest {
 }
 
 /// A priority given as a number or a name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Priority {
     /// 0..=100.
@@ -57,7 +58,7 @@ pub enum Priority {
 }
 
 /// The priority names users of the earlier system relied on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NamedPriority {
     /// 25.
@@ -96,6 +97,10 @@ pub struct NewMission {
     pub correlation_id: String,
     /// Empty when none was given.
     pub idempotency_key: String,
+    /// The owning tenant.
+    pub tenant: String,
+    /// The submitting principal.
+    pub created_by: String,
 }
 
 /// Why a submission was refused. `field` names the offending field.
@@ -129,7 +134,8 @@ fn check_token(field: &'static str, value: Option<String>) -> Result<Option<Stri
 }
 
 impl MissionRequest {
-    /// Checks the request and fills in defaults; `now` bounds `run_at`.
+    /// Checks the request and fills in defaults; `now` bounds `run_at`. The
+    /// mission is owned by the default tenant until [`NewMission::owned_by`].
     pub fn validate(self, defaults: &MissionDefaults, now: DateTime<Utc>) -> Result<NewMission, Invalid> {
         if !valid_type_name(&self.mission_type) {
             return Err(invalid(
@@ -186,7 +192,16 @@ impl MissionRequest {
             backoff_base_ms: backoff.base_ms,
             backoff_cap_ms: backoff.cap_ms,
             idempotency_key,
+            tenant: crate::auth::DEFAULT_TENANT.to_owned(),
+            created_by: String::new(),
         })
+    }
+}
+
+impl NewMission {
+    /// The same mission, owned by `principal`'s tenant and recorded as created by it.
+    pub fn owned_by(self, principal: &crate::auth::Principal) -> Self {
+        NewMission { tenant: principal.tenant.clone(), created_by: principal.name.clone(), ..self }
     }
 }
 

@@ -16,7 +16,7 @@ async fn cancelling_a_pending_mission_takes_it_out_of_the_queue() {
     let (status, m) = env.api.post(&format!("/api/missions/{id}/cancel"), json!({ "reason": "not needed" })).await;
     assert_eq!(status, 200, "{m}");
     assert_eq!(m["status"], "cancelled");
-    assert_eq!((m["cancelled_by"].as_str(), m["cancel_reason"].as_str()), (Some("api"), Some("not needed")));
+    assert_eq!((m["cancelled_by"].as_str(), m["cancel_reason"].as_str()), (Some("anonymous"), Some("not needed")));
     let (status, _) = env.api.post(&format!("/api/missions/{delayed}/cancel"), json!({})).await;
     assert_eq!(status, 200);
 
@@ -25,7 +25,7 @@ async fn cancelling_a_pending_mission_takes_it_out_of_the_queue() {
     assert_eq!(stats["totals"]["by_status"]["cancelled"], 2);
     let (_, ev) = env.api.get(&format!("/api/events?mission_id={id}&type=mission.cancelled")).await;
     let payload = &ev["events"][0]["payload"];
-    assert_eq!((payload["cancelled_by"].as_str(), payload["reason"].as_str()), (Some("api"), Some("not needed")));
+    assert_eq!((payload["cancelled_by"].as_str(), payload["reason"].as_str()), (Some("anonymous"), Some("not needed")));
     assert_eq!(payload["previous_status"], "pending");
 
     // A finished mission cannot be cancelled, and nothing changes.

@@ -27,7 +27,17 @@ async fn serve_without_a_redis_url_keeps_missions_across_restarts() {
         server::start(c)
     };
     let host = start().await.unwrap();
-    let api = Api::new(&host.url());
+    // The embedded default makes an admin token, keeps it in its data
+    // directory (owner-only) and asks for it.
+    let token = host.admin_token().expect("an admin token").to_owned();
+    let stored = std::fs::read_to_string(data.path().join("admin-token")).unwrap();
+    assert_eq!(stored.trim(), token);
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(data.path().join("admin-token")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "only its owner may read the token");
+    let (status, body) = Api::new(&host.url()).get("/api/missions").await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (401, Some("unauthorized")));
+    let api = Api::with_token(&host.url(), &token);
     let id = api.submit(json!({ "type": "echo", "payload": "kept" })).await;
     api.wait_status(&id, "completed", Duration::from_secs(10)).await;
     let port: u16 = host.redis_url().rsplit(':').next().unwrap().parse().unwrap();
@@ -36,7 +46,8 @@ async fn serve_without_a_redis_url_keeps_missions_across_restarts() {
 
     // Persistence is on: a new host on the same data directory sees the mission.
     let again = start().await.unwrap();
-    let m = Api::new(&again.url()).mission(&id).await;
+    assert_eq!(again.admin_token(), Some(token.as_str()), "the same token on every start");
+    let m = Api::with_token(&again.url(), &token).mission(&id).await;
     assert_eq!(m["result"], "kept");
     again.shutdown().await.unwrap();
 }

@@ -134,6 +134,18 @@ impl Api {
         Api { base: base.to_owned(), http: reqwest::Client::new() }
     }
 
+    /// A client that sends `token` as its bearer token.
+    pub fn with_token(base: &str, token: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("header value"));
+        Api { base: base.to_owned(), http: reqwest::Client::builder().default_headers(headers).build().expect("client") }
+    }
+
+    /// Sends any request; for tests of methods and headers of their own.
+    pub async fn request(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
+        self.send(self.http.request(method, format!("{}{path}", self.base))).await
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
         let resp = req.send().await.expect("request sent");
         let status = resp.status();

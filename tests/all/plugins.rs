@@ -76,7 +76,7 @@ async fn activate_roll_back_and_delete_versions() {
     assert_eq!(run_echo(&env.api).await["plugin_digest"], v1.as_str());
     let (_, ev) = env.api.get("/api/events?type=plugin.activated").await;
     let last = ev["events"].as_array().unwrap().last().unwrap();
-    assert_eq!((last["payload"]["digest"].as_str(), last["payload"]["activated_by"].as_str()), (Some(v1.as_str()), Some("api")));
+    assert_eq!((last["payload"]["digest"].as_str(), last["payload"]["activated_by"].as_str()), (Some(v1.as_str()), Some("anonymous")));
     assert_eq!(last["payload"]["previous"]["echo"]["digest"], v2.as_str());
 
     // Versions are immutable: other bytes (here, one more custom section) under

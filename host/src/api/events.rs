@@ -3,20 +3,26 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::AppState;
+use super::caller::{Caller, Read};
+use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, mission_id};
 use super::missions::limit;
+use crate::events::Event;
 use crate::queue::{EventQuery, EventStats};
 
 /// Query of `GET /api/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventParams {
+    /// Only this mission's events.
     mission_id: Option<String>,
+    /// Only events of this type, such as `mission.completed`.
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     event_type: Option<String>,
     /// RFC 3339 time or Unix seconds.
     since: Option<String>,
@@ -24,7 +30,17 @@ pub struct EventParams {
     until: Option<String>,
     /// Only events older than this id: the previous page's `next_cursor`.
     before: Option<String>,
+    /// 1 to 1,000 (default 100).
     limit: Option<usize>,
+}
+
+/// A page of events.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct EventPage {
+    /// Oldest first.
+    events: Vec<Event>,
+    /// Older events follow: pass it as `before`.
+    next_cursor: Option<String>,
 }
 
 /// Reads a time given as RFC 3339 or as Unix seconds (fractions allowed), in ms.
@@ -39,16 +55,31 @@ fn time_ms(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
     }
 }
 
-/// `GET /api/events?mission_id=&type=&since=&until=&before=&limit=`: the newest
-/// `limit` that match, oldest first; `next_cursor` (as `before`) pages back.
-pub async fn list(State(state): State<AppState>, ApiQuery(p): ApiQuery<EventParams>) -> Result<ApiJson<Value>, ApiError> {
+/// Reads events the caller's tenant may see (its missions' and the plugin
+/// events): the newest `limit` that match, oldest first; `next_cursor` (as
+/// `before`) pages back.
+#[utoipa::path(get, path = "/api/events", tag = "events", params(EventParams),
+    security(("bearer" = ["missions:read"])),
+    responses(
+        (status = 200, description = "One page", body = EventPage),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+        (status = 404, description = "`mission_id` is not a mission of the caller's tenant", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller<Read>,
+    ApiQuery(p): ApiQuery<EventParams>,
+) -> Result<ApiJson<EventPage>, ApiError> {
     if let Some(id) = &p.mission_id {
-        mission_id(id)?;
+        if state.queue.owner(mission_id(id)?).await?.is_some_and(|t| t != caller.tenant()) {
+            return Err(ApiError::mission_not_found(id));
+        }
     }
     if p.before.as_deref().is_some_and(|b| !super::stream::valid_stream_id(b)) {
         return Err(ApiError::bad_request("invalid_query", "`before` must be an event id such as 1700000000000-0"));
     }
     let q = EventQuery {
+        tenant: Some(caller.tenant().to_owned()),
         before: p.before,
         since_ms: time_ms("since", p.since.as_deref())?,
         until_ms: time_ms("until", p.until.as_deref())?,
@@ -60,10 +91,13 @@ pub async fn list(State(state): State<AppState>, ApiQuery(p): ApiQuery<EventPara
     let events = state.queue.events(&q).await?;
     // A full page may have older events before it: continue with `before`.
     let next_cursor = (events.len() == limit).then(|| events.first().map(|e| e.id.clone())).flatten();
-    Ok(ApiJson(json!({ "events": events, "next_cursor": next_cursor })))
+    Ok(ApiJson(EventPage { events, next_cursor }))
 }
 
-/// `GET /api/events/stats`: events per type, and the stream's length.
-pub async fn stats(State(state): State<AppState>) -> Result<ApiJson<EventStats>, ApiError> {
-    Ok(ApiJson(state.queue.event_stats().await?))
+/// Events per type the caller's tenant may see, and the stream's length.
+#[utoipa::path(get, path = "/api/events/stats", tag = "events",
+    security(("bearer" = ["missions:read"])),
+    responses((status = 200, description = "Counts", body = EventStats)))]
+pub async fn stats(State(state): State<AppState>, caller: Caller<Read>) -> Result<ApiJson<EventStats>, ApiError> {
+    Ok(ApiJson(state.queue.event_stats(Some(caller.tenant())).await?))
 }

@@ -8,10 +8,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::caller::{Caller, Read, Write};
+use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, cursor, mission_id, optional_json};
 use crate::mission::{Mission, Status};
-use crate::queue::{CancelOutcome, ListQuery, QueueError, RedriveOutcome};
+use crate::queue::{CancelOutcome, ListQuery, MissionPage, QueueError, RedriveOutcome};
 use crate::runtime::Report;
 use crate::submission::{MissionRequest, NewMission, valid_type_name};
 
@@ -20,8 +22,27 @@ pub const MAX_BATCH: usize = 1_000;
 /// Most items one list returns.
 pub const MAX_LIMIT: usize = 1_000;
 
-fn validate(state: &AppState, req: MissionRequest) -> Result<NewMission, ApiError> {
-    req.validate(&state.defaults, Utc::now()).map_err(|e| ApiError::bad_request("invalid_field", e.to_string()))
+fn validate<N>(state: &AppState, caller: &Caller<N>, req: MissionRequest) -> Result<NewMission, ApiError> {
+    let m = req.validate(&state.defaults, Utc::now()).map_err(|e| ApiError::bad_request("invalid_field", e.to_string()))?;
+    Ok(m.owned_by(&caller.principal))
+}
+
+/// The mission `id` if the caller's tenant owns it; another tenant's mission
+/// is as absent as one that never existed.
+pub(super) async fn owned<N>(state: &AppState, caller: &Caller<N>, id: &str) -> Result<Mission, ApiError> {
+    let id = mission_id(id)?;
+    match state.queue.get(id).await? {
+        Some(m) if m.tenant == caller.tenant() => Ok(m),
+        _ => Err(ApiError::mission_not_found(id)),
+    }
+}
+
+/// Checks that the caller's tenant owns mission `id`, without reading it all.
+async fn check_owner<N>(state: &AppState, caller: &Caller<N>, id: &str) -> Result<(), ApiError> {
+    match state.queue.owner(mission_id(id)?).await? {
+        Some(t) if t == caller.tenant() => Ok(()),
+        _ => Err(ApiError::mission_not_found(id)),
+    }
 }
 
 /// Enqueues; an unknown type (checked by the script, atomically) is a 422.
@@ -39,13 +60,23 @@ async fn enqueue(state: &AppState, missions: &[NewMission]) -> Result<Vec<crate:
     }
 }
 
-/// `POST /api/missions`: 201 with the new mission, or 200 with the earlier one
-/// when the idempotency key was already used.
+/// Submits a mission: 201 with it, or 200 with the earlier one when the
+/// idempotency key was already used (keys are per tenant).
+#[utoipa::path(post, path = "/api/missions", tag = "missions", request_body = MissionRequest,
+    security(("bearer" = ["missions:write"])),
+    responses(
+        (status = 201, description = "Created", body = Mission),
+        (status = 200, description = "The idempotency key's earlier mission", body = Mission),
+        (status = 400, description = "Invalid body or field", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "No plugin serves the type", body = ErrorBody),
+    ))]
 pub async fn submit(
     State(state): State<AppState>,
+    caller: Caller<Write>,
     ApiJson(req): ApiJson<MissionRequest>,
 ) -> Result<(StatusCode, ApiJson<Mission>), ApiError> {
-    let m = validate(&state, req)?;
+    let m = validate(&state, &caller, req)?;
     let done = enqueue(&state, std::slice::from_ref(&m)).await?;
     let first = done.into_iter().next().ok_or_else(|| ApiError::from(QueueError::Protocol("empty enqueue reply".into())))?;
     let mission = state.queue.get(&first.id).await?.ok_or_else(|| ApiError::mission_not_found(&first.id))?;
@@ -54,42 +85,79 @@ pub async fn submit(
 }
 
 /// Body of `POST /api/missions/batch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
+    /// 1 to 1,000 missions.
     missions: Vec<MissionRequest>,
 }
 
-/// `POST /api/missions/batch`: all or none, in one script call.
+/// One mission of a batch's answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BatchItem {
+    /// The mission's id (the earlier mission's, for a used idempotency key).
+    id: String,
+    /// Whether it was created now.
+    created: bool,
+}
+
+/// Answer of `POST /api/missions/batch`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct BatchResponse {
+    /// In the order submitted.
+    missions: Vec<BatchItem>,
+}
+
+/// Submits up to 1,000 missions, all or none, in one atomic step.
+#[utoipa::path(post, path = "/api/missions/batch", tag = "missions", request_body = BatchRequest,
+    security(("bearer" = ["missions:write"])),
+    responses(
+        (status = 201, description = "Created (or found by idempotency key)", body = BatchResponse),
+        (status = 400, description = "Invalid body; names the item at fault", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "No plugin serves a type; nothing was created", body = ErrorBody),
+    ))]
 pub async fn submit_batch(
     State(state): State<AppState>,
+    caller: Caller<Write>,
     ApiJson(req): ApiJson<BatchRequest>,
-) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
+) -> Result<(StatusCode, ApiJson<BatchResponse>), ApiError> {
     if req.missions.is_empty() || req.missions.len() > MAX_BATCH {
         return Err(ApiError::bad_request("invalid_field", format!("`missions`: give 1 to {MAX_BATCH} missions")));
     }
     let mut checked = Vec::with_capacity(req.missions.len());
     for (i, r) in req.missions.into_iter().enumerate() {
-        checked.push(validate(&state, r).map_err(|e| ApiError { message: format!("missions[{i}]: {}", e.message), ..e })?);
+        checked.push(validate(&state, &caller, r).map_err(|e| ApiError { message: format!("missions[{i}]: {}", e.message), ..e })?);
     }
     let done = enqueue(&state, &checked).await?;
-    let items: Vec<Value> = done.iter().map(|d| json!({ "id": d.id, "created": d.created })).collect();
-    Ok((StatusCode::CREATED, ApiJson(json!({ "missions": items }))))
+    let missions = done.into_iter().map(|d| BatchItem { id: d.id, created: d.created }).collect();
+    Ok((StatusCode::CREATED, ApiJson(BatchResponse { missions })))
 }
 
-/// `GET /api/missions/{id}`.
-pub async fn get(State(state): State<AppState>, Path(id): Path<String>) -> Result<ApiJson<Mission>, ApiError> {
-    let id = mission_id(&id)?;
-    state.queue.get(id).await?.map(ApiJson).ok_or_else(|| ApiError::mission_not_found(id))
+/// Reads one mission.
+#[utoipa::path(get, path = "/api/missions/{id}", tag = "missions",
+    params(("id" = String, Path, description = "Mission id")),
+    security(("bearer" = ["missions:read"])),
+    responses(
+        (status = 200, description = "The mission", body = Mission),
+        (status = 404, description = "No such mission in the caller's tenant", body = ErrorBody),
+    ))]
+pub async fn get(State(state): State<AppState>, caller: Caller<Read>, Path(id): Path<String>) -> Result<ApiJson<Mission>, ApiError> {
+    owned(&state, &caller, &id).await.map(ApiJson)
 }
 
 /// Query of `GET /api/missions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Only missions with this status.
     status: Option<String>,
+    /// Only missions of this type.
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     mission_type: Option<String>,
+    /// 1 to 1,000 (default 50).
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -103,12 +171,19 @@ pub fn limit(given: Option<usize>, default: usize) -> Result<usize, ApiError> {
     }
 }
 
-/// `GET /api/missions?status=&type=&limit=&cursor=`: newest first, one page;
-/// `next_cursor` continues it.
+/// Lists the tenant's missions, newest first, a page at a time; `next_cursor`
+/// continues it.
+#[utoipa::path(get, path = "/api/missions", tag = "missions", params(ListParams),
+    security(("bearer" = ["missions:read"])),
+    responses(
+        (status = 200, description = "One page", body = MissionPage),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+    ))]
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller<Read>,
     ApiQuery(p): ApiQuery<ListParams>,
-) -> Result<ApiJson<Value>, ApiError> {
+) -> Result<ApiJson<MissionPage>, ApiError> {
     let status = p
         .status
         .map(|s| s.parse::<Status>())
@@ -119,93 +194,158 @@ pub async fn list(
             return Err(ApiError::bad_request("invalid_query", format!("`type`: `{t}` is not a mission type name")));
         }
     }
-    let q = ListQuery { status, mission_type: p.mission_type, limit: limit(p.limit, 50)?, cursor: cursor(p.cursor)? };
-    let page = state.queue.list(&q).await?;
-    Ok(ApiJson(json!(page)))
+    let q = ListQuery {
+        tenant: caller.tenant().to_owned(),
+        status,
+        mission_type: p.mission_type,
+        limit: limit(p.limit, 50)?,
+        cursor: cursor(p.cursor)?,
+    };
+    Ok(ApiJson(state.queue.list(&q).await?))
 }
 
-/// Body of `POST /api/missions/{id}/cancel`.
-#[derive(Debug, Default, Deserialize)]
+/// Body of `POST /api/missions/{id}/cancel` (optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelRequest {
+    /// Why; kept on the mission and in its event.
     #[serde(default)]
     reason: Option<String>,
-    #[serde(default)]
-    by: Option<String>,
 }
 
-/// `POST /api/missions/{id}/cancel`: 200 with the record; 409 if already finished.
+/// Cancels a mission; a running one is stopped. The caller is recorded as `cancelled_by`.
+#[utoipa::path(post, path = "/api/missions/{id}/cancel", tag = "missions",
+    params(("id" = String, Path, description = "Mission id")),
+    request_body(content = Option<CancelRequest>, description = "Optional"),
+    security(("bearer" = ["missions:write"])),
+    responses(
+        (status = 200, description = "Cancelled", body = Mission),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 404, description = "No such mission in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "Already finished; nothing changed", body = ErrorBody),
+    ))]
 pub async fn cancel(
     State(state): State<AppState>,
+    caller: Caller<Write>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<ApiJson<Mission>, ApiError> {
-    let id = mission_id(&id)?;
+    check_owner(&state, &caller, &id).await?;
     let req: CancelRequest = optional_json(&body)?;
-    let by = req.by.unwrap_or_else(|| "api".to_owned());
-    match state.queue.cancel(id, &by, req.reason.as_deref().unwrap_or("")).await? {
+    let reason = req.reason.unwrap_or_default();
+    if reason.len() > 1024 {
+        return Err(ApiError::bad_request("invalid_field", "`reason` must be at most 1 KiB"));
+    }
+    match state.queue.cancel(&id, caller.name(), &reason).await? {
         CancelOutcome::Cancelled { .. } => {}
         CancelOutcome::AlreadyFinished(s) => {
             return Err(ApiError::new(StatusCode::CONFLICT, "already_finished", format!("mission is already {s}; nothing changed")));
         }
-        CancelOutcome::NotFound => return Err(ApiError::mission_not_found(id)),
+        CancelOutcome::NotFound => return Err(ApiError::mission_not_found(&id)),
     }
-    state.queue.get(id).await?.map(ApiJson).ok_or_else(|| ApiError::mission_not_found(id))
+    owned(&state, &caller, &id).await.map(ApiJson)
 }
 
-/// Body of `POST /api/missions/{id}/retry`.
-#[derive(Debug, Default, Deserialize)]
+/// Body of `POST /api/missions/{id}/retry` (optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryRequest {
+    /// Attempts it gets anew (1..=100; default: its previous `max_attempts`).
     #[serde(default)]
     max_attempts: Option<u32>,
 }
 
-/// `POST /api/missions/{id}/retry`: re-drives a failed mission (same id, fresh attempts).
+/// Re-drives a failed (dead-lettered) mission: same id, fresh attempts.
+#[utoipa::path(post, path = "/api/missions/{id}/retry", tag = "missions",
+    params(("id" = String, Path, description = "Mission id")),
+    request_body(content = Option<RetryRequest>, description = "Optional"),
+    security(("bearer" = ["missions:write"])),
+    responses(
+        (status = 200, description = "Back in the queue", body = Mission),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 404, description = "No such mission in the caller's tenant", body = ErrorBody),
+        (status = 409, description = "Not failed; nothing changed", body = ErrorBody),
+    ))]
 pub async fn retry(
     State(state): State<AppState>,
+    caller: Caller<Write>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<ApiJson<Mission>, ApiError> {
-    let id = mission_id(&id)?;
+    check_owner(&state, &caller, &id).await?;
+    let id = id.as_str();
     let max = optional_json::<RetryRequest>(&body)?.max_attempts;
     if max.is_some_and(|m| !(1..=crate::submission::MAX_ATTEMPTS).contains(&m)) {
         return Err(ApiError::bad_request("invalid_field", "`max_attempts` must be 1..=100"));
     }
-    match state.queue.redrive(id, "api", max).await? {
+    match state.queue.redrive(id, caller.name(), max).await? {
         RedriveOutcome::Requeued => {}
         RedriveOutcome::NotDead(s) => {
             return Err(ApiError::new(StatusCode::CONFLICT, "not_failed", format!("only failed missions can be retried; this one is {s}")));
         }
         RedriveOutcome::NotFound => return Err(ApiError::mission_not_found(id)),
     }
-    state.queue.get(id).await?.map(ApiJson).ok_or_else(|| ApiError::mission_not_found(id))
+    owned(&state, &caller, id).await.map(ApiJson)
 }
 
-/// `GET /api/missions/{id}/log`.
-pub async fn get_log(State(state): State<AppState>, Path(id): Path<String>) -> Result<ApiJson<Value>, ApiError> {
-    let id = mission_id(&id)?;
-    let Some(m) = state.queue.get(id).await? else { return Err(ApiError::mission_not_found(id)) };
-    let lines = state.queue.log(id).await?;
-    Ok(ApiJson(json!({ "mission_id": id, "lines": lines, "dropped": m.log_dropped })))
+/// A mission's log.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct LogResponse {
+    /// The mission.
+    mission_id: String,
+    /// `{ts, level, message, source}` objects, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    lines: Vec<Value>,
+    /// Lines dropped past the per-mission cap.
+    dropped: u64,
+}
+
+/// Reads a mission's log: the plugin's lines, its captured output and clients' notes.
+#[utoipa::path(get, path = "/api/missions/{id}/log", tag = "missions",
+    params(("id" = String, Path, description = "Mission id")),
+    security(("bearer" = ["missions:read"])),
+    responses(
+        (status = 200, description = "The log", body = LogResponse),
+        (status = 404, description = "No such mission in the caller's tenant", body = ErrorBody),
+    ))]
+pub async fn get_log(
+    State(state): State<AppState>,
+    caller: Caller<Read>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<LogResponse>, ApiError> {
+    let m = owned(&state, &caller, &id).await?;
+    let lines = state.queue.log(&m.id).await?;
+    Ok(ApiJson(LogResponse { mission_id: m.id, lines, dropped: m.log_dropped }))
 }
 
 /// Body of `POST /api/missions/{id}/log`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogRequest {
+    /// 1 byte to 16 KiB.
     message: String,
+    /// `debug`, `info` (default), `warn` or `error`.
     #[serde(default)]
     level: Option<String>,
 }
 
-/// `POST /api/missions/{id}/log`: a client appends a line.
+/// Appends a line to a mission's log (and a `mission.log` event).
+#[utoipa::path(post, path = "/api/missions/{id}/log", tag = "missions", request_body = LogRequest,
+    params(("id" = String, Path, description = "Mission id")),
+    security(("bearer" = ["missions:write"])),
+    responses(
+        (status = 201, description = "Appended (`stored` is false past the log's cap)", body = Object),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 404, description = "No such mission in the caller's tenant", body = ErrorBody),
+    ))]
 pub async fn append_log(
     State(state): State<AppState>,
+    caller: Caller<Write>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<LogRequest>,
 ) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
-    let id = mission_id(&id)?;
+    check_owner(&state, &caller, &id).await?;
+    let id = id.as_str();
     let level = match req.level.as_deref().unwrap_or("info") {
         "debug" => "debug",
         "info" => "info",

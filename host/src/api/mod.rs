@@ -1,6 +1,8 @@
 //! The REST API under `/api`. [`router`] builds it all, so tests and the
 //! binary serve the same thing.
 
+mod caller;
+mod doc;
 mod error;
 mod events;
 mod extract;
@@ -8,15 +10,18 @@ mod missions;
 mod ops;
 mod plugins;
 mod stream;
+mod tokens;
 
 pub use error::ApiError;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::{Extension, Router};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::MissionDefaults;
 use crate::queue::Queue;
@@ -25,6 +30,8 @@ use crate::registry::PluginRegistry;
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    /// Who is calling.
+    pub auth: Arc<crate::auth::Authenticator>,
     /// The queue on Redis.
     pub queue: Queue,
     /// For connections of their own (the blocking reads of event streams).
@@ -41,35 +48,58 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// The whole API.
+/// The whole API, and its OpenAPI document. Routes are added only through
+/// `routes!`, which takes each handler's `#[utoipa::path]`: a route without
+/// its documentation cannot be registered.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.max_body_bytes;
-    Router::new()
-        .route("/api/missions", post(missions::submit).get(missions::list))
-        .route("/api/missions/batch", post(missions::submit_batch))
-        .route("/api/missions/{id}", get(missions::get))
-        .route("/api/missions/{id}/cancel", post(missions::cancel))
-        .route("/api/missions/{id}/retry", post(missions::retry))
-        .route("/api/missions/{id}/log", get(missions::get_log).post(missions::append_log))
-        .route("/api/events", get(events::list))
-        .route("/api/events/stats", get(events::stats))
-        .route("/api/events/stream", get(stream::stream))
-        .route("/api/workers", get(ops::workers))
-        .route("/api/stats", get(ops::stats))
-        .route("/api/queue", get(ops::queue))
-        .route("/api/dead", get(ops::dead))
-        .route("/api/health", get(ops::health))
-        .route("/api/plugins", post(plugins::upload).get(plugins::list).layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD_BYTES)))
-        .route("/api/plugins/{name}/activate", post(plugins::activate))
-        .route("/api/plugins/{name}/versions/{version}", axum::routing::delete(plugins::delete))
-        .route("/metrics", get(ops::metrics))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route; see /api") })
+    // Uploads carry components, far larger than any other body.
+    let (schemas, paths, plugin_routes) = routes!(plugins::upload, plugins::list);
+    let plugin_routes = plugin_routes.layer(DefaultBodyLimit::max(plugins::MAX_UPLOAD_BYTES));
+    let (router, doc) = OpenApiRouter::with_openapi(doc::ApiDoc::openapi())
+        .routes(routes!(missions::submit, missions::list))
+        .routes(routes!(missions::submit_batch))
+        .routes(routes!(missions::get))
+        .routes(routes!(missions::cancel))
+        .routes(routes!(missions::retry))
+        .routes(routes!(missions::get_log, missions::append_log))
+        .routes(routes!(events::list))
+        .routes(routes!(events::stats))
+        .routes(routes!(stream::stream))
+        .routes(routes!(ops::workers))
+        .routes(routes!(ops::stats))
+        .routes(routes!(ops::queue))
+        .routes(routes!(ops::dead))
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::metrics))
+        .routes((schemas, paths, plugin_routes))
+        .routes(routes!(plugins::activate))
+        .routes(routes!(plugins::delete))
+        .routes(routes!(tokens::create, tokens::list))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(openapi_json))
+        .split_for_parts();
+    let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
+    router
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route; see /api/openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
         })
+        .layer(Extension(OpenApiJson(doc_json)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_redis_errors))
         .with_state(state)
+}
+
+/// The rendered OpenAPI document.
+#[derive(Debug, Clone)]
+struct OpenApiJson(Arc<String>);
+
+/// This API's OpenAPI 3.1 document, generated from the code.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+async fn openapi_json(Extension(OpenApiJson(doc)): Extension<OpenApiJson>) -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned())
 }
 
 /// Counts answers that Redis failed (503 `redis_unavailable`) in the metrics.

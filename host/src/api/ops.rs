@@ -1,4 +1,4 @@
-//! What operators look at: health, stats, the queue and the dead-letter set.
+//! What operators look at: health, stats, the queue, workers and metrics.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -6,13 +6,21 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::caller::{Admin, Caller, Read};
+use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, cursor};
 use super::missions::limit;
 use crate::mission::Status;
-use crate::queue::{ListQuery, Stats};
+use crate::queue::{ListQuery, MissionPage, QueueEntry, Stats};
 
-/// `GET /api/health`: 200 when Redis answers, 503 (with the reason) when not.
+/// Whether the host can serve: 200 when Redis answers, 503 (with the reason)
+/// when not. Open to every caller, for load balancers and probes.
+#[utoipa::path(get, path = "/api/health", tag = "operations",
+    responses(
+        (status = 200, description = "Healthy", body = Object),
+        (status = 503, description = "Redis does not answer; `redis.error` says why", body = Object),
+    ))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<Value>) {
     let registry = &state.registry;
     let mut plugins: Vec<Value> = Vec::new();
@@ -38,53 +46,161 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<Value
         "plugins": plugins,
         "compile": { "compiled": compiled, "cache_hits": cache_hits },
         "worker": state.worker_id,
+        "auth": if state.auth.enforced() { "tokens" } else { "open" },
     });
     (status, ApiJson(body))
 }
 
-/// `GET /api/stats`.
-pub async fn stats(State(state): State<AppState>) -> Result<ApiJson<Stats>, ApiError> {
-    Ok(ApiJson(state.queue.stats().await?))
+/// Mission counts of the caller's tenant by status and type, and the gauges
+/// of the queue every tenant shares.
+#[utoipa::path(get, path = "/api/stats", tag = "operations",
+    security(("bearer" = ["missions:read"])),
+    responses((status = 200, description = "Counts", body = Stats)))]
+pub async fn stats(State(state): State<AppState>, caller: Caller<Read>) -> Result<ApiJson<Stats>, ApiError> {
+    Ok(ApiJson(state.queue.stats(Some(caller.tenant())).await?))
 }
 
-/// Query with only a `limit`.
-#[derive(Debug, Deserialize)]
+/// Query of the short lists: `limit` and `cursor`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct LimitParams {
-    limit: Option<usize>,
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// 1 to 1,000.
+    pub(super) limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub(super) cursor: Option<String>,
 }
 
-/// `GET /api/queue?limit=`: the next missions in claim order.
-pub async fn queue(State(state): State<AppState>, ApiQuery(p): ApiQuery<LimitParams>) -> Result<ApiJson<Value>, ApiError> {
-    let entries = state.queue.peek(limit(p.limit, 20)?).await?;
-    Ok(ApiJson(json!({ "missions": entries })))
+/// A page of the queue.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct QueuePage {
+    /// In claim order.
+    missions: Vec<QueueEntry>,
+    /// Where the next page starts; `null` at the end.
+    next_cursor: Option<String>,
 }
 
-/// Query of `GET /api/dead`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeadParams {
-    limit: Option<usize>,
+/// The ready missions of every tenant in claim order (an operator's view).
+/// The cursor is a position in the claim order, so missions claimed meanwhile
+/// shift nothing.
+#[utoipa::path(get, path = "/api/queue", tag = "operations", params(PageParams),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "One page (default 20)", body = QueuePage),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+    ))]
+pub async fn queue(
+    State(state): State<AppState>,
+    _caller: Caller<Admin>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> Result<ApiJson<QueuePage>, ApiError> {
+    let after = p
+        .cursor
+        .map(|c| c.parse::<u64>().map_err(|_| ApiError::bad_request("invalid_query", "`cursor` is not a cursor this API handed out")))
+        .transpose()?;
+    let limit = limit(p.limit, 20)?;
+    let (missions, last) = state.queue.peek(limit, after).await?;
+    let next_cursor = (missions.len() == limit).then(|| last.map(|s| s.to_string())).flatten();
+    Ok(ApiJson(QueuePage { missions, next_cursor }))
+}
+
+/// The tenant's dead-letter set (its failed missions), latest failure first,
+/// a page at a time.
+#[utoipa::path(get, path = "/api/dead", tag = "operations", params(PageParams),
+    security(("bearer" = ["missions:read"])),
+    responses(
+        (status = 200, description = "One page", body = MissionPage),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+    ))]
+pub async fn dead(
+    State(state): State<AppState>,
+    caller: Caller<Read>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> Result<ApiJson<MissionPage>, ApiError> {
+    let q = ListQuery {
+        tenant: caller.tenant().to_owned(),
+        status: Some(Status::Failed),
+        mission_type: None,
+        limit: limit(p.limit, 50)?,
+        cursor: cursor(p.cursor)?,
+    };
+    Ok(ApiJson(state.queue.list(&q).await?))
+}
+
+/// A page of workers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct WorkerPage {
+    /// By id.
+    #[schema(value_type = Vec<Object>)]
+    workers: Vec<Value>,
+    /// Where the next page starts; `null` at the end.
+    next_cursor: Option<String>,
+}
+
+/// Every registered worker (an operator's view): its missions in hand, its
+/// plugins, its last heartbeat and whether it is alive; by id, a page at a time.
+#[utoipa::path(get, path = "/api/workers", tag = "operations", params(PageParams),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "One page (default 100)", body = WorkerPage),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+    ))]
+pub async fn workers(
+    State(state): State<AppState>,
+    _caller: Caller<Admin>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> Result<ApiJson<WorkerPage>, ApiError> {
+    let all = state.queue.workers().await?;
+    let (workers, next_cursor) = page_by_key(all, |w| w["id"].as_str().unwrap_or_default().to_owned(), p.cursor, limit(p.limit, 100)?);
+    Ok(ApiJson(WorkerPage { workers, next_cursor }))
+}
+
+/// One page of a short list sorted by a unique key: the items after `cursor`
+/// (a key), and the key to continue from when more follow.
+pub(super) fn page_by_key<T>(
+    sorted: Vec<T>,
+    key: impl Fn(&T) -> String,
     cursor: Option<String>,
+    limit: usize,
+) -> (Vec<T>, Option<String>) {
+    let mut rest: Vec<T> = sorted.into_iter().filter(|t| cursor.as_ref().is_none_or(|c| key(t) > *c)).collect();
+    let more = rest.len() > limit;
+    rest.truncate(limit);
+    let next = if more { rest.last().map(&key) } else { None };
+    (rest, next)
 }
 
-/// `GET /api/dead?limit=&cursor=`: the dead-letter set (the failed missions),
-/// latest failure first, a page at a time.
-pub async fn dead(State(state): State<AppState>, ApiQuery(p): ApiQuery<DeadParams>) -> Result<ApiJson<Value>, ApiError> {
-    let q = ListQuery { status: Some(Status::Failed), mission_type: None, limit: limit(p.limit, 50)?, cursor: cursor(p.cursor)? };
-    Ok(ApiJson(json!(state.queue.list(&q).await?)))
-}
-
-/// `GET /api/workers`: every registered worker, its missions in hand and last heartbeat.
-pub async fn workers(State(state): State<AppState>) -> Result<ApiJson<Value>, ApiError> {
-    Ok(ApiJson(json!({ "workers": state.queue.workers().await? })))
-}
-
-/// `GET /metrics`: Prometheus text format. Queue gauges come from Redis; when
-/// it does not answer they are left out and the rest is still served.
-pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
-    let stats = state.queue.stats().await.ok();
+/// Prometheus text format: missions by status and type, queue depth, claim
+/// latency, run durations per plugin, retries, dead, instantiation, Redis
+/// errors. Queue gauges come from Redis; when it does not answer they are left
+/// out and the rest is still served.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain")))]
+pub async fn metrics(State(state): State<AppState>, _caller: Caller<Admin>) -> impl axum::response::IntoResponse {
+    let stats = state.queue.stats(None).await.ok();
     let runtime = state.registry.runtime();
     let body = state.metrics.render(stats.as_ref(), runtime.instantiate_histogram(), runtime.compile_stats());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_by_key;
+
+    #[test]
+    fn pages_of_a_short_list_cover_it_once() {
+        let items: Vec<String> = (0..7).map(|i| format!("w{i}")).collect();
+        let (mut seen, mut cursor) = (Vec::new(), None);
+        loop {
+            let (page, next) = page_by_key(items.clone(), |s| s.clone(), cursor, 3);
+            seen.extend(page);
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, items);
+        assert_eq!(page_by_key(items.clone(), |s| s.clone(), None, 7).1, None, "an exact fit has no next page");
+    }
 }

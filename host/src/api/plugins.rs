@@ -6,6 +6,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::caller::{Caller, Plugins};
+use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use crate::registry::{ActivateOutcome, DeleteOutcome, Manifest, PutOutcome, UploadError};
@@ -15,8 +17,9 @@ use crate::submission::valid_type_name;
 pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
 
 /// Query of `POST /api/plugins`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UploadParams {
     /// Activate the version for its mission types once stored.
     #[serde(default)]
@@ -27,12 +30,33 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_plugin", message)
 }
 
-/// `POST /api/plugins?activate=`: multipart with a `wasm` part (the component)
-/// and a `manifest` part (JSON). Validated before anything is stored: 201 when
-/// stored, 200 when the same version with the same bytes exists, 400 with the
-/// reason when invalid, 409 when the version exists with other bytes.
+/// The multipart form of an upload.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The component's bytes.
+    #[schema(value_type = String, format = Binary)]
+    wasm: Vec<u8>,
+    /// The manifest, as JSON text.
+    manifest: Manifest,
+}
+
+/// Uploads a plugin version: a `wasm` part (the component) and a `manifest`
+/// part (JSON). Validated before anything is stored (a component of the
+/// world, compiles, `describe()` agrees with the manifest).
+#[utoipa::path(post, path = "/api/plugins", tag = "plugins", params(UploadParams),
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    security(("bearer" = ["plugins:admin"])),
+    responses(
+        (status = 201, description = "Stored", body = Object),
+        (status = 200, description = "The same version with the same bytes exists", body = Object),
+        (status = 400, description = "Invalid; the message says why", body = ErrorBody),
+        (status = 409, description = "The version exists with other bytes", body = ErrorBody),
+        (status = 413, description = "Larger than 64 MiB", body = ErrorBody),
+    ))]
 pub async fn upload(
     State(state): State<AppState>,
+    caller: Caller<Plugins>,
     ApiQuery(params): ApiQuery<UploadParams>,
     mut form: Multipart,
 ) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
@@ -52,7 +76,7 @@ pub async fn upload(
     let wasm = wasm.ok_or_else(|| invalid("missing the `wasm` part (the component's bytes)"))?;
     let manifest = manifest.ok_or_else(|| invalid("missing the `manifest` part (JSON)"))?;
     manifest.validate().map_err(|e| invalid(format!("manifest: {e}")))?;
-    let (record, outcome) = match state.registry.upload(&wasm, Some(manifest), "api").await {
+    let (record, outcome) = match state.registry.upload(&wasm, Some(manifest), caller.name()).await {
         Ok(r) => r,
         Err(UploadError::Invalid(e)) => return Err(invalid(e.to_string())),
         Err(e @ UploadError::Conflict { .. }) => return Err(ApiError::new(StatusCode::CONFLICT, "version_exists", e.to_string())),
@@ -61,7 +85,7 @@ pub async fn upload(
     let mut activated = Vec::new();
     if params.activate {
         if let ActivateOutcome::Activated(types) =
-            state.registry.store().activate(&record.name, &record.version, "api", false).await?
+            state.registry.store().activate(&record.name, &record.version, caller.name(), false).await?
         {
             activated = types;
         }
@@ -80,11 +104,37 @@ async fn follow_here(state: &AppState) {
     }
 }
 
-/// `GET /api/plugins`: every plugin's versions, which is active for which
-/// type, and which hosts have each loaded.
-pub async fn list(State(state): State<AppState>) -> Result<ApiJson<Value>, ApiError> {
+/// Query of `GET /api/plugins`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Plugins per page, 1 to 1,000 (default 100).
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page (a plugin name).
+    cursor: Option<String>,
+}
+
+/// Every plugin (by name, a page at a time) with its versions, the types each
+/// is active for and the hosts that loaded it; and the active version per type.
+#[utoipa::path(get, path = "/api/plugins", tag = "plugins", params(ListParams),
+    security(("bearer" = ["plugins:admin"])),
+    responses(
+        (status = 200, description = "`{plugins, active, next_cursor}`", body = Object),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller<Plugins>,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> Result<ApiJson<Value>, ApiError> {
     let store = state.registry.store();
-    let versions = store.versions().await?;
+    let (versions, next_cursor) = super::ops::page_by_key(
+        store.versions().await?.into_iter().collect(),
+        |(name, _)| name.clone(),
+        p.cursor,
+        super::missions::limit(p.limit, 100)?,
+    );
     let active = store.active().await?;
     let hosts = state.queue.workers().await?;
     let mut plugins = Vec::new();
@@ -112,23 +162,34 @@ pub async fn list(State(state): State<AppState>) -> Result<ApiJson<Value>, ApiEr
             .collect();
         plugins.push(json!({ "name": name, "versions": versions }));
     }
-    Ok(ApiJson(json!({ "plugins": plugins, "active": active })))
+    Ok(ApiJson(json!({ "plugins": plugins, "active": active, "next_cursor": next_cursor })))
 }
 
 /// Body of `POST /api/plugins/{name}/activate`: a version or a digest.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateRequest {
+    /// The version to activate.
     #[serde(default)]
     version: Option<String>,
+    /// Or the digest of the version to activate.
     #[serde(default)]
     digest: Option<String>,
 }
 
-/// `POST /api/plugins/{name}/activate`: makes a stored version active for its
-/// types on every host (also how to roll back).
+/// Makes a stored version active for its types on every host (also how to
+/// roll back): missions claimed from now on run it.
+#[utoipa::path(post, path = "/api/plugins/{name}/activate", tag = "plugins", request_body = ActivateRequest,
+    params(("name" = String, Path, description = "Plugin name")),
+    security(("bearer" = ["plugins:admin"])),
+    responses(
+        (status = 200, description = "Active (`activated_for` is empty if it already was)", body = Object),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 404, description = "No such plugin or version", body = ErrorBody),
+    ))]
 pub async fn activate(
     State(state): State<AppState>,
+    caller: Caller<Plugins>,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> Result<ApiJson<Value>, ApiError> {
@@ -148,7 +209,7 @@ pub async fn activate(
             .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "version_not_found", format!("{name} has no version with digest {d}")))?,
         _ => return Err(ApiError::bad_request("invalid_body", "give exactly one of `version` and `digest`")),
     };
-    let outcome = store.activate(&name, &version, "api", false).await?;
+    let outcome = store.activate(&name, &version, caller.name(), false).await?;
     let types = match outcome {
         ActivateOutcome::Missing => {
             return Err(ApiError::new(StatusCode::NOT_FOUND, "version_not_found", format!("{name} has no version {version}")));
@@ -161,12 +222,21 @@ pub async fn activate(
     Ok(ApiJson(json!({ "plugin": record, "activated_for": types })))
 }
 
-/// `DELETE /api/plugins/{name}/versions/{version}`: 204; 409 if it is active.
+/// Deletes a version that is active for no type.
+#[utoipa::path(delete, path = "/api/plugins/{name}/versions/{version}", tag = "plugins",
+    params(("name" = String, Path, description = "Plugin name"), ("version" = String, Path, description = "Version")),
+    security(("bearer" = ["plugins:admin"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such version", body = ErrorBody),
+        (status = 409, description = "Active for a type; activate another version first", body = ErrorBody),
+    ))]
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller<Plugins>,
     Path((name, version)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    match state.registry.store().delete(&name, &version, "api").await? {
+    match state.registry.store().delete(&name, &version, caller.name()).await? {
         DeleteOutcome::Deleted => Ok(StatusCode::NO_CONTENT),
         DeleteOutcome::Active(t) => Err(ApiError::new(
             StatusCode::CONFLICT,

@@ -12,6 +12,8 @@ use futures::Stream;
 use serde::Deserialize;
 
 use super::AppState;
+use super::caller::{Caller, Read};
+use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiQuery, mission_id};
 use crate::events::Event;
@@ -20,11 +22,15 @@ use crate::events::Event;
 const BLOCK: Duration = Duration::from_secs(10);
 
 /// Query of `GET /api/events/stream`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StreamParams {
+    /// Only this mission's events.
     mission_id: Option<String>,
+    /// Only events of this type.
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     event_type: Option<String>,
     /// Where to resume, as the `Last-Event-ID` header would say.
     last_event_id: Option<String>,
@@ -44,6 +50,7 @@ struct Reader {
     pending: VecDeque<Event>,
     mission: Option<String>,
     event_type: Option<String>,
+    tenant: String,
 }
 
 impl Reader {
@@ -68,7 +75,8 @@ impl Reader {
                     self.last = id.clone();
                     let Some(e) = Event::from_entry(id, fields) else { continue };
                     let mission_ok = self.mission.is_none() || self.mission == e.mission;
-                    if mission_ok && self.event_type.as_ref().is_none_or(|t| *t == e.event_type) {
+                    let type_ok = self.event_type.as_ref().is_none_or(|t| *t == e.event_type);
+                    if mission_ok && type_ok && e.visible_to(&self.tenant) {
                         self.pending.push_back(e);
                     }
                 }
@@ -77,16 +85,28 @@ impl Reader {
     }
 }
 
-/// `GET /api/events/stream?type=&mission_id=`: live events from now on, or
-/// from after `Last-Event-ID` (header) / `last_event_id` (query), so a client
-/// that reconnects misses nothing the capped stream still holds.
+/// Live events as Server-Sent Events (each `id:` is the stream entry id):
+/// from now on, or from after `Last-Event-ID` (header) / `last_event_id`
+/// (query), so a client that reconnects misses nothing the capped stream
+/// still holds. Only events the caller's tenant may see.
+#[utoipa::path(get, path = "/api/events/stream", tag = "events", params(StreamParams,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id")),
+    security(("bearer" = ["missions:read"])),
+    responses(
+        (status = 200, description = "An endless `text/event-stream`", content_type = "text/event-stream", body = String),
+        (status = 400, description = "Invalid query or Last-Event-ID", body = ErrorBody),
+        (status = 404, description = "`mission_id` is not a mission of the caller's tenant", body = ErrorBody),
+    ))]
 pub async fn stream(
     State(state): State<AppState>,
+    caller: Caller<Read>,
     headers: HeaderMap,
     ApiQuery(p): ApiQuery<StreamParams>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     if let Some(id) = &p.mission_id {
-        mission_id(id)?;
+        if state.queue.owner(mission_id(id)?).await?.is_some_and(|t| t != caller.tenant()) {
+            return Err(ApiError::mission_not_found(id));
+        }
     }
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned).or(p.last_event_id);
     if resume.as_deref().is_some_and(|id| !valid_stream_id(id)) {
@@ -118,6 +138,7 @@ pub async fn stream(
         pending: VecDeque::new(),
         mission: p.mission_id,
         event_type: p.event_type,
+        tenant: caller.principal.tenant,
     };
     let events = futures::stream::unfold(reader, |mut r| async move {
         match r.next().await {

@@ -14,6 +14,10 @@ pub struct Remote {
     /// Print the API's JSON instead of a summary (for scripts).
     #[arg(long, global = true)]
     pub json: bool,
+    /// API token [default: the embedded default's admin token in
+    /// $MISSION_RUNNER_DATA_DIR/admin-token (.data/admin-token), if present].
+    #[arg(long, global = true, env = "MISSION_RUNNER_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 /// A failed command: exit code 1 when the host refused (its message), 2 for
@@ -36,6 +40,30 @@ impl Failure {
 }
 
 impl Remote {
+    /// The token to send: given, or the local embedded default's.
+    fn token(&self) -> Option<String> {
+        if let Some(t) = &self.token {
+            return Some(t.clone());
+        }
+        let dir = std::env::var_os("MISSION_RUNNER_DATA_DIR").map_or_else(|| ".data".into(), std::path::PathBuf::from);
+        std::fs::read_to_string(dir.join("admin-token")).ok().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
+    }
+
+    /// An HTTP client that sends the token with every request.
+    pub fn http(&self) -> Result<reqwest::Client, Failure> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = self.token() {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| Failure::input("the token contains characters a header cannot carry"))?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .map_err(|e| Failure::input(format!("cannot build the HTTP client: {e}")))
+    }
+
     /// `base + path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.url.trim_end_matches('/'))

@@ -92,7 +92,7 @@ fn query(pairs: &[(&str, Option<String>)]) -> String {
     if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
 }
 
-fn urlencode(v: &str) -> String {
+pub(super) fn urlencode(v: &str) -> String {
     v.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
@@ -123,7 +123,7 @@ fn event_line(e: &Value) {
 
 /// Runs a mission command against `remote`.
 pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
-    let http = reqwest::Client::new();
+    let http = remote.http()?;
     match cmd {
         MissionCommand::Submit { mission_type, payload, priority, max_attempts, timeout_ms, run_at, idempotency_key } => {
             let text = if payload == "-" {

@@ -4,6 +4,7 @@
 mod client;
 mod missions;
 mod plugin;
+mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,6 +42,10 @@ enum Command {
     /// Manages plugins on a running host: push, list, activate.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// API tokens: generate or hash one for the configuration file; create,
+    /// list or revoke them on a running host.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Shows the configuration.
     Config {
         /// Print the default configuration as a TOML file.
@@ -174,6 +179,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Mission(cmd) => run_client(missions::run(&remote, cmd)),
+        Command::Token(cmd) => run_client(token::run(&remote, cmd)),
         Command::Serve(args) => {
             init_tracing(cli.log_format);
             let result = tokio::runtime::Runtime::new()
@@ -207,6 +213,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let plugins_dir = config.plugins_dir.clone().unwrap_or_default();
     let host = crate::server::start(config).await?;
     println!("mission-runner serving on {} (redis: {}, plugins: {})", host.url(), host.redis_url(), plugins_dir.display());
+    if let Some(token) = host.admin_token() {
+        println!("admin token: {token}");
+    }
     wait_for_signal().await;
     tracing::info!("shutting down: no new claims; waiting for running missions");
     host.shutdown().await

@@ -34,7 +34,7 @@ pub enum PluginCommand {
 
 /// Runs a plugin command against `remote`.
 pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
-    let http = reqwest::Client::new();
+    let http = remote.http()?;
     let request = match &cmd {
         PluginCommand::Push { file, manifest, activate } => {
             let wasm = std::fs::read(file).map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;

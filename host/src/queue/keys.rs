@@ -22,9 +22,9 @@ impl Keys {
     }
 
     /// The fixed keys every script receives as KEYS, in the prelude's order.
-    pub fn fixed(&self) -> [String; 14] {
+    pub fn fixed(&self) -> [String; 13] {
         [
-            "ready", "delayed", "active", "dead", "events", "wake", "stats", "seq", "all", "expiry", "workers",
+            "ready", "delayed", "active", "dead", "events", "wake", "stats", "seq", "expiry", "workers",
             "workers:seen", "events:counts", "plugins:active",
         ]
         .map(|k| self.key(k))
@@ -58,13 +58,13 @@ impl Keys {
     pub fn wake(&self) -> String {
         self.key("wake")
     }
-    /// HASH of counters `<type>|<status>`.
+    /// HASH of counters `<tenant>|<type>|<status>`.
     pub fn stats(&self) -> String {
         self.key("stats")
     }
-    /// ZSET of all missions by creation time.
-    pub fn all(&self) -> String {
-        self.key("all")
+    /// ZSET of a tenant's missions by creation time.
+    pub fn all(&self, tenant: &str) -> String {
+        format!("{}t:{tenant}:all", self.root)
     }
     /// HASH of worker id -> JSON description.
     pub fn workers(&self) -> String {
@@ -74,17 +74,25 @@ impl Keys {
     pub fn workers_seen(&self) -> String {
         self.key("workers:seen")
     }
-    /// HASH of event type -> events written.
+    /// HASH of `<tenant>|<event type>` -> events written (no tenant: plugin events).
     pub fn event_counts(&self) -> String {
         self.key("events:counts")
     }
-    /// ZSET of missions with the given status, by time of the change.
-    pub fn by_status(&self, status: &str) -> String {
-        format!("{}status:{status}", self.root)
+    /// ZSET of a tenant's missions with the given status, by time of the change.
+    pub fn by_status(&self, tenant: &str, status: &str) -> String {
+        format!("{}t:{tenant}:status:{status}", self.root)
     }
-    /// ZSET of missions of the given type, by creation time.
-    pub fn by_type(&self, mission_type: &str) -> String {
-        format!("{}type:{mission_type}", self.root)
+    /// ZSET of a tenant's missions of the given type, by creation time.
+    pub fn by_type(&self, tenant: &str, mission_type: &str) -> String {
+        format!("{}t:{tenant}:type:{mission_type}", self.root)
+    }
+    /// HASH of token hash -> JSON [`crate::auth::StoredToken`] (tokens created through the API).
+    pub fn tokens(&self) -> String {
+        self.key("tokens")
+    }
+    /// HASH of token id -> token hash, to revoke by id.
+    pub fn token_ids(&self) -> String {
+        self.key("tokens:ids")
     }
     /// HASH of one mission.
     pub fn mission(&self, id: &str) -> String {
@@ -133,7 +141,7 @@ mod tests {
         let k = Keys::new("mr");
         assert_eq!(k.ready(), "{mr}:ready");
         assert_eq!(k.fixed()[4], k.events());
-        for key in [k.mission("x"), k.log("x"), k.by_status("pending"), k.by_type("echo")] {
+        for key in [k.mission("x"), k.log("x"), k.by_status("default", "pending"), k.by_type("default", "echo")] {
             assert!(key.starts_with(k.root()), "{key}");
         }
     }

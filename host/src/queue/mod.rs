@@ -81,7 +81,7 @@ impl QueueSettings {
 pub struct Queue {
     conn: ConnectionManager,
     keys: Keys,
-    fixed: Arc<[String; 14]>,
+    fixed: Arc<[String; 13]>,
     scripts: Arc<Scripts>,
     settings: Arc<QueueSettings>,
     /// Who this host is, written as the `source` of the events it produces.

@@ -12,6 +12,8 @@ use crate::mission::{Mission, Status};
 /// Filters of `GET /api/missions`.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
+    /// Whose missions (each tenant has its own indexes).
+    pub tenant: String,
     /// Only missions with this status.
     pub status: Option<Status>,
     /// Only missions of this type.
@@ -46,7 +48,7 @@ impl std::fmt::Display for Cursor {
 }
 
 /// One page of missions.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MissionPage {
     /// The missions, newest first.
     pub missions: Vec<Mission>,
@@ -57,6 +59,9 @@ pub struct MissionPage {
 /// Filters of `GET /api/events`.
 #[derive(Debug, Clone, Default)]
 pub struct EventQuery {
+    /// Only events this tenant may see (its missions' and the plugin events);
+    /// `None`: every event.
+    pub tenant: Option<String>,
     /// Only this mission's events (in order).
     pub mission_id: Option<String>,
     /// Only events of this type.
@@ -72,16 +77,17 @@ pub struct EventQuery {
 }
 
 /// `GET /api/events/stats`.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct EventStats {
-    /// Events written per type since the queue began (not reduced by trimming).
+    /// Events the caller may see written per type since the queue began (not
+    /// reduced by trimming).
     pub by_type: BTreeMap<String, u64>,
-    /// Entries in the stream now (it is capped).
+    /// Entries in the stream now, of every tenant (it is capped).
     pub stream_length: u64,
 }
 
 /// Counts per status for one mission type (or all).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct TypeStats {
     /// Missions per status.
     pub by_status: BTreeMap<String, i64>,
@@ -89,8 +95,9 @@ pub struct TypeStats {
     pub total: i64,
 }
 
-/// `GET /api/stats`.
-#[derive(Debug, Clone, Default, Serialize)]
+/// `GET /api/stats`: counts of the caller's tenant; the queue's gauges are
+/// those of the one queue every tenant shares.
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     /// All types together.
     pub totals: TypeStats,
@@ -107,7 +114,7 @@ pub struct Stats {
 }
 
 /// One entry of `GET /api/queue`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueueEntry {
     /// 1 is next.
     pub position: usize,
@@ -118,6 +125,8 @@ pub struct QueueEntry {
     pub mission_type: String,
     /// Priority.
     pub priority: u8,
+    /// Its tenant.
+    pub tenant: String,
 }
 
 /// How many ids a filtered scan reads per round trip, and in all.
@@ -154,9 +163,9 @@ impl Queue {
     pub async fn list(&self, q: &ListQuery) -> Result<MissionPage, QueueError> {
         // Walk the narrowest index; filter by the other criterion while reading.
         let index = match (&q.status, &q.mission_type) {
-            (Some(s), _) => self.keys.by_status(s.as_str()),
-            (None, Some(t)) => self.keys.by_type(t),
-            (None, None) => self.keys.all(),
+            (Some(s), _) => self.keys.by_status(&q.tenant, s.as_str()),
+            (None, Some(t)) => self.keys.by_type(&q.tenant, t),
+            (None, None) => self.keys.all(&q.tenant),
         };
         // Resume just after the cursor's item, found by rank so that missions
         // added since (at the top) shift nothing; if it left the index, after
@@ -220,7 +229,9 @@ impl Queue {
             q.since_ms.is_none_or(|s| ms >= s) && q.until_ms.is_none_or(|u| ms <= u)
         };
         let older = |e: &Event| q.before.as_ref().is_none_or(|b| stream_id_lt(&e.id, b));
-        let matches = |e: &Event| q.event_type.as_ref().is_none_or(|t| *t == e.event_type) && in_time(e) && older(e);
+        let visible = |e: &Event| q.tenant.as_deref().is_none_or(|t| e.visible_to(t));
+        let matches =
+            |e: &Event| q.event_type.as_ref().is_none_or(|t| *t == e.event_type) && in_time(e) && older(e) && visible(e);
         if let Some(id) = &q.mission_id {
             // The mission's own index of stream ids: one XRANGE per event, pipelined.
             let ids: Vec<String> = self.conn().lrange(self.keys.mission_events(id), 0, -1).await?;
@@ -273,8 +284,9 @@ impl Queue {
         Ok(out)
     }
 
-    /// Counters per status and type, and the sizes of the queue structures.
-    pub async fn stats(&self) -> Result<Stats, QueueError> {
+    /// Counters per status and type of one tenant (`None`: of all), and the
+    /// sizes of the queue structures.
+    pub async fn stats(&self, tenant: Option<&str>) -> Result<Stats, QueueError> {
         let (counters, ready, delayed, active, dead): (Vec<(String, i64)>, u64, u64, u64, u64) = redis::pipe()
             .hgetall(self.keys.stats())
             .zcard(self.keys.ready())
@@ -285,8 +297,9 @@ impl Queue {
             .await?;
         let mut stats = Stats { queue_depth: ready, delayed, running: active, dead, ..Stats::default() };
         for (field, n) in counters {
-            let Some((mission_type, status)) = field.rsplit_once('|') else { continue };
-            if n == 0 {
+            let Some((owner, rest)) = field.split_once('|') else { continue };
+            let Some((mission_type, status)) = rest.rsplit_once('|') else { continue };
+            if n == 0 || tenant.is_some_and(|t| t != owner) {
                 continue;
             }
             let t = stats.by_type.entry(mission_type.to_owned()).or_default();
@@ -299,26 +312,59 @@ impl Queue {
     }
 
     /// The next `n` missions in claim order.
-    pub async fn peek(&self, n: usize) -> Result<Vec<QueueEntry>, QueueError> {
-        let ids: Vec<String> = self.conn().zrange(self.keys.ready(), 0, n as isize - 1).await?;
+    /// The next `n` ready missions in claim order after queue score `after`
+    /// (a page's last), and the last one's score.
+    pub async fn peek(&self, n: usize, after: Option<u64>) -> Result<(Vec<QueueEntry>, Option<u64>), QueueError> {
+        let min = after.map_or_else(|| "-inf".to_owned(), |s| format!("({s}"));
+        let (entries, before): (Vec<(String, f64)>, usize) = redis::pipe()
+            .zrangebyscore_limit_withscores(self.keys.ready(), &min, "+inf", 0, n as isize)
+            .zcount(self.keys.ready(), "-inf", after.map_or_else(|| "-inf".to_owned(), |s| s.to_string()))
+            .query_async(&mut self.conn())
+            .await?;
+        let last = entries.last().map(|(_, s)| *s as u64);
+        let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
         let missions = self.get_many(&ids).await?;
-        Ok(missions
+        let page = missions
             .into_iter()
             .enumerate()
-            .map(|(i, m)| QueueEntry { position: i + 1, id: m.id, mission_type: m.mission_type, priority: m.priority })
-            .collect())
+            .map(|(i, m)| QueueEntry {
+                position: before + i + 1,
+                id: m.id,
+                mission_type: m.mission_type,
+                priority: m.priority,
+                tenant: m.tenant,
+            })
+            .collect();
+        Ok((page, last))
     }
 }
 
 impl Queue {
-    /// Event counts per type and the stream's length.
-    pub async fn event_stats(&self) -> Result<EventStats, QueueError> {
+    /// Event counts per type that a tenant may see (`None`: all), and the stream's length.
+    pub async fn event_stats(&self, tenant: Option<&str>) -> Result<EventStats, QueueError> {
         let (counts, len): (Vec<(String, u64)>, u64) = redis::pipe()
             .hgetall(self.keys.event_counts())
             .xlen(self.keys.events())
             .query_async(&mut self.conn())
             .await?;
-        Ok(EventStats { by_type: counts.into_iter().collect(), stream_length: len })
+        let mut by_type = BTreeMap::new();
+        for (field, n) in counts {
+            let Some((owner, event_type)) = field.split_once('|') else { continue };
+            if owner.is_empty() || tenant.is_none_or(|t| t == owner) {
+                *by_type.entry(event_type.to_owned()).or_default() += n;
+            }
+        }
+        Ok(EventStats { by_type, stream_length: len })
+    }
+
+    /// The tenant owning mission `id`, or `None` if there is no such mission.
+    pub async fn owner(&self, id: &str) -> Result<Option<String>, QueueError> {
+        let (exists, tenant): (bool, Option<String>) = redis::pipe()
+            .exists(self.keys.mission(id))
+            .hget(self.keys.mission(id), "tenant")
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(exists.then(|| tenant.unwrap_or_else(|| crate::auth::DEFAULT_TENANT.to_owned())))
     }
 
     /// Registered workers (JSON as their heartbeats wrote it), each with

@@ -13,7 +13,7 @@ pub const MAX_MEMORY_MB: u32 = 1024;
 pub const MAX_RESULT_BYTES: usize = 16 << 20;
 
 /// The operator's declaration of a plugin version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Must equal `describe().name`.
@@ -31,7 +31,7 @@ pub struct Manifest {
 }
 
 /// Per-plugin limits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginLimits {
     /// Longest an attempt may run (ms); caps each mission's own timeout.
@@ -49,7 +49,7 @@ pub struct PluginLimits {
 }
 
 /// Capabilities granted to a plugin. Nothing is granted by default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Grants {
     /// Environment variables the plugin sees (configuration values).

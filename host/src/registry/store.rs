@@ -10,7 +10,7 @@ use super::Manifest;
 use crate::queue::{Queue, QueueError};
 
 /// One stored plugin version.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VersionRecord {
     /// Plugin name.
     pub name: String,
@@ -29,7 +29,7 @@ pub struct VersionRecord {
 }
 
 /// The active plugin of one mission type.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ActivePlugin {
     /// Plugin name.
     pub name: String,

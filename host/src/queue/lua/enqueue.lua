@@ -3,7 +3,8 @@
 -- ARGV[4]  idempotency window (ms)
 -- ARGV[5..] one JSON object per mission: id, type, priority, payload (JSON text),
 --           max_attempts, timeout_ms, run_at_ms (0: now), backoff_base_ms,
---           backoff_cap_ms, correlation_id, idempotency_key (may be empty)
+--           backoff_cap_ms, correlation_id, idempotency_key (may be empty),
+--           tenant, created_by (idempotency keys are per tenant)
 -- Returns: per mission, in order, {id, 1} if created or {existing id, 0} when its
 --          idempotency key was already used within the window; or the error
 --          `UNKNOWN_TYPE <type>` (nothing written) if a type has no active plugin.
@@ -19,7 +20,7 @@ local out = {}
 for _, m in ipairs(specs) do
   local existing = false
   if m.idempotency_key ~= '' then
-    local ik = P .. 'idem:' .. m.idempotency_key
+    local ik = P .. 'idem:' .. m.tenant .. ':' .. m.idempotency_key
     existing = redis.call('GET', ik)
     if not existing then
       redis.call('SET', ik, m.id, 'PX', idem_ttl)
@@ -34,9 +35,9 @@ for _, m in ipairs(specs) do
       'attempts', 0, 'max_attempts', m.max_attempts, 'timeout_ms', m.timeout_ms,
       'backoff_base_ms', m.backoff_base_ms, 'backoff_cap_ms', m.backoff_cap_ms,
       'correlation_id', m.correlation_id, 'idempotency_key', m.idempotency_key,
-      'created_ms', NOW)
-    redis.call('ZADD', K.all, NOW, id)
-    redis.call('ZADD', type_key(m.type), NOW, id)
+      'tenant', m.tenant, 'created_by', m.created_by, 'created_ms', NOW)
+    redis.call('ZADD', all_key(m.tenant), NOW, id)
+    redis.call('ZADD', type_key(m.tenant, m.type), NOW, id)
     set_status(id, m.type, nil, 'pending')
     local run_at = tonumber(m.run_at_ms)
     if run_at > NOW then

@@ -6,13 +6,14 @@
 local ids = redis.call('ZRANGEBYSCORE', K.expiry, '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[4]))
 for _, id in ipairs(ids) do
   local key = mkey(id)
-  local m = redis.call('HMGET', key, 'type', 'status', 'idempotency_key')
+  local m = redis.call('HMGET', key, 'type', 'status', 'tenant')
   if m[1] then
-    redis.call('ZREM', status_key(m[2]), id)
-    redis.call('HINCRBY', K.stats, m[1] .. '|' .. m[2], -1)
-    redis.call('ZREM', type_key(m[1]), id)
+    local tenant = m[3] or 'default'
+    redis.call('ZREM', status_key(tenant, m[2]), id)
+    redis.call('HINCRBY', K.stats, tenant .. '|' .. m[1] .. '|' .. m[2], -1)
+    redis.call('ZREM', type_key(tenant, m[1]), id)
+    redis.call('ZREM', all_key(tenant), id)
   end
-  redis.call('ZREM', K.all, id)
   redis.call('ZREM', K.dead, id)
   redis.call('ZREM', K.expiry, id)
   redis.call('DEL', key, key .. ':log', key .. ':ev')

@@ -7,14 +7,15 @@
 --   4 dead      ZSET  failed missions (the dead-letter set), score = failure time (ms)
 --   5 events    STREAM lifecycle events
 --   6 wake      LIST  markers that wake idle workers blocked on BLPOP
---   7 stats     HASH  "<type>|<status>" -> number of missions
+--   7 stats     HASH  "<tenant>|<type>|<status>" -> number of missions
 --   8 seq       STRING sequence for FIFO order within one priority
---   9 all       ZSET  every mission, score = creation time (ms), for listing
---  10 expiry    ZSET  finished missions, score = when they expire (ms)
---  11 workers   HASH  worker id -> JSON description (refreshed by its heartbeat)
---  12 seen      ZSET  worker id, score = its last heartbeat (ms)
---  13 counts    HASH  event type -> events written (never trimmed)
---  14 plugins   HASH  mission type -> JSON {name, version, digest} of its active plugin
+--   9 expiry    ZSET  finished missions, score = when they expire (ms)
+--  10 workers   HASH  worker id -> JSON description (refreshed by its heartbeat)
+--  11 seen      ZSET  worker id, score = its last heartbeat (ms)
+--  12 counts    HASH  "<tenant>|<event type>" -> events written (never trimmed)
+--  13 plugins   HASH  mission type -> JSON {name, version, digest} of its active plugin
+-- Listing indexes are per tenant (derived from the prefix): t:<tenant>:all,
+-- t:<tenant>:status:<status> and t:<tenant>:type:<type>, all scored by time (ms).
 -- ARGV (the same first three for every script; each script's own start at ARGV[4]):
 --   1 key prefix with its hash tag, e.g. "{mr}:"; per-mission keys are derived from it
 --   2 approximate cap (MAXLEN ~) of the event stream
@@ -27,8 +28,7 @@ local SOURCE = ARGV[3]
 local K = {
   ready = KEYS[1], delayed = KEYS[2], active = KEYS[3], dead = KEYS[4],
   events = KEYS[5], wake = KEYS[6], stats = KEYS[7], seq = KEYS[8],
-  all = KEYS[9], expiry = KEYS[10], workers = KEYS[11], seen = KEYS[12], counts = KEYS[13],
-  plugins = KEYS[14],
+  expiry = KEYS[9], workers = KEYS[10], seen = KEYS[11], counts = KEYS[12], plugins = KEYS[13],
 }
 
 local t = redis.call('TIME')
@@ -36,8 +36,10 @@ local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local NOW_S = string.format('%d.%03d', math.floor(NOW / 1000), NOW % 1000)
 
 local function mkey(id) return P .. 'm:' .. id end
-local function status_key(status) return P .. 'status:' .. status end
-local function type_key(mtype) return P .. 'type:' .. mtype end
+local function all_key(tenant) return P .. 't:' .. tenant .. ':all' end
+local function status_key(tenant, status) return P .. 't:' .. tenant .. ':status:' .. status end
+local function type_key(tenant, mtype) return P .. 't:' .. tenant .. ':type:' .. mtype end
+local function tenant_of(id) return redis.call('HGET', mkey(id), 'tenant') or 'default' end
 
 -- Ready-queue score: higher priority first, FIFO within one priority.
 -- Priorities are 0..100, so the score stays below 2^53 and exact in a double.
@@ -54,29 +56,35 @@ end
 
 -- Appends an event to the stream. `payload` is a Lua table. With a mission
 -- id, mission_id is added to it and the event to the mission's own index.
+-- Events of a mission carry its tenant (in `meta` and in a `tenant` field for
+-- filtering); events without a mission (plugins) belong to no tenant.
 local function emit(etype, id, payload)
-  local cid = ''
+  local meta = { schema_version = '1', producer = 'mission-runner', correlation_id = '' }
+  local tenant = ''
   if id then
     payload.mission_id = id
-    cid = redis.call('HGET', mkey(id), 'correlation_id') or ''
+    local m = redis.call('HMGET', mkey(id), 'correlation_id', 'tenant')
+    meta.correlation_id = m[1] or ''
+    tenant = m[2] or 'default'
+    meta.tenant = tenant
   end
-  local meta = cjson.encode({ schema_version = '1', producer = 'mission-runner', correlation_id = cid })
   local sid = redis.call('XADD', K.events, 'MAXLEN', '~', MAXLEN, '*',
-    'type', etype, 'mission', id or '', 'source', SOURCE, 'timestamp', NOW_S,
-    'payload', cjson.encode(payload), 'meta', meta)
+    'type', etype, 'mission', id or '', 'tenant', tenant, 'source', SOURCE, 'timestamp', NOW_S,
+    'payload', cjson.encode(payload), 'meta', cjson.encode(meta))
   if id then redis.call('RPUSH', mkey(id) .. ':ev', sid) end
-  redis.call('HINCRBY', K.counts, etype, 1)
+  redis.call('HINCRBY', K.counts, tenant .. '|' .. etype, 1)
   return sid
 end
 
--- Moves a mission between statuses: record, status index and per-type counters.
+-- Moves a mission between statuses: record, its tenant's status index and counters.
 local function set_status(id, mtype, from, to)
+  local tenant = tenant_of(id)
   if from then
-    redis.call('ZREM', status_key(from), id)
-    redis.call('HINCRBY', K.stats, mtype .. '|' .. from, -1)
+    redis.call('ZREM', status_key(tenant, from), id)
+    redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. from, -1)
   end
-  redis.call('ZADD', status_key(to), NOW, id)
-  redis.call('HINCRBY', K.stats, mtype .. '|' .. to, 1)
+  redis.call('ZADD', status_key(tenant, to), NOW, id)
+  redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. to, 1)
   redis.call('HSET', mkey(id), 'status', to, 'updated_ms', NOW)
 end
 

@@ -1,0 +1,127 @@
+//! `/api/tokens`: API tokens created at run time (stored hashed in Redis).
+//! Tokens of the configuration file are not listed here; they change with it.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::caller::{Admin, Caller};
+use super::doc::ErrorBody;
+use super::error::ApiError;
+use super::extract::{ApiJson, ApiQuery};
+use super::ops::{PageParams, page_by_key};
+use crate::auth::{Scope, StoredToken, TokenStore, valid_tenant};
+
+/// Body of `POST /api/tokens`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// Who will hold it (1 to 100 characters); recorded on what it changes.
+    name: String,
+    /// Its tenant (default: `default`).
+    #[serde(default)]
+    tenant: Option<String>,
+    /// At least one scope.
+    scopes: Vec<Scope>,
+}
+
+/// Answer of `POST /api/tokens`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    /// The token: shown this once, stored only as its hash.
+    token: String,
+    /// Its record.
+    record: StoredToken,
+}
+
+/// A page of tokens.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenPage {
+    /// By id; without the secrets.
+    tokens: Vec<StoredToken>,
+    /// Where the next page starts; `null` at the end.
+    next_cursor: Option<String>,
+}
+
+fn store(state: &AppState) -> TokenStore {
+    TokenStore::new(state.queue.conn(), state.queue.keys())
+}
+
+/// Creates a token. Refused (409) while the API is open: with no token
+/// configured, tokens would not be asked for.
+#[utoipa::path(post, path = "/api/tokens", tag = "tokens", request_body = CreateToken,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, description = "Created; the token is in the answer only", body = CreatedToken),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 409, description = "The API is open (no tokens configured)", body = ErrorBody),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller<Admin>,
+    ApiJson(req): ApiJson<CreateToken>,
+) -> Result<(StatusCode, ApiJson<CreatedToken>), ApiError> {
+    if !state.auth.enforced() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "auth_disabled",
+            "the API is open (no tokens configured), so tokens would not be asked for; configure [[auth.tokens]] first",
+        ));
+    }
+    let name = req.name.trim();
+    if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_field", "`name` must be 1 to 100 characters"));
+    }
+    let tenant = req.tenant.unwrap_or_else(|| crate::auth::DEFAULT_TENANT.to_owned());
+    if !valid_tenant(&tenant) {
+        return Err(ApiError::bad_request("invalid_field", "`tenant` must be 1 to 64 of a-z, 0-9, `_` and `-`"));
+    }
+    let mut scopes = req.scopes;
+    scopes.sort_by_key(|s| s.as_str());
+    scopes.dedup();
+    if scopes.is_empty() {
+        return Err(ApiError::bad_request("invalid_field", "`scopes`: give at least one"));
+    }
+    let (token, record) = store(&state).create(name, &tenant, scopes, caller.name()).await?;
+    tracing::info!(id = %record.id, name = %record.name, tenant = %record.tenant, by = %caller.name(), "token created");
+    Ok((StatusCode::CREATED, ApiJson(CreatedToken { token, record })))
+}
+
+/// Lists the tokens created through the API (not their secrets).
+#[utoipa::path(get, path = "/api/tokens", tag = "tokens", params(PageParams),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "One page (default 100)", body = TokenPage),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    _caller: Caller<Admin>,
+    ApiQuery(p): ApiQuery<PageParams>,
+) -> Result<ApiJson<TokenPage>, ApiError> {
+    let limit = super::missions::limit(p.limit, 100)?;
+    let (tokens, next_cursor) = page_by_key(store(&state).list().await?, |t| t.id.clone(), p.cursor, limit);
+    Ok(ApiJson(TokenPage { tokens, next_cursor }))
+}
+
+/// Revokes a token; every host stops accepting it within 5 seconds.
+#[utoipa::path(delete, path = "/api/tokens/{id}", tag = "tokens",
+    params(("id" = String, Path, description = "Token id")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "No such token", body = ErrorBody),
+    ))]
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller<Admin>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if store(&state).revoke(&id).await? {
+        tracing::info!(%id, by = %caller.name(), "token revoked");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(StatusCode::NOT_FOUND, "token_not_found", format!("no token with id `{id}`")))
+    }
+}
