@@ -201,10 +201,10 @@ impl Authenticator {
         if let Some(p) = configured.get(&hash) {
             return Ok(p.clone());
         }
-        if let Some((at, p)) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&hash) {
-            if at.elapsed() < CACHE_TTL {
-                return p.clone().ok_or(AuthError::Invalid);
-            }
+        if let Some((at, p)) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&hash)
+            && at.elapsed() < CACHE_TTL
+        {
+            return p.clone().ok_or(AuthError::Invalid);
         }
         let Some((conn, key)) = &self.redis else { return Err(AuthError::Invalid) };
         let raw: Option<String> = conn.clone().hget(key, &hash).await.map_err(QueueError::from)?;

@@ -131,3 +131,67 @@ async fn mission_commands_end_to_end() {
     assert!(out.status.success() && text(&out.stdout).contains("cancelled"), "{}", text(&out.stderr));
     follower.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn tokens_from_generate_to_revoke() {
+    use tokio::io::AsyncWriteExt as _;
+    let bin = env!("CARGO_BIN_EXE_mission-runner");
+    let out = tokio::process::Command::new(bin)
+        .args(["token", "generate", "--name", "ops", "--tenant", "acme", "--scope", "admin"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout);
+    let token = printed.lines().find_map(|l| l.strip_prefix("token: ")).expect("token line").to_owned();
+    // The printed entry is a configuration file fragment as it stands.
+    let entry = &printed[printed.find("[[auth.tokens]]").expect("entry")..];
+    let config: mission_runner::config::Config = toml::from_str(entry).expect(entry);
+    assert_eq!(config.auth.tokens[0].tenant, "acme");
+
+    let mut hash = tokio::process::Command::new(bin)
+        .args(["token", "hash"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    hash.stdin.take().unwrap().write_all(format!("{token}\n").as_bytes()).await.unwrap();
+    let hashed = hash.wait_with_output().await.unwrap();
+    assert_eq!(text(&hashed.stdout).trim(), config.auth.tokens[0].sha256);
+
+    let env = TestEnv::start_with(|c| c.auth = config.auth.clone()).await;
+    let url = env.host.url();
+    let nobody = tempfile::tempdir().unwrap();
+    let as_nobody = |args: &'static [&'static str]| {
+        tokio::process::Command::new(bin).args(args).args(["--url", &url]).env("MISSION_RUNNER_DATA_DIR", nobody.path()).output()
+    };
+    let refused = as_nobody(&["submit", "echo", "1"]).await.unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(text(&refused.stderr).contains("401"), "{}", text(&refused.stderr));
+
+    let with = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(["--token".into(), token.clone()]);
+        run_owned(url.clone(), all)
+    };
+    let made = with(&["token", "create", "--name", "ci", "--tenant", "acme", "--scope", "missions:read", "--json"]).await;
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let made: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    let id = made["record"]["id"].as_str().unwrap().to_owned();
+    let ci = made["token"].as_str().unwrap();
+    let listed = run_owned(url.clone(), vec!["list".into(), "--token".into(), ci.into()]).await;
+    assert!(listed.status.success(), "a missions:read token lists: {}", text(&listed.stderr));
+    let listed = with(&["token", "list"]).await;
+    assert!(text(&listed.stdout).contains(&id));
+    assert!(with(&["token", "revoke", &id]).await.status.success());
+    assert_eq!(with(&["token", "revoke", &id]).await.status.code(), Some(1), "a second revoke finds nothing");
+}
+
+async fn run_owned(url: String, args: Vec<String>) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
+        .args(&args)
+        .args(["--url", &url])
+        .output()
+        .await
+        .expect("the CLI runs")
+}

@@ -150,7 +150,10 @@ impl Api {
         let resp = req.send().await.expect("request sent");
         let status = resp.status();
         let text = resp.text().await.expect("body read");
-        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON ({status}): {text}"));
+        let body = match text.as_str() {
+            "" => Value::Null,
+            _ => serde_json::from_str(&text).unwrap_or_else(|_| panic!("body is not JSON ({status}): {text}")),
+        };
         (status, body)
     }
 

@@ -5,6 +5,7 @@
 mod harness;
 
 mod api_errors;
+mod auth;
 mod cancel;
 mod cli;
 mod config;
@@ -13,6 +14,7 @@ mod leases;
 mod lifecycle;
 mod live_events;
 mod metrics;
+mod openapi;
 mod operations;
 mod outage;
 mod plugins;

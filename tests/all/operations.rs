@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use mission_runner::server;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{TestEnv, TestRedis, test_config, wait_until};
 
@@ -99,4 +99,54 @@ async fn clients_append_logs_and_events_can_be_counted_and_filtered() {
     assert_eq!(paged, everything);
     let (status, _) = env.api.get("/api/events?before=latest").await;
     assert_eq!(status, 400);
+}
+
+/// Follows `next_cursor` through a list; returns every item's `key`.
+async fn all_pages(api: &crate::harness::Api, path: &str, items: &str, key: &str) -> Vec<String> {
+    let (mut out, mut cursor) = (Vec::new(), None::<String>);
+    for _ in 0..100 {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let url = match &cursor {
+            Some(c) => format!("{path}{sep}cursor={c}"),
+            None => path.to_owned(),
+        };
+        let (status, page) = api.get(&url).await;
+        assert_eq!(status, 200, "{url}: {page}");
+        out.extend(page[items].as_array().unwrap().iter().map(|i| i[key].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return out,
+        }
+    }
+    panic!("{path} did not end");
+}
+
+#[tokio::test]
+async fn the_queue_workers_and_plugins_lists_page_with_cursors() {
+    let env = TestEnv::start_with(|c| c.concurrency = 0).await;
+    let missions: Vec<Value> = (0..25).map(|i| json!({ "type": "echo", "payload": i, "priority": i % 3 * 40 })).collect();
+    let (status, _) = env.api.post("/api/missions/batch", json!({ "missions": missions })).await;
+    assert_eq!(status, 201);
+    let (_, whole) = env.api.get("/api/queue?limit=100").await;
+    let in_order: Vec<String> = whole["missions"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(in_order.len(), 25);
+    assert_eq!(all_pages(&env.api, "/api/queue?limit=10", "missions", "id").await, in_order, "pages in claim order");
+    let (_, second) = env.api.get("/api/queue?limit=10").await;
+    let cursor = second["next_cursor"].as_str().unwrap().to_owned();
+    let (_, next) = env.api.get(&format!("/api/queue?limit=10&cursor={cursor}")).await;
+    assert_eq!(next["missions"][0]["position"], 11);
+
+    let (_, plugins) = env.api.get("/api/plugins").await;
+    let names: Vec<String> = plugins["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
+    assert!(names.len() >= 3, "{names:?}");
+    assert_eq!(all_pages(&env.api, "/api/plugins?limit=2", "plugins", "name").await, names);
+
+    let (_h1, _) = crate::harness::start_host(&env.redis, 1).await;
+    let (_h2, _) = crate::harness::start_host(&env.redis, 1).await;
+    let workers = all_pages(&env.api, "/api/workers?limit=1", "workers", "id").await;
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    assert!(workers[0] < workers[1]);
+
+    let (status, body) = env.api.get("/api/queue?cursor=abc").await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_query")));
 }

@@ -8,7 +8,7 @@ use super::AppState;
 use super::caller::{Caller, Read};
 use super::doc::ErrorBody;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, mission_id};
+use super::extract::{ApiJson, ApiQuery};
 use super::missions::limit;
 use crate::events::Event;
 use crate::queue::{EventQuery, EventStats};
@@ -71,9 +71,7 @@ pub async fn list(
     ApiQuery(p): ApiQuery<EventParams>,
 ) -> Result<ApiJson<EventPage>, ApiError> {
     if let Some(id) = &p.mission_id {
-        if state.queue.owner(mission_id(id)?).await?.is_some_and(|t| t != caller.tenant()) {
-            return Err(ApiError::mission_not_found(id));
-        }
+        super::missions::not_foreign(&state, &caller, id).await?;
     }
     if p.before.as_deref().is_some_and(|b| !super::stream::valid_stream_id(b)) {
         return Err(ApiError::bad_request("invalid_query", "`before` must be an event id such as 1700000000000-0"));

@@ -37,6 +37,15 @@ pub(super) async fn owned<N>(state: &AppState, caller: &Caller<N>, id: &str) -> 
     }
 }
 
+/// Checks that mission `id` is not another tenant's; one that no longer
+/// exists is fine (its events may outlive it).
+pub(super) async fn not_foreign<N>(state: &AppState, caller: &Caller<N>, id: &str) -> Result<(), ApiError> {
+    match state.queue.owner(mission_id(id)?).await? {
+        Some(t) if t != caller.tenant() => Err(ApiError::mission_not_found(id)),
+        _ => Ok(()),
+    }
+}
+
 /// Checks that the caller's tenant owns mission `id`, without reading it all.
 async fn check_owner<N>(state: &AppState, caller: &Caller<N>, id: &str) -> Result<(), ApiError> {
     match state.queue.owner(mission_id(id)?).await? {
@@ -189,10 +198,10 @@ pub async fn list(
         .map(|s| s.parse::<Status>())
         .transpose()
         .map_err(|e| ApiError::bad_request("invalid_query", format!("`status`: {e}")))?;
-    if let Some(t) = &p.mission_type {
-        if !valid_type_name(t) {
-            return Err(ApiError::bad_request("invalid_query", format!("`type`: `{t}` is not a mission type name")));
-        }
+    if let Some(t) = &p.mission_type
+        && !valid_type_name(t)
+    {
+        return Err(ApiError::bad_request("invalid_query", format!("`type`: `{t}` is not a mission type name")));
     }
     let q = ListQuery {
         tenant: caller.tenant().to_owned(),

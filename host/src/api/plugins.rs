@@ -58,8 +58,9 @@ pub async fn upload(
     State(state): State<AppState>,
     caller: Caller<Plugins>,
     ApiQuery(params): ApiQuery<UploadParams>,
-    mut form: Multipart,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
+    let mut form = form.map_err(|e| invalid(format!("send a multipart/form-data body with `wasm` and `manifest` parts: {}", e.body_text())))?;
     let (mut wasm, mut manifest) = (None, None);
     while let Some(field) = form.next_field().await.map_err(|e| invalid(format!("malformed multipart body: {e}")))? {
         let name = field.name().unwrap_or_default().to_owned();

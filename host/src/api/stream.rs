@@ -15,7 +15,7 @@ use super::AppState;
 use super::caller::{Caller, Read};
 use super::doc::ErrorBody;
 use super::error::ApiError;
-use super::extract::{ApiQuery, mission_id};
+use super::extract::ApiQuery;
 use crate::events::Event;
 
 /// How long one `XREAD` blocks before it is issued again.
@@ -104,9 +104,7 @@ pub async fn stream(
     ApiQuery(p): ApiQuery<StreamParams>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     if let Some(id) = &p.mission_id {
-        if state.queue.owner(mission_id(id)?).await?.is_some_and(|t| t != caller.tenant()) {
-            return Err(ApiError::mission_not_found(id));
-        }
+        super::missions::not_foreign(&state, &caller, id).await?;
     }
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned).or(p.last_event_id);
     if resume.as_deref().is_some_and(|id| !valid_stream_id(id)) {
