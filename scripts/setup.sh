@@ -9,4 +9,8 @@ if ! command -v redis-server >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
 fi
+if ! command -v schemathesis >/dev/null 2>&1; then
+  echo "setup: installing schemathesis (the API fuzzer of the test suite)" >&2
+  python3 -m pip install --quiet --root-user-action=ignore "schemathesis==4.32.5"
+fi
 "$root/scripts/build-plugins.sh"

@@ -193,7 +193,8 @@ impl Authenticator {
         self.configured.is_some()
     }
 
-    /// The caller presenting `bearer` (the header's token, if any).
+    /// The caller presenting `bearer` (the header's token, if any). An open
+    /// API ignores tokens: every caller is [`Principal::anonymous`].
     pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Principal, AuthError> {
         let Some(configured) = &self.configured else { return Ok(Principal::anonymous()) };
         let token = bearer.ok_or(AuthError::Missing)?;

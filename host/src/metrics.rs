@@ -34,6 +34,12 @@ impl Histogram {
         self.sum_nanos.fetch_add(d.as_nanos() as u64, Relaxed);
     }
 
+    /// The mean observation, if any.
+    pub fn mean(&self) -> Option<Duration> {
+        let n = self.count.load(Relaxed);
+        (n > 0).then(|| Duration::from_nanos(self.sum_nanos.load(Relaxed) / n))
+    }
+
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         for (bound, n) in BUCKETS.iter().zip(&self.counts) {

@@ -20,6 +20,7 @@ pub const MAX_DELAY_DAYS: i64 = 366;
 pub struct MissionRequest {
     /// The mission type: lower-case letters, digits, `.`, `_` and `-`.
     #[serde(rename = "type")]
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     pub mission_type: String,
     /// Any JSON value; handed to the plugin as text, unchanged.
     #[schema(value_type = serde_json::Value)]
@@ -29,9 +30,11 @@ pub struct MissionRequest {
     pub priority: Option<Priority>,
     /// Attempts allowed in all (1..=100).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: Option<u32>,
-    /// Wall-clock limit of one attempt, in milliseconds.
+    /// Wall-clock limit of one attempt, in milliseconds (1 to the host's maximum, a day by default).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub timeout_ms: Option<u64>,
     /// Do not start before this time (RFC 3339).
     #[serde(default)]
@@ -41,9 +44,11 @@ pub struct MissionRequest {
     pub backoff: Option<Backoff>,
     /// The same key within the idempotency window returns the first mission.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub idempotency_key: Option<String>,
     /// Carried in every event's `meta`; generated when absent.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     pub correlation_id: Option<String>,
 }
 
@@ -52,10 +57,17 @@ pub struct MissionRequest {
 #[serde(untagged)]
 pub enum Priority {
     /// 0..=100.
+    #[schema(value_type = Percent)]
     Number(i64),
     /// `low`, `normal`, `high` or `critical`.
     Named(NamedPriority),
 }
+
+/// A number from 0 to 100 (the schema of a numeric priority).
+#[derive(utoipa::ToSchema)]
+#[schema(minimum = 0, maximum = 100)]
+#[allow(dead_code)]
+struct Percent(u8);
 
 /// The priority names users of the earlier system relied on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -31,6 +31,7 @@ pub struct EventParams {
     /// Only events older than this id: the previous page's `next_cursor`.
     before: Option<String>,
     /// 1 to 1,000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
 }
 

@@ -98,6 +98,7 @@ pub async fn submit(
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1 to 1,000 missions.
+    #[schema(min_items = 1, max_items = 1000)]
     missions: Vec<MissionRequest>,
 }
 
@@ -161,14 +162,17 @@ pub async fn get(State(state): State<AppState>, caller: Caller<Read>, Path(id): 
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only missions with this status.
+    #[param(value_type = Option<Status>)]
     status: Option<String>,
     /// Only missions of this type.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     mission_type: Option<String>,
     /// 1 to 1,000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9]{1,15}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
     cursor: Option<String>,
 }
 

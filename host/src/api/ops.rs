@@ -66,6 +66,7 @@ pub async fn stats(State(state): State<AppState>, caller: Caller<Read>) -> Resul
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// 1 to 1,000.
+    #[param(minimum = 1, maximum = 1000)]
     pub(super) limit: Option<usize>,
     /// `next_cursor` of the previous page.
     pub(super) cursor: Option<String>,

@@ -111,6 +111,7 @@ async fn follow_here(state: &AppState) {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Plugins per page, 1 to 1,000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page (a plugin name).
     cursor: Option<String>,

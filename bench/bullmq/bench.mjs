@@ -1,0 +1,138 @@
+// The BullMQ peer of host/benches/throughput.rs: the same number of no-op jobs,
+// with priorities, added in bulk batches of 1,000 (four in flight), processed
+// by one worker with the same concurrency, on a private Redis of the same kind.
+// Prints one JSON line with the same keys as mission-runner's side.
+//
+// Environment: REDIS_PORT, BENCH_MISSIONS, BENCH_CONCURRENCY, BENCH_QUEUED, BENCH_MONITORED.
+
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { Queue, Worker } from 'bullmq';
+import IORedis from 'ioredis';
+
+const port = Number(process.env.REDIS_PORT);
+const missions = Number(process.env.BENCH_MISSIONS ?? 10000);
+const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 8);
+const queued = Number(process.env.BENCH_QUEUED ?? 100000);
+const monitored = Number(process.env.BENCH_MONITORED ?? 1000);
+const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
+const probe = new IORedis(connection);
+
+async function info(section) {
+  return probe.info(section);
+}
+async function commands() {
+  const text = await info('commandstats');
+  return text.split('\n')
+    .filter((l) => l.startsWith('cmdstat_') && !l.startsWith('cmdstat_info:'))
+    .reduce((sum, l) => sum + Number(/calls=(\d+)/.exec(l)[1]), 0);
+}
+async function usedMemory() {
+  return Number(/used_memory:(\d+)/.exec(await info('memory'))[1]);
+}
+
+async function addAll(queue, n) {
+  const batches = [];
+  for (let s = 0; s < n; s += 1000) batches.push([s, Math.min(s + 1000, n)]);
+  for (let i = 0; i < batches.length; i += 4) {
+    await Promise.all(batches.slice(i, i + 4).map(([from, to]) => queue.addBulk(
+      Array.from({ length: to - from }, (_, k) => ({
+        name: 'noop', data: {}, opts: { priority: 1 + ((from + k) % 3) },
+      })),
+    )));
+  }
+}
+
+// Resolves once `n` more jobs completed; counts via the worker's events.
+function completions(worker) {
+  let done = 0;
+  const waiters = [];
+  const latencies = [];
+  let first = Infinity;
+  let last = 0;
+  worker.on('completed', (job) => {
+    done += 1;
+    latencies.push(job.finishedOn - job.timestamp);
+    first = Math.min(first, job.timestamp);
+    last = Math.max(last, job.finishedOn);
+    for (const w of waiters.filter((w) => done >= w.n)) { waiters.splice(waiters.indexOf(w), 1); w.resolve(); }
+  });
+  return {
+    until: (n) => (done >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
+    take: () => { const out = { latencies: latencies.splice(0), first, last }; first = Infinity; last = 0; return out; },
+  };
+}
+
+function pct(sorted, p) {
+  return sorted[Math.round((sorted.length - 1) * p)];
+}
+
+async function clientCommands(work) {
+  const monitor = spawn('redis-cli', ['-p', String(port), 'monitor']);
+  const lines = createInterface({ input: monitor.stdout });
+  let n = 0;
+  let started;
+  const ready = new Promise((r) => { started = r; });
+  lines.on('line', (l) => {
+    if (l === 'OK') { started(); return; }
+    if (!l.includes(' lua] ')) n += 1;
+  });
+  await ready;
+  await work();
+  await new Promise((r) => setTimeout(r, 200));
+  monitor.kill();
+  return n;
+}
+
+const queue = new Queue('bench', { connection });
+const worker = new Worker('bench', async () => ({}), { connection, concurrency });
+const done = completions(worker);
+await worker.waitUntilReady();
+
+// Warm-up.
+await addAll(queue, 200);
+await done.until(200);
+done.take();
+
+const before = await commands();
+const start = process.hrtime.bigint();
+await addAll(queue, missions);
+const submitted = Number(process.hrtime.bigint() - start) / 1e9;
+await done.until(200 + missions);
+const after = await commands();
+const run = done.take();
+run.latencies.sort((a, b) => a - b);
+
+const clientCmds = await clientCommands(async () => {
+  await addAll(queue, monitored);
+  await done.until(200 + missions + monitored);
+});
+
+// Idle CPU of the worker process.
+const cpu0 = process.cpuUsage();
+await new Promise((r) => setTimeout(r, 5000));
+const cpu = process.cpuUsage(cpu0);
+
+// Memory: jobs waiting in a queue no worker serves.
+const waiting = new Queue('bench-memory', { connection });
+const mem0 = await usedMemory();
+await addAll(waiting, queued);
+const mem1 = await usedMemory();
+
+await worker.close();
+await queue.close();
+await waiting.close();
+await probe.quit();
+
+console.log(JSON.stringify({
+  missions,
+  concurrency,
+  submitted_per_s: missions / submitted,
+  processed_per_s: missions / (Math.max(1, run.last - run.first) / 1000),
+  latency_p50_ms: pct(run.latencies, 0.5),
+  latency_p99_ms: pct(run.latencies, 0.99),
+  redis_commands_per_mission: (after - before) / missions,
+  client_commands_per_mission: clientCmds / monitored,
+  memory_per_queued_bytes: (mem1 - mem0) / queued,
+  idle_cpu_percent: ((cpu.user + cpu.system) / 1e6) / 5 * 100,
+}));

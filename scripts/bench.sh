@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The end-to-end benchmark against BullMQ (host/benches/throughput.rs): sets
+# everything up, installs the BullMQ peer (bench/bullmq), and prints a table and
+# one JSON line. Settings: BENCH_MISSIONS, BENCH_HOSTS, BENCH_CONCURRENCY,
+# BENCH_QUEUED, BENCH_MONITORED, BENCH_PEER (see the bench's header).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+"$root/scripts/setup.sh"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  apt-get install -y nodejs npm
+fi
+(cd "$root/bench/bullmq" && npm ci --no-audit --no-fund --loglevel=error)
+cd "$root"
+exec cargo bench --bench throughput
