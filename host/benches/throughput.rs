@@ -42,6 +42,8 @@ async fn hosts(redis: &RedisServer, n: usize, concurrency: usize, prefix: &str) 
     Ok(out)
 }
 
+const PRIORITIES: [&str; 3] = ["low", "normal", "high"];
+
 /// Submits `n` echo missions in batches of 1,000, four batches in flight,
 /// spread over `hosts`; returns their ids.
 async fn submit(hosts: &[Host], n: usize) -> anyhow::Result<Vec<String>> {
@@ -53,7 +55,7 @@ async fn submit(hosts: &[Host], n: usize) -> anyhow::Result<Vec<String>> {
         let mut calls = Vec::new();
         for (k, (from, to)) in group.iter().enumerate() {
             let missions: Vec<Value> = (*from..*to)
-                .map(|i| json!({ "type": "echo", "payload": {}, "priority": ["low", "normal", "high"][i % 3] }))
+                .map(|i| json!({ "type": "echo", "payload": {}, "priority": PRIORITIES[i % 3] }))
                 .collect();
             let req = http.post(&urls[(from / 1000 + k) % urls.len()]).json(&json!({ "missions": missions }));
             calls.push(async move {

@@ -196,8 +196,10 @@ pub struct CorruptRecord {
 }
 
 impl Mission {
-    /// Reads a mission from the fields of its hash (`HGETALL`); `None` if empty.
-    pub fn from_hash(mut h: HashMap<String, String>) -> Result<Option<Self>, CorruptRecord> {
+    /// Reads mission `id` from the fields of its hash (`HGETALL`); `None` if
+    /// empty. The id is the key's (the hash does not repeat it), and a missing
+    /// correlation id is the mission's id.
+    pub fn from_hash(id: &str, mut h: HashMap<String, String>) -> Result<Option<Self>, CorruptRecord> {
         if h.is_empty() {
             return Ok(None);
         }
@@ -231,7 +233,7 @@ impl Mission {
             _ => None,
         };
         Ok(Some(Mission {
-            id: text("id", take("id"))?,
+            id: id.to_owned(),
             mission_type: text("type", take("type"))?,
             status: text("status", take("status"))?
                 .parse()
@@ -256,7 +258,7 @@ impl Mission {
             run_at: time("run_at_ms", take("run_at_ms"))?,
             next_attempt_at: time("next_attempt_ms", take("next_attempt_ms"))?,
             progress,
-            correlation_id: take("correlation_id").unwrap_or_default(),
+            correlation_id: take("correlation_id").unwrap_or_else(|| id.to_owned()),
             idempotency_key: take("idempotency_key"),
             worker: take("worker"),
             plugin: take("plugin"),
@@ -292,13 +294,14 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let m = Mission::from_hash(h.clone()).unwrap().unwrap();
+        let m = Mission::from_hash("m1", h.clone()).unwrap().unwrap();
+        assert_eq!((m.id.as_str(), m.correlation_id.as_str()), ("m1", "m1"));
         assert_eq!((m.status, m.priority, m.attempts), (Status::Completed, 70, 1));
         assert_eq!(m.result.unwrap().get(), r#"{"a":1}"#);
         assert_eq!(m.progress.unwrap().percent, 50);
         assert_eq!(m.created_at.timestamp_millis(), 1_700_000_000_000);
         h.insert("status".into(), "exploded".into());
-        assert!(Mission::from_hash(h).unwrap_err().to_string().contains("`status`"));
-        assert!(Mission::from_hash(HashMap::new()).unwrap().is_none());
+        assert!(Mission::from_hash("m1", h).unwrap_err().to_string().contains("`status`"));
+        assert!(Mission::from_hash("m1", HashMap::new()).unwrap().is_none());
     }
 }

@@ -143,9 +143,15 @@ async fn the_queue_workers_and_plugins_lists_page_with_cursors() {
 
     let (_h1, _) = crate::harness::start_host(&env.redis, 1).await;
     let (_h2, _) = crate::harness::start_host(&env.redis, 1).await;
-    let workers = all_pages(&env.api, "/api/workers?limit=1", "workers", "id").await;
-    assert_eq!(workers.len(), 2, "{workers:?}");
-    assert!(workers[0] < workers[1]);
+    // Each host registers with its first heartbeat (the API-only one too).
+    let registered = wait_until(Duration::from_secs(10), || env.api.get("/api/workers"), |(_, w)| {
+        w["workers"].as_array().is_some_and(|a| a.len() == 3)
+    })
+    .await;
+    let (_, all) = registered.expect("three hosts registered");
+    let mut ids: Vec<String> = all["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap().to_owned()).collect();
+    ids.sort();
+    assert_eq!(all_pages(&env.api, "/api/workers?limit=1", "workers", "id").await, ids);
 
     let (status, body) = env.api.get("/api/queue?cursor=abc").await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_query")));

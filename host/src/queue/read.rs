@@ -137,7 +137,7 @@ impl Queue {
     /// One mission, or `None`.
     pub async fn get(&self, id: &str) -> Result<Option<Mission>, QueueError> {
         let h: std::collections::HashMap<String, String> = self.conn().hgetall(self.keys.mission(id)).await?;
-        Ok(Mission::from_hash(h)?)
+        Ok(Mission::from_hash(id, h)?)
     }
 
     /// Several missions in one round trip, in the order of `ids` (missing ones skipped).
@@ -151,8 +151,8 @@ impl Queue {
         }
         let hashes: Vec<std::collections::HashMap<String, String>> = pipe.query_async(&mut self.conn()).await?;
         let mut out = Vec::with_capacity(ids.len());
-        for h in hashes {
-            if let Some(m) = Mission::from_hash(h)? {
+        for (id, h) in ids.iter().zip(hashes) {
+            if let Some(m) = Mission::from_hash(id, h)? {
                 out.push(m);
             }
         }

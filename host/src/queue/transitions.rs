@@ -95,6 +95,16 @@ pub enum RedriveOutcome {
     NotFound,
 }
 
+/// Adds reports as the scripts take them: triples of kind, level or percent, message.
+fn report_args(inv: &mut redis::ScriptInvocation<'_>, reports: &[Report]) {
+    for r in reports {
+        match r {
+            Report::Log { level, message } => inv.arg("log").arg(*level).arg(message),
+            Report::Progress { percent, message } => inv.arg("progress").arg((*percent).min(100)).arg(message),
+        };
+    }
+}
+
 fn status(s: &str) -> Result<Status, QueueError> {
     Status::from_str(s).map_err(QueueError::Protocol)
 }
@@ -150,7 +160,9 @@ impl Queue {
     }
 
     /// Records success of the attempt holding `token`.
-    pub async fn complete(&self, id: &str, token: &str, result: &str) -> Result<Ack, QueueError> {
+    /// Records success of the attempt holding `token`, storing its last
+    /// `reports` (not yet written) first, in the same step.
+    pub async fn complete(&self, id: &str, token: &str, result: &str, reports: &[Report]) -> Result<Ack, QueueError> {
         let summary: String = if result.len() > 200 {
             let mut end = 200;
             while !result.is_char_boundary(end) {
@@ -160,15 +172,11 @@ impl Queue {
         } else {
             result.to_owned()
         };
-        let reply: String = self
-            .invocation(&self.scripts.complete)
-            .arg(id)
-            .arg(token)
-            .arg(result)
-            .arg(summary)
-            .arg(self.settings.retention_completed_ms)
-            .invoke_async(&mut self.conn())
-            .await?;
+        let mut inv = self.invocation(&self.scripts.complete);
+        inv.arg(id).arg(token).arg(result).arg(summary).arg(self.settings.retention_completed_ms);
+        inv.arg(self.settings.max_log_lines);
+        report_args(&mut inv, reports);
+        let reply: String = inv.invoke_async(&mut self.conn()).await?;
         Ok(match reply.strip_prefix("stale:") {
             Some(now) => Ack::Stale(now.to_owned()),
             None => Ack::Done,
@@ -287,12 +295,7 @@ impl Queue {
     ) -> Result<Option<u32>, QueueError> {
         let mut inv = self.invocation(&self.scripts.report);
         inv.arg(id).arg(token).arg(self.settings.max_log_lines).arg(origin);
-        for r in reports {
-            match r {
-                Report::Log { level, message } => inv.arg("log").arg(*level).arg(message),
-                Report::Progress { percent, message } => inv.arg("progress").arg((*percent).min(100)).arg(message),
-            };
-        }
+        report_args(&mut inv, reports);
         let stored: i64 = inv.invoke_async(&mut self.conn()).await?;
         Ok(u32::try_from(stored).ok())
     }

@@ -17,11 +17,14 @@ pub(super) async fn attempt(worker: Worker, claimed: Claimed, abort: Cancellatio
         attempt = claimed.attempt);
     async {
         let started = std::time::Instant::now();
-        let outcome = run(&worker, &claimed, &abort).await;
+        let (outcome, unsent) = run(&worker, &claimed, &abort).await;
         let took = started.elapsed();
         let recorded = match outcome {
-            Some(outcome) => record(&worker, &claimed, outcome, &abort).await,
-            None => AttemptOutcome::Stopped,
+            Some(outcome) => record(&worker, &claimed, outcome, unsent, &abort).await,
+            None => {
+                store_reports(&worker.queue, &claimed, &unsent).await;
+                AttemptOutcome::Stopped
+            }
         };
         worker.metrics.attempt(&claimed.plugin, took, recorded);
         worker.inflight.remove(&claimed.id);
@@ -31,20 +34,17 @@ pub(super) async fn attempt(worker: Worker, claimed: Claimed, abort: Cancellatio
 }
 
 /// Runs the attempt; `None` if it was stopped (cancelled, or its lease lost).
-async fn run(worker: &Worker, claimed: &Claimed, abort: &CancellationToken) -> Option<RunOutcome> {
+/// Also returns the reports not yet stored.
+async fn run(worker: &Worker, claimed: &Claimed, abort: &CancellationToken) -> (Option<RunOutcome>, Vec<Report>) {
     if claimed.plugin.is_empty() {
-        return Some(RunOutcome::Failed {
-            kind: ErrorKind::Retryable,
-            message: format!("no plugin is active for mission type `{}`", claimed.mission_type),
-        });
+        let message = format!("no plugin is active for mission type `{}`", claimed.mission_type);
+        return (Some(RunOutcome::Failed { kind: ErrorKind::Retryable, message }), Vec::new());
     }
     let plugin = match worker.registry.resolve(&claimed.plugin, &claimed.plugin_digest).await {
         Ok(p) => p,
         Err(e) => {
-            return Some(RunOutcome::Failed {
-                kind: ErrorKind::Retryable,
-                message: format!("cannot load plugin {} on worker {}: {e:#}", claimed.plugin, worker.id),
-            });
+            let message = format!("cannot load plugin {} on worker {}: {e:#}", claimed.plugin, worker.id);
+            return (Some(RunOutcome::Failed { kind: ErrorKind::Retryable, message }), Vec::new());
         }
     };
     let input = RunInput {
@@ -61,39 +61,69 @@ async fn run(worker: &Worker, claimed: &Claimed, abort: &CancellationToken) -> O
         o = worker.registry.runtime().run(&plugin, &input, tx) => Some(o),
         _ = abort.cancelled() => None,
     };
-    // The sender went with the store: the reporter drains what is left and ends,
-    // so the log is complete before the outcome's event.
-    let _ = reporter.await;
+    // The sender went with the store: the reporter ends, handing back what it
+    // has not sent, which is stored before (or with) the outcome.
+    let unsent = reporter.await.unwrap_or_default();
     if outcome.is_none() {
         tracing::info!("attempt stopped");
     }
-    outcome
+    (outcome, unsent)
 }
 
-/// Writes reports in batches: everything waiting goes in one script call, in order.
-async fn report(queue: Queue, id: String, token: String, mut rx: UnboundedReceiver<Report>) {
+/// How long a report waits for others to be sent with: an attempt that ends
+/// meanwhile stores them with its outcome, in the same script call.
+const REPORT_DELAY: Duration = Duration::from_millis(20);
+
+/// Writes reports in batches, in order; returns those still waiting when the
+/// attempt ended.
+async fn report(queue: Queue, id: String, token: String, mut rx: UnboundedReceiver<Report>) -> Vec<Report> {
     let mut batch = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
-        while let Ok(more) = rx.try_recv() {
-            batch.push(more);
+        let deadline = tokio::time::Instant::now() + REPORT_DELAY;
+        loop {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(more)) => batch.push(more),
+                Ok(None) => return batch,
+                Err(_) => break,
+            }
         }
         if let Err(e) = queue.report(&id, &token, "plugin", &batch).await {
             tracing::warn!(error = %e, reports = batch.len(), "could not store the plugin's reports");
         }
         batch.clear();
     }
+    batch
+}
+
+/// Stores reports on their own (the outcome does not carry them).
+async fn store_reports(queue: &Queue, c: &Claimed, reports: &[Report]) {
+    if reports.is_empty() {
+        return;
+    }
+    if let Err(e) = queue.report(&c.id, &c.token, "plugin", reports).await {
+        tracing::warn!(error = %e, reports = reports.len(), "could not store the plugin's reports");
+    }
 }
 
 /// Records the outcome, retrying briefly if Redis hiccups. If it cannot be
 /// recorded, the lease runs out and the reaper retries the mission.
-async fn record(worker: &Worker, c: &Claimed, outcome: RunOutcome, abort: &CancellationToken) -> AttemptOutcome {
+async fn record(
+    worker: &Worker,
+    c: &Claimed,
+    outcome: RunOutcome,
+    unsent: Vec<Report>,
+    abort: &CancellationToken,
+) -> AttemptOutcome {
     let queue = &worker.queue;
+    if matches!(outcome, RunOutcome::Failed { .. }) {
+        store_reports(queue, c, &unsent).await;
+    }
     for n in 0..5u32 {
         let result = match &outcome {
-            RunOutcome::Completed(result) => queue.complete(&c.id, &c.token, result).await.map(|ack| match ack {
+            RunOutcome::Completed(result) => queue.complete(&c.id, &c.token, result, &unsent).await.map(|ack| match ack {
                 Ack::Done => {
-                    tracing::info!("completed");
+                    tracing::debug!("completed");
                     Ok(AttemptOutcome::Completed)
                 }
                 Ack::Stale(now) => Err(now),

@@ -23,18 +23,24 @@ for _, id in ipairs(due) do
 end
 
 local out = { -1 }
+local plugins = {}
 local popped = redis.call('ZPOPMIN', K.ready, count)
 for i = 1, #popped, 2 do
   local id = popped[i]
   local key = mkey(id)
-  local m = redis.call('HMGET', key, 'type', 'status', 'max_attempts', 'payload', 'timeout_ms', 'correlation_id')
+  local m = redis.call('HMGET', key, 'type', 'status', 'max_attempts', 'payload', 'timeout_ms', 'correlation_id', 'tenant')
   if m[1] then
+    remember(id, m[6], m[7])
     local attempt = redis.call('HINCRBY', key, 'attempts', 1)
     local token = token_prefix .. ':' .. i
     local until_ms = NOW + lease_ms
     set_status(id, m[1], m[2], 'running')
-    local active = redis.call('HGET', K.plugins, m[1])
-    local plugin = active and cjson.decode(active) or { name = '', version = '', digest = '' }
+    local plugin = plugins[m[1]]
+    if not plugin then
+      local active = redis.call('HGET', K.plugins, m[1])
+      plugin = active and cjson.decode(active) or { name = '', version = '', digest = '' }
+      plugins[m[1]] = plugin
+    end
     redis.call('HSET', key, 'lease_token', token, 'lease_until', until_ms, 'worker', worker, 'started_ms', NOW,
       'plugin_digest', plugin.digest, 'plugin', plugin.name .. '@' .. plugin.version)
     redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
@@ -43,7 +49,7 @@ for i = 1, #popped, 2 do
       plugin = plugin.name, plugin_version = plugin.version, plugin_digest = plugin.digest })
     local plugin_ref = ''
     if plugin.name ~= '' then plugin_ref = plugin.name .. '@' .. plugin.version end
-    out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6], plugin_ref, plugin.digest }
+    out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin_ref, plugin.digest }
   end
 end
 

@@ -9,14 +9,18 @@
 --          idempotency key was already used within the window; or the error
 --          `UNKNOWN_TYPE <type>` (nothing written) if a type has no active plugin.
 local idem_ttl = tonumber(ARGV[4])
-local specs = {}
+local specs, known = {}, {}
 for i = 5, #ARGV do
-  specs[#specs + 1] = cjson.decode(ARGV[i])
-  if redis.call('HEXISTS', K.plugins, specs[#specs].type) == 0 then
-    return redis.error_reply('UNKNOWN_TYPE ' .. specs[#specs].type)
+  local spec = cjson.decode(ARGV[i])
+  specs[#specs + 1] = spec
+  if not known[spec.type] then
+    if redis.call('HEXISTS', K.plugins, spec.type) == 0 then
+      return redis.error_reply('UNKNOWN_TYPE ' .. spec.type)
+    end
+    known[spec.type] = true
   end
 end
-local out = {}
+local out, created_n = {}, 0
 for _, m in ipairs(specs) do
   local existing = false
   if m.idempotency_key ~= '' then
@@ -30,12 +34,22 @@ for _, m in ipairs(specs) do
     out[#out + 1] = { existing, 0 }
   else
     local id = m.id
-    redis.call('HSET', mkey(id),
-      'id', id, 'type', m.type, 'priority', m.priority, 'payload', m.payload,
+    -- The id is the key's; a correlation id equal to it and an empty
+    -- idempotency key are left out (the reader fills them in): less memory.
+    local fields = { 'type', m.type, 'priority', m.priority, 'payload', m.payload,
       'attempts', 0, 'max_attempts', m.max_attempts, 'timeout_ms', m.timeout_ms,
       'backoff_base_ms', m.backoff_base_ms, 'backoff_cap_ms', m.backoff_cap_ms,
-      'correlation_id', m.correlation_id, 'idempotency_key', m.idempotency_key,
-      'tenant', m.tenant, 'created_by', m.created_by, 'created_ms', NOW)
+      'tenant', m.tenant, 'created_by', m.created_by, 'created_ms', NOW }
+    if m.correlation_id ~= id then
+      fields[#fields + 1] = 'correlation_id'
+      fields[#fields + 1] = m.correlation_id
+    end
+    if m.idempotency_key ~= '' then
+      fields[#fields + 1] = 'idempotency_key'
+      fields[#fields + 1] = m.idempotency_key
+    end
+    redis.call('HSET', mkey(id), unpack(fields))
+    remember(id, m.correlation_id, m.tenant)
     redis.call('ZADD', all_key(m.tenant), NOW, id)
     redis.call('ZADD', type_key(m.tenant, m.type), NOW, id)
     set_status(id, m.type, nil, 'pending')
@@ -50,8 +64,9 @@ for _, m in ipairs(specs) do
       max_attempts = m.max_attempts, created_at = NOW / 1000 }
     if run_at > NOW then created.run_at = run_at / 1000 end
     emit('mission.created', id, created)
-    wake()
+    created_n = created_n + 1
     out[#out + 1] = { id, 1 }
   end
 end
+wake(created_n)
 return out

@@ -39,7 +39,21 @@ local function mkey(id) return P .. 'm:' .. id end
 local function all_key(tenant) return P .. 't:' .. tenant .. ':all' end
 local function status_key(tenant, status) return P .. 't:' .. tenant .. ':status:' .. status end
 local function type_key(tenant, mtype) return P .. 't:' .. tenant .. ':type:' .. mtype end
-local function tenant_of(id) return redis.call('HGET', mkey(id), 'tenant') or 'default' end
+
+-- Per-call memo of each mission's correlation id and tenant, which never
+-- change: scripts that read the record anyway prime it, so events and index
+-- moves cost no extra reads. A record without a correlation id uses its id.
+local CTX = {}
+local function remember(id, cid, tenant)
+  CTX[id] = { cid = cid or id, tenant = tenant or 'default' }
+  return CTX[id]
+end
+local function ctx_of(id)
+  local c = CTX[id]
+  if c then return c end
+  local m = redis.call('HMGET', mkey(id), 'correlation_id', 'tenant')
+  return remember(id, m[1], m[2])
+end
 
 -- Ready-queue score: higher priority first, FIFO within one priority.
 -- Priorities are 0..100, so the score stays below 2^53 and exact in a double.
@@ -48,9 +62,14 @@ local function ready_score(priority)
   return (100 - tonumber(priority)) * 4294967296 + seq
 end
 
--- Wakes one blocked worker per call (the list is capped: a marker is only a hint).
-local function wake()
-  redis.call('LPUSH', K.wake, '1')
+-- Wakes up to `n` (default 1) blocked workers, one marker each (the list is
+-- capped: a marker is only a hint).
+local function wake(n)
+  n = math.min(n or 1, 256)
+  if n < 1 then return end
+  local markers = {}
+  for i = 1, n do markers[i] = '1' end
+  redis.call('LPUSH', K.wake, unpack(markers))
   redis.call('LTRIM', K.wake, 0, 255)
 end
 
@@ -63,9 +82,9 @@ local function emit(etype, id, payload)
   local tenant = ''
   if id then
     payload.mission_id = id
-    local m = redis.call('HMGET', mkey(id), 'correlation_id', 'tenant')
-    meta.correlation_id = m[1] or ''
-    tenant = m[2] or 'default'
+    local c = ctx_of(id)
+    meta.correlation_id = c.cid
+    tenant = c.tenant
     meta.tenant = tenant
   end
   local sid = redis.call('XADD', K.events, 'MAXLEN', '~', MAXLEN, '*',
@@ -78,7 +97,7 @@ end
 
 -- Moves a mission between statuses: record, its tenant's status index and counters.
 local function set_status(id, mtype, from, to)
-  local tenant = tenant_of(id)
+  local tenant = ctx_of(id).tenant
   if from then
     redis.call('ZREM', status_key(tenant, from), id)
     redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. from, -1)
@@ -100,6 +119,33 @@ end
 local function release(id)
   redis.call('ZREM', K.active, id)
   redis.call('HDEL', mkey(id), 'lease_token', 'lease_until')
+end
+
+-- Applies reports in order from ARGV[first..] (triples: 'log', level, message |
+-- 'progress', percent, message): log lines up to `cap` per mission (the rest
+-- only counted), each with a mission.log_appended event; progress only while
+-- `leased`, each with a mission.progress event. Returns how many were stored.
+local function apply_reports(id, leased, cap, origin, first)
+  local key = mkey(id)
+  local logkey = key .. ':log'
+  local stored = 0
+  for i = first, #ARGV, 3 do
+    local kind, a, msg = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+    if kind == 'log' then
+      if redis.call('LLEN', logkey) < cap then
+        redis.call('RPUSH', logkey, cjson.encode({ ts = NOW / 1000, level = a, source = origin, message = msg }))
+        emit('mission.log_appended', id, { level = a, source = origin, message = msg })
+        stored = stored + 1
+      else
+        redis.call('HINCRBY', key, 'log_dropped', 1)
+      end
+    elseif kind == 'progress' and leased then
+      redis.call('HSET', key, 'progress', a, 'progress_message', msg)
+      emit('mission.progress', id, { percent = tonumber(a), message = msg })
+      stored = stored + 1
+    end
+  end
+  return stored
 end
 
 -- Exponential backoff with equal jitter: half fixed, half random (jitter in [0,1)).
