@@ -6,7 +6,9 @@
 //!
 //! Settings (environment): BENCH_MISSIONS (10000), BENCH_HOSTS (1),
 //! BENCH_CONCURRENCY (8 per host), BENCH_QUEUED (100000, for memory),
-//! BENCH_MONITORED (1000, for round trips), BENCH_PEER (1; 0 skips BullMQ).
+//! BENCH_MONITORED (1000, for round trips), BENCH_PEER (1; 0 skips BullMQ),
+//! BENCH_EVENTS_MAX_LEN (10000: the event stream's cap, BullMQ's default cap
+//! of its own event stream, so both keep the same history).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -37,6 +39,7 @@ async fn hosts(redis: &RedisServer, n: usize, concurrency: usize, prefix: &str) 
         c.cache_dir = Some(repo().join("target/tmp/compile-cache"));
         c.concurrency = concurrency;
         c.key_prefix = prefix.to_owned();
+        c.events_max_len = setting("BENCH_EVENTS_MAX_LEN", 10_000) as u64;
         out.push(server::start(c).await?);
     }
     Ok(out)
@@ -192,6 +195,7 @@ async fn ours(missions: usize, n_hosts: usize, concurrency: usize, queued: usize
     Ok(json!({
         "missions": missions,
         "hosts": n_hosts,
+        "events_max_len": setting("BENCH_EVENTS_MAX_LEN", 10_000),
         "concurrency": concurrency,
         "submitted_per_s": missions as f64 / secs(submitted),
         "processed_per_s": missions as f64 / ((last - first).max(1) as f64 / 1000.0),

@@ -20,10 +20,10 @@ pub const MAX_DELAY_DAYS: i64 = 366;
 pub struct MissionRequest {
     /// The mission type: lower-case letters, digits, `.`, `_` and `-`.
     #[serde(rename = "type")]
-    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$", example = "echo")]
     pub mission_type: String,
     /// Any JSON value; handed to the plugin as text, unchanged.
-    #[schema(value_type = serde_json::Value)]
+    #[schema(value_type = serde_json::Value, example = json!({"hello": "world"}))]
     pub payload: Box<RawValue>,
     /// 0..=100 or one of `low` (25), `normal` (50), `high` (75), `critical` (100).
     #[serde(default)]

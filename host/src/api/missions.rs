@@ -185,7 +185,9 @@ pub fn limit(given: Option<usize>, default: usize) -> Result<usize, ApiError> {
 }
 
 /// Lists the tenant's missions, newest first, a page at a time; `next_cursor`
-/// continues it.
+/// continues it (`null` at the end). With a `type` filter a page may hold
+/// fewer than `limit` (one request reads at most 10,000 missions), yet the
+/// cursor goes on.
 #[utoipa::path(get, path = "/api/missions", tag = "missions", params(ListParams),
     security(("bearer" = ["missions:read"])),
     responses(

@@ -82,10 +82,6 @@ impl Keys {
     pub fn by_status(&self, tenant: &str, status: &str) -> String {
         format!("{}t:{tenant}:status:{status}", self.root)
     }
-    /// ZSET of a tenant's missions of the given type, by creation time.
-    pub fn by_type(&self, tenant: &str, mission_type: &str) -> String {
-        format!("{}t:{tenant}:type:{mission_type}", self.root)
-    }
     /// HASH of token hash -> JSON [`crate::auth::StoredToken`] (tokens created through the API).
     pub fn tokens(&self) -> String {
         self.key("tokens")
@@ -101,10 +97,6 @@ impl Keys {
     /// LIST of one mission's log lines (JSON).
     pub fn log(&self, id: &str) -> String {
         format!("{}m:{id}:log", self.root)
-    }
-    /// LIST of the stream ids of one mission's events.
-    pub fn mission_events(&self, id: &str) -> String {
-        format!("{}m:{id}:ev", self.root)
     }
     /// HASH of mission type -> JSON {name, version, digest} of its active plugin.
     pub fn plugins_active(&self) -> String {
@@ -141,7 +133,7 @@ mod tests {
         let k = Keys::new("mr");
         assert_eq!(k.ready(), "{mr}:ready");
         assert_eq!(k.fixed()[4], k.events());
-        for key in [k.mission("x"), k.log("x"), k.by_status("default", "pending"), k.by_type("default", "echo")] {
+        for key in [k.mission("x"), k.log("x"), k.by_status("default", "pending"), k.all("default")] {
             assert!(key.starts_with(k.root()), "{key}");
         }
     }

@@ -161,11 +161,10 @@ impl Queue {
 
     /// Missions matching `q`, newest first.
     pub async fn list(&self, q: &ListQuery) -> Result<MissionPage, QueueError> {
-        // Walk the narrowest index; filter by the other criterion while reading.
-        let index = match (&q.status, &q.mission_type) {
-            (Some(s), _) => self.keys.by_status(&q.tenant, s.as_str()),
-            (None, Some(t)) => self.keys.by_type(&q.tenant, t),
-            (None, None) => self.keys.all(&q.tenant),
+        // Walk the status index, or all; filter by type while reading.
+        let index = match &q.status {
+            Some(s) => self.keys.by_status(&q.tenant, s.as_str()),
+            None => self.keys.all(&q.tenant),
         };
         // Resume just after the cursor's item, found by rank so that missions
         // added since (at the top) shift nothing; if it left the index, after
@@ -180,25 +179,30 @@ impl Queue {
         let mut out: Vec<(Mission, i64)> = Vec::new();
         let mut offset = start;
         let mut exhausted = false;
-        let mut last_scanned = None;
+        let mut last_scanned: Option<(String, i64)> = None;
+        let mut chunk_last: Option<String> = None;
+        // Without a type filter every entry matches: read no more than a page.
+        let chunk = if q.mission_type.is_some() { SCAN_CHUNK } else { q.limit.min(SCAN_CHUNK) };
         while out.len() < q.limit && offset < start + SCAN_MAX {
-            let entries: Vec<(String, f64)> = self
-                .conn()
-                .zrevrange_withscores(&index, offset as isize, (offset + SCAN_CHUNK - 1) as isize)
-                .await?;
-            if entries.len() < SCAN_CHUNK {
+            let entries: Vec<(String, f64)> =
+                self.conn().zrevrange_withscores(&index, offset as isize, (offset + chunk - 1) as isize).await?;
+            if entries.len() < chunk {
                 exhausted = true;
             }
             offset += entries.len();
             let scores: std::collections::HashMap<String, i64> =
                 entries.iter().map(|(id, s)| (id.clone(), *s as i64)).collect();
             let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
-            last_scanned = ids.last().cloned().or(last_scanned);
+            chunk_last = ids.last().cloned();
             for m in self.get_many(&ids).await? {
+                if out.len() == q.limit {
+                    break;
+                }
+                let score = scores.get(&m.id).copied().unwrap_or_default();
+                last_scanned = Some((m.id.clone(), score));
                 let status_ok = q.status.is_none_or(|s| s == m.status);
                 let type_ok = q.mission_type.as_ref().is_none_or(|t| *t == m.mission_type);
-                if status_ok && type_ok && out.len() < q.limit {
-                    let score = scores.get(&m.id).copied().unwrap_or_default();
+                if status_ok && type_ok {
                     out.push((m, score));
                 }
             }
@@ -206,10 +210,11 @@ impl Queue {
                 break;
             }
         }
-        // A full page continues, unless the index ended right at its last item.
-        let ended_here = exhausted && out.last().map(|(m, _)| &m.id) == last_scanned.as_ref();
-        let next_cursor = match out.last() {
-            Some((m, score)) if out.len() == q.limit && !ended_here => Some(Cursor { score: *score, id: m.id.clone() }.to_string()),
+        // Continue after the last item read, unless the index ended there. A
+        // page may be short (even empty) when a filter matched little of what
+        // one request may read; its cursor still goes on.
+        let next_cursor = match last_scanned {
+            Some((id, score)) if !exhausted || chunk_last.as_ref() != Some(&id) => Some(Cursor { score, id }.to_string()),
             _ => None,
         };
         Ok(MissionPage { missions: out.into_iter().map(|(m, _)| m).collect(), next_cursor })
@@ -233,22 +238,7 @@ impl Queue {
         let matches =
             |e: &Event| q.event_type.as_ref().is_none_or(|t| *t == e.event_type) && in_time(e) && older(e) && visible(e);
         if let Some(id) = &q.mission_id {
-            // The mission's own index of stream ids: one XRANGE per event, pipelined.
-            let ids: Vec<String> = self.conn().lrange(self.keys.mission_events(id), 0, -1).await?;
-            let mut pipe = redis::pipe();
-            for sid in &ids {
-                pipe.cmd("XRANGE").arg(&stream).arg(sid).arg(sid);
-            }
-            let entries: Vec<Vec<(String, Vec<String>)>> = pipe.query_async(&mut self.conn()).await?;
-            let mut out: Vec<Event> = entries
-                .into_iter()
-                .flatten()
-                .filter_map(|(sid, f)| Event::from_entry(sid, f))
-                .filter(matches)
-                .collect();
-            let skip = out.len().saturating_sub(q.limit);
-            out.drain(..skip);
-            return Ok(out);
+            return self.mission_events(id, q.limit, &matches).await;
         }
         // Newest first through the stream, then returned oldest first.
         let mut out = Vec::new();
@@ -282,6 +272,54 @@ impl Queue {
         }
         out.reverse();
         Ok(out)
+    }
+
+    /// The newest `limit` events of one mission that pass `matches`, oldest
+    /// first. There is no index per mission (it would cost memory and a write
+    /// per event): the stream is read forward from the mission's creation,
+    /// which its id (a UUIDv7) tells, so the read is bounded by the stream's cap.
+    async fn mission_events(
+        &self,
+        id: &str,
+        limit: usize,
+        matches: &(dyn Fn(&Event) -> bool + Sync),
+    ) -> Result<Vec<Event>, QueueError> {
+        let created_ms = uuid::Uuid::parse_str(id)
+            .ok()
+            .and_then(|u| u.get_timestamp())
+            .map_or(0, |t| {
+                let (s, n) = t.to_unix();
+                s * 1000 + u64::from(n) / 1_000_000
+            });
+        let stream = self.keys.events();
+        let mut start = format!("{created_ms}-0");
+        let mut out: std::collections::VecDeque<Event> = std::collections::VecDeque::new();
+        loop {
+            let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+                .arg(&stream)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(SCAN_CHUNK * 5)
+                .query_async(&mut self.conn())
+                .await?;
+            let Some((last, _)) = entries.last() else { break };
+            start = format!("({last}");
+            let full = entries.len() == SCAN_CHUNK * 5;
+            for (sid, f) in entries {
+                let mine = f.chunks(2).any(|kv| kv[0] == "mission" && kv.get(1).is_some_and(|v| v == id));
+                if let Some(e) = mine.then(|| Event::from_entry(sid, f)).flatten().filter(|e| matches(e)) {
+                    out.push_back(e);
+                    if out.len() > limit {
+                        out.pop_front();
+                    }
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok(out.into())
     }
 
     /// Counters per status and type of one tenant (`None`: of all), and the

@@ -11,12 +11,11 @@ mod cache;
 mod output;
 mod plugin;
 mod state;
+mod ticker;
 
 pub use plugin::{Plugin, digest};
 pub use state::Report;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -33,8 +32,6 @@ use state::MissionState;
 use crate::mission::ErrorKind;
 use crate::registry::{MAX_MEMORY_MB, Manifest, ManifestError};
 
-/// How often the epoch advances: the granularity of timeouts and of yielding.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Default limits of every instance; a plugin's manifest may set its own.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -129,19 +126,13 @@ pub struct Runtime {
     cache: CompileCache,
     /// Time to make fresh instances (shown by `/metrics`).
     instantiate: crate::metrics::Histogram,
-    /// Set on drop; stops the epoch ticker thread.
-    stop_ticker: Arc<AtomicBool>,
+    /// Advances the epoch while instances run.
+    ticker: ticker::EpochTicker,
 }
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime").field("limits", &self.limits).finish_non_exhaustive()
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.stop_ticker.store(true, Ordering::Relaxed);
     }
 }
 
@@ -167,17 +158,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         MissionPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
 
-        let stop_ticker = Arc::new(AtomicBool::new(false));
-        let (e, stop) = (engine.clone(), stop_ticker.clone());
-        std::thread::Builder::new()
-            .name("epoch-ticker".into())
-            .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    e.increment_epoch();
-                }
-            })
-            .context("starting the epoch ticker")?;
+        let ticker = ticker::EpochTicker::start(engine.clone())?;
         let cache = CompileCache::new(&engine, cfg.cache_dir.as_deref());
         Ok(Runtime {
             engine,
@@ -185,7 +166,7 @@ impl Runtime {
             limits: cfg.limits.clone(),
             cache,
             instantiate: Default::default(),
-            stop_ticker,
+            ticker,
         })
     }
 
@@ -289,6 +270,7 @@ impl Runtime {
             max_attempts: input.max_attempts,
             payload: input.payload.clone(),
         };
+        let _running = self.ticker.running();
         let call = async {
             let started = std::time::Instant::now();
             let instance = plugin.pre.instantiate_async(&mut store).await?;

@@ -51,7 +51,6 @@ for _, m in ipairs(specs) do
     redis.call('HSET', mkey(id), unpack(fields))
     remember(id, m.correlation_id, m.tenant)
     redis.call('ZADD', all_key(m.tenant), NOW, id)
-    redis.call('ZADD', type_key(m.tenant, m.type), NOW, id)
     set_status(id, m.type, nil, 'pending')
     local run_at = tonumber(m.run_at_ms)
     if run_at > NOW then

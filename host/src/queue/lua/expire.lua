@@ -11,11 +11,10 @@ for _, id in ipairs(ids) do
     local tenant = m[3] or 'default'
     redis.call('ZREM', status_key(tenant, m[2]), id)
     redis.call('HINCRBY', K.stats, tenant .. '|' .. m[1] .. '|' .. m[2], -1)
-    redis.call('ZREM', type_key(tenant, m[1]), id)
     redis.call('ZREM', all_key(tenant), id)
   end
   redis.call('ZREM', K.dead, id)
   redis.call('ZREM', K.expiry, id)
-  redis.call('DEL', key, key .. ':log', key .. ':ev')
+  redis.call('DEL', key, key .. ':log')
 end
 return #ids

@@ -14,8 +14,9 @@
 --  11 seen      ZSET  worker id, score = its last heartbeat (ms)
 --  12 counts    HASH  "<tenant>|<event type>" -> events written (never trimmed)
 --  13 plugins   HASH  mission type -> JSON {name, version, digest} of its active plugin
--- Listing indexes are per tenant (derived from the prefix): t:<tenant>:all,
--- t:<tenant>:status:<status> and t:<tenant>:type:<type>, all scored by time (ms).
+-- Listing indexes are per tenant (derived from the prefix): t:<tenant>:all and
+-- t:<tenant>:status:<status>, scored by time (ms). (No index per type: each
+-- costs memory per mission; a type filter reads the narrower of these.)
 -- ARGV (the same first three for every script; each script's own start at ARGV[4]):
 --   1 key prefix with its hash tag, e.g. "{mr}:"; per-mission keys are derived from it
 --   2 approximate cap (MAXLEN ~) of the event stream
@@ -38,7 +39,6 @@ local NOW_S = string.format('%d.%03d', math.floor(NOW / 1000), NOW % 1000)
 local function mkey(id) return P .. 'm:' .. id end
 local function all_key(tenant) return P .. 't:' .. tenant .. ':all' end
 local function status_key(tenant, status) return P .. 't:' .. tenant .. ':status:' .. status end
-local function type_key(tenant, mtype) return P .. 't:' .. tenant .. ':type:' .. mtype end
 
 -- Per-call memo of each mission's correlation id and tenant, which never
 -- change: scripts that read the record anyway prime it, so events and index
@@ -90,7 +90,6 @@ local function emit(etype, id, payload)
   local sid = redis.call('XADD', K.events, 'MAXLEN', '~', MAXLEN, '*',
     'type', etype, 'mission', id or '', 'tenant', tenant, 'source', SOURCE, 'timestamp', NOW_S,
     'payload', cjson.encode(payload), 'meta', cjson.encode(meta))
-  if id then redis.call('RPUSH', mkey(id) .. ':ev', sid) end
   redis.call('HINCRBY', K.counts, tenant .. '|' .. etype, 1)
   return sid
 end
