@@ -38,19 +38,36 @@ pub(super) async fn lease_keeper(worker: Worker, stop: CancellationToken) {
         }
         if last_sweep.elapsed() >= worker.lease / 2 {
             last_sweep = Instant::now();
-            sweep(&worker).await;
+            reap(&worker).await;
         }
+        // Every tick, so each sweep has little to do and Redis no long stall.
+        expire(&worker).await;
     }
 }
 
-/// Recovers expired leases and deletes missions past their retention.
-async fn sweep(worker: &Worker) {
+/// Missions one retention script call deletes at most.
+const EXPIRE_BATCH: usize = 200;
+
+/// Recovers expired leases.
+async fn reap(worker: &Worker) {
     match worker.queue.reap(100).await {
         Ok(ids) if !ids.is_empty() => tracing::warn!(missions = ?ids, "recovered missions whose lease expired"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "reaper failed"),
     }
-    if let Err(e) = worker.queue.expire(500).await {
-        tracing::warn!(error = %e, "retention sweep failed");
+}
+
+/// Deletes missions past their retention.
+async fn expire(worker: &Worker) {    // Batches of 200 (each one short script call) until the backlog is gone:
+    // at thousands of missions a second one batch per sweep falls behind.
+    for _ in 0..200 {
+        match worker.queue.expire(EXPIRE_BATCH).await {
+            Ok(n) if n < EXPIRE_BATCH as u64 => break,
+            Ok(_) => tokio::task::yield_now().await,
+            Err(e) => {
+                tracing::warn!(error = %e, "retention sweep failed");
+                break;
+            }
+        }
     }
 }
