@@ -78,9 +78,10 @@ async fn mission_commands_end_to_end() {
     let env = TestEnv::start().await;
     let url = env.host.url();
 
-    // Follow events from before the first submission.
+    // Follow events from the stream's start: nothing is missed however late
+    // the follower connects.
     let mut follower = tokio::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
-        .args(["events", "--follow", "--type", "mission.completed", "--url", &url])
+        .args(["events", "--follow", "--after", "0", "--type", "mission.completed", "--url", &url])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -79,6 +79,10 @@ pub enum MissionCommand {
         /// Keep streaming new events.
         #[arg(long)]
         follow: bool,
+        /// With --follow: start after this event id (`0` replays what the
+        /// stream holds), e.g. to resume where an earlier run stopped.
+        #[arg(long, requires = "follow")]
+        after: Option<String>,
     },
     /// Shows totals per status and type and the queue's sizes.
     Stats,
@@ -181,8 +185,8 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
                 }
             });
         }
-        MissionCommand::Events { mission, event_type, follow } => {
-            let q = query(&[("mission_id", mission), ("type", event_type)]);
+        MissionCommand::Events { mission, event_type, follow, after } => {
+            let q = query(&[("mission_id", mission), ("type", event_type), ("last_event_id", after)]);
             if follow {
                 return follow_events(remote, &http, &q).await;
             }

@@ -41,8 +41,10 @@ for i = 1, #popped, 2 do
       plugin = active and cjson.decode(active) or { name = '', version = '', digest = '' }
       plugins[m[1]] = plugin
     end
-    redis.call('HSET', key, 'lease_token', token, 'lease_until', until_ms, 'worker', worker, 'started_ms', NOW,
-      'plugin_digest', plugin.digest, 'plugin', plugin.name .. '@' .. plugin.version)
+    -- The digest without its `sha256:` is 64 characters: short enough for Redis
+    -- to keep a small record in its compact encoding (listpack).
+    redis.call('HSET', key, 'lease_token', token, 'lease_until', until_ms, 'worker', worker, 'started_ms', NOW_MS,
+      'plugin_digest', string.gsub(plugin.digest, '^sha256:', ''), 'plugin', plugin.name .. '@' .. plugin.version)
     redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
     redis.call('ZADD', K.active, until_ms, id)
     emit('mission.started', id, { worker_id = worker, attempt = attempt, max_attempts = tonumber(m[3]),

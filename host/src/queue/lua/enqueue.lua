@@ -39,7 +39,7 @@ for _, m in ipairs(specs) do
     local fields = { 'type', m.type, 'priority', m.priority, 'payload', m.payload,
       'attempts', 0, 'max_attempts', m.max_attempts, 'timeout_ms', m.timeout_ms,
       'backoff_base_ms', m.backoff_base_ms, 'backoff_cap_ms', m.backoff_cap_ms,
-      'tenant', m.tenant, 'created_by', m.created_by, 'created_ms', NOW }
+      'tenant', m.tenant, 'created_by', m.created_by, 'created_ms', NOW_MS }
     if m.correlation_id ~= id then
       fields[#fields + 1] = 'correlation_id'
       fields[#fields + 1] = m.correlation_id
@@ -50,7 +50,7 @@ for _, m in ipairs(specs) do
     end
     redis.call('HSET', mkey(id), unpack(fields))
     remember(id, m.correlation_id, m.tenant)
-    redis.call('ZADD', all_key(m.tenant), NOW, id)
+    redis.call('ZADD', all_key(m.tenant), NOW_MS, id)
     set_status(id, m.type, nil, 'pending')
     local run_at = tonumber(m.run_at_ms)
     if run_at > NOW then

@@ -35,6 +35,8 @@ local K = {
 local t = redis.call('TIME')
 local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local NOW_S = string.format('%d.%03d', math.floor(NOW / 1000), NOW % 1000)
+-- NOW as text, formatted once: Redis would format the number for every command.
+local NOW_MS = string.format('%d', NOW)
 
 local function mkey(id) return P .. 'm:' .. id end
 local function all_key(tenant) return P .. 't:' .. tenant .. ':all' end
@@ -101,9 +103,9 @@ local function set_status(id, mtype, from, to)
     redis.call('ZREM', status_key(tenant, from), id)
     redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. from, -1)
   end
-  redis.call('ZADD', status_key(tenant, to), NOW, id)
+  redis.call('ZADD', status_key(tenant, to), NOW_MS, id)
   redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. to, 1)
-  redis.call('HSET', mkey(id), 'status', to, 'updated_ms', NOW)
+  redis.call('HSET', mkey(id), 'status', to, 'updated_ms', NOW_MS)
 end
 
 -- A finished mission expires `retention_ms` from now (0 keeps it forever).
