@@ -53,9 +53,21 @@ async fn clients_append_logs_and_events_can_be_counted_and_filtered() {
     assert_eq!(lines.len(), 2);
     assert_eq!((lines[0]["source"].as_str(), lines[1]["source"].as_str()), (Some("plugin"), Some("client")));
     assert_eq!(lines[1]["level"], "warn");
+    assert!(log["next_cursor"].is_null());
+    // A page at a time: line positions never move, so the cursor is one.
+    for n in 0..3 {
+        env.api.post(&format!("/api/missions/{id}/log"), json!({ "message": format!("more {n}") })).await;
+    }
+    let (_, first) = env.api.get(&format!("/api/missions/{id}/log?limit=2")).await;
+    let cursor = first["next_cursor"].as_str().expect("more follow").to_owned();
+    let (_, rest) = env.api.get(&format!("/api/missions/{id}/log?limit=10&cursor={cursor}")).await;
+    let messages: Vec<&str> = first["lines"].as_array().unwrap().iter().chain(rest["lines"].as_array().unwrap())
+        .map(|l| l["message"].as_str().unwrap()).collect();
+    assert_eq!(messages[1..], ["checked by hand", "more 0", "more 1", "more 2"]);
+    assert!(rest["next_cursor"].is_null());
 
     let (_, stats) = env.api.get("/api/events/stats").await;
-    assert_eq!(stats["by_type"]["mission.log_appended"], 2);
+    assert_eq!(stats["by_type"]["mission.log_appended"], 5);
     assert_eq!(stats["by_type"]["mission.completed"], 1);
     let mission_events: u64 = stats["by_type"]
         .as_object()
@@ -64,7 +76,7 @@ async fn clients_append_logs_and_events_can_be_counted_and_filtered() {
         .filter(|(t, _)| t.starts_with("mission."))
         .map(|(_, n)| n.as_u64().unwrap())
         .sum();
-    assert_eq!(mission_events, 5);
+    assert_eq!(mission_events, 8);
     let all: u64 = stats["by_type"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
     assert_eq!(stats["stream_length"], all, "nothing trimmed yet: the stream holds every event");
 

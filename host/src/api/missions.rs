@@ -303,7 +303,7 @@ pub async fn retry(
     owned(&state, &caller, id).await.map(ApiJson)
 }
 
-/// A mission's log.
+/// A page of a mission's log.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct LogResponse {
     /// The mission.
@@ -313,24 +313,51 @@ pub struct LogResponse {
     lines: Vec<Value>,
     /// Lines dropped past the per-mission cap.
     dropped: u64,
+    /// Where the next page starts; `null` at the end (for now: the log may grow).
+    next_cursor: Option<String>,
+}
+
+/// Query of `GET /api/missions/{id}/log`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LogParams {
+    /// 1 to 1,000 lines (default 1,000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page (a line number).
+    #[param(pattern = "^[0-9]{1,9}$")]
+    cursor: Option<String>,
 }
 
 /// Reads a mission's log: the plugin's lines, its captured output and clients' notes.
 #[utoipa::path(get, path = "/api/missions/{id}/log", tag = "missions",
-    params(("id" = String, Path, description = "Mission id")),
+    params(("id" = String, Path, description = "Mission id"), LogParams),
     security(("bearer" = ["missions:read"])),
     responses(
-        (status = 200, description = "The log", body = LogResponse),
+        (status = 200, description = "A page of the log", body = LogResponse),
+        (status = 400, description = "Invalid query", body = ErrorBody),
         (status = 404, description = "No such mission in the caller's tenant", body = ErrorBody),
     ))]
 pub async fn get_log(
     State(state): State<AppState>,
     caller: Caller<Read>,
     Path(id): Path<String>,
+    ApiQuery(p): ApiQuery<LogParams>,
 ) -> Result<ApiJson<LogResponse>, ApiError> {
+    let limit = limit(p.limit, MAX_LIMIT)?;
+    let from = match p.cursor {
+        None => 0,
+        Some(c) => c
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n < 1_000_000_000)
+            .ok_or_else(|| ApiError::bad_request("invalid_query", "`cursor` is not a cursor this API handed out"))?,
+    };
     let m = owned(&state, &caller, &id).await?;
-    let lines = state.queue.log(&m.id).await?;
-    Ok(ApiJson(LogResponse { mission_id: m.id, lines, dropped: m.log_dropped }))
+    let (lines, more) = state.queue.log(&m.id, from, limit).await?;
+    let next_cursor = more.then(|| (from + lines.len()).to_string());
+    Ok(ApiJson(LogResponse { mission_id: m.id, lines, dropped: m.log_dropped, next_cursor }))
 }
 
 /// Body of `POST /api/missions/{id}/log`.

@@ -221,9 +221,15 @@ impl Queue {
     }
 
     /// A mission's log lines (JSON objects), oldest first.
-    pub async fn log(&self, id: &str) -> Result<Vec<serde_json::Value>, QueueError> {
-        let lines: Vec<String> = self.conn().lrange(self.keys.log(id), 0, -1).await?;
-        Ok(lines.iter().filter_map(|l| serde_json::from_str(l).ok()).collect())
+    /// Up to `limit` lines from line `from` on (the log only grows, so a line's
+    /// position never changes), and whether more follow.
+    pub async fn log(&self, id: &str, from: usize, limit: usize) -> Result<(Vec<serde_json::Value>, bool), QueueError> {
+        // One line more than asked tells whether another page follows.
+        let lines: Vec<String> = self.conn().lrange(self.keys.log(id), from as isize, (from + limit) as isize).await?;
+        let more = lines.len() > limit;
+        // A line that is not JSON (written by something else) is shown as text.
+        let parsed = lines.into_iter().take(limit).map(|l| serde_json::from_str(&l).unwrap_or(serde_json::Value::String(l)));
+        Ok((parsed.collect(), more))
     }
 
     /// Events matching `q`.
