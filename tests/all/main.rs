@@ -10,6 +10,7 @@ mod cancel;
 mod cli;
 mod config;
 mod embedded;
+mod faults;
 mod fuzz;
 mod leases;
 mod lifecycle;
