@@ -371,7 +371,7 @@ pub struct LogRequest {
     level: Option<String>,
 }
 
-/// Appends a line to a mission's log (and a `mission.log` event).
+/// Appends a line to a mission's log (and a `mission.log_appended` event).
 #[utoipa::path(post, path = "/api/missions/{id}/log", tag = "missions", request_body = LogRequest,
     params(("id" = String, Path, description = "Mission id")),
     security(("bearer" = ["missions:write"])),

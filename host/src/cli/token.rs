@@ -1,41 +1,35 @@
 //! `mission-runner token ...`: API tokens. `generate` and `hash` work offline
 //! (for the configuration file); `create`, `list` and `revoke` ask a host.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::client::{Failure, Remote, s};
 use crate::auth::{Scope, generate_token, hash_token};
 
+/// Who a new token is for and what it may do.
+#[derive(Debug, Args)]
+pub struct NewToken {
+    /// Who will hold it.
+    #[arg(long)]
+    name: String,
+    /// Its tenant.
+    #[arg(long, default_value = crate::auth::DEFAULT_TENANT)]
+    tenant: String,
+    /// A scope (repeat for several): missions:write, missions:read, plugins:admin, admin.
+    #[arg(long = "scope", required = true)]
+    scopes: Vec<Scope>,
+}
+
 /// Token operations.
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Prints a new token and its `[[auth.tokens]]` entry for the configuration file (offline).
-    Generate {
-        /// Who will hold it.
-        #[arg(long)]
-        name: String,
-        /// Its tenant.
-        #[arg(long, default_value = crate::auth::DEFAULT_TENANT)]
-        tenant: String,
-        /// A scope (repeat for several): missions:write, missions:read, plugins:admin, admin.
-        #[arg(long = "scope", required = true)]
-        scopes: Vec<Scope>,
-    },
+    Generate(NewToken),
     /// Prints the SHA-256 of a token read from standard input (offline).
     Hash,
     /// Creates a token on the host (stored hashed in Redis) and prints it once.
-    Create {
-        /// Who will hold it.
-        #[arg(long)]
-        name: String,
-        /// Its tenant.
-        #[arg(long, default_value = crate::auth::DEFAULT_TENANT)]
-        tenant: String,
-        /// A scope (repeat for several).
-        #[arg(long = "scope", required = true)]
-        scopes: Vec<Scope>,
-    },
+    Create(NewToken),
     /// Lists the tokens created on the host (not their secrets).
     List,
     /// Revokes a token created on the host.
@@ -52,7 +46,7 @@ fn scope_list(scopes: &[Scope]) -> String {
 /// Runs a token command.
 pub async fn run(remote: &Remote, cmd: TokenCommand) -> Result<(), Failure> {
     match cmd {
-        TokenCommand::Generate { name, tenant, scopes } => {
+        TokenCommand::Generate(NewToken { name, tenant, scopes }) => {
             if !crate::auth::valid_tenant(&tenant) {
                 return Err(Failure::input(format!("`{tenant}` is not a tenant name (a-z, 0-9, `_`, `-`)")));
             }
@@ -69,7 +63,7 @@ pub async fn run(remote: &Remote, cmd: TokenCommand) -> Result<(), Failure> {
             }
             println!("{}", hash_token(token));
         }
-        TokenCommand::Create { name, tenant, scopes } => {
+        TokenCommand::Create(NewToken { name, tenant, scopes }) => {
             let http = remote.http()?;
             let body = json!({ "name": name, "tenant": tenant, "scopes": scopes });
             let made = remote.send(http.post(remote.url("/api/tokens")).json(&body)).await?;
