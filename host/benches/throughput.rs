@@ -1,5 +1,5 @@
 //! End-to-end benchmark: a private `redis-server`, one or more hosts, M no-op
-//! missions (the `echo` plugin, each in a fresh sandboxed instance, with all
+//! missions (the `noop` plugin, each in a fresh sandboxed instance, with all
 //! its events) submitted through the batch API; then the same with BullMQ
 //! (`bench/bullmq`) on a Redis of the same kind, and the ratios.
 //! Run: `./scripts/bench.sh` (or `cargo bench --bench throughput`).
@@ -47,7 +47,7 @@ async fn hosts(redis: &RedisServer, n: usize, concurrency: usize, prefix: &str) 
 
 const PRIORITIES: [&str; 3] = ["low", "normal", "high"];
 
-/// Submits `n` echo missions in batches of 1,000, four batches in flight,
+/// Submits `n` no-op missions in batches of 1,000, four batches in flight,
 /// spread over `hosts`; returns their ids.
 async fn submit(hosts: &[Host], n: usize) -> anyhow::Result<Vec<String>> {
     let http = reqwest::Client::new();
@@ -58,7 +58,7 @@ async fn submit(hosts: &[Host], n: usize) -> anyhow::Result<Vec<String>> {
         let mut calls = Vec::new();
         for (k, (from, to)) in group.iter().enumerate() {
             let missions: Vec<Value> = (*from..*to)
-                .map(|i| json!({ "type": "echo", "payload": {}, "priority": PRIORITIES[i % 3] }))
+                .map(|i| json!({ "type": "noop", "payload": {}, "priority": PRIORITIES[i % 3] }))
                 .collect();
             let req = http.post(&urls[(from / 1000 + k) % urls.len()]).json(&json!({ "missions": missions }));
             calls.push(async move {
@@ -96,7 +96,7 @@ async fn wait_completed(conn: &mut redis::aio::MultiplexedConnection, prefix: &s
     loop {
         polls += 1;
         let done: Option<u64> =
-            redis::cmd("HGET").arg(format!("{{{prefix}}}:stats")).arg("default|echo|completed").query_async(conn).await?;
+            redis::cmd("HGET").arg(format!("{{{prefix}}}:stats")).arg("default|noop|completed").query_async(conn).await?;
         if done.unwrap_or(0) >= n as u64 {
             return Ok(polls);
         }
