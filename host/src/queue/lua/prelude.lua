@@ -75,9 +75,8 @@ local function wake(n)
   redis.call('LTRIM', K.wake, 0, 255)
 end
 
--- Appends an event to the stream. `payload` is a Lua table. With a mission
--- id, mission_id is added to it and the event to the mission's own index.
--- Events of a mission carry its tenant (in `meta` and in a `tenant` field for
+-- Appends an event to the stream. `payload` is a Lua table; with a mission
+-- id, mission_id is added to it. Events of a mission carry its tenant (in `meta` and in a `tenant` field for
 -- filtering); events without a mission (plugins) belong to no tenant.
 local function emit(etype, id, payload)
   local meta = { schema_version = '1', producer = 'mission-runner', correlation_id = '' }
