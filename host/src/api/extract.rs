@@ -37,12 +37,16 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
 }
 
+fn foreign_cursor() -> ApiError {
+    ApiError::bad_request("invalid_query", "`cursor` is not a cursor this API handed out")
+}
+
 /// Reads a `cursor` query parameter of a mission list.
 pub fn cursor(given: Option<String>) -> Result<Option<crate::queue::Cursor>, ApiError> {
-    given
-        .map(|c| {
-            crate::queue::Cursor::parse(&c)
-                .ok_or_else(|| ApiError::bad_request("invalid_query", "`cursor` is not a cursor this API handed out"))
-        })
-        .transpose()
+    given.map(|c| crate::queue::Cursor::parse(&c).ok_or_else(foreign_cursor)).transpose()
+}
+
+/// Reads a numeric `cursor` (a position the API handed out) below `max`.
+pub fn numeric_cursor(given: Option<String>, max: u64) -> Result<Option<u64>, ApiError> {
+    given.map(|c| c.parse::<u64>().ok().filter(|n| *n < max).ok_or_else(foreign_cursor)).transpose()
 }

@@ -11,7 +11,7 @@ use super::AppState;
 use super::caller::{Caller, Read, Write};
 use super::doc::ErrorBody;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, cursor, mission_id, optional_json};
+use super::extract::{ApiJson, ApiQuery, cursor, mission_id, numeric_cursor, optional_json};
 use crate::mission::{Mission, Status};
 use crate::queue::{CancelOutcome, ListQuery, MissionPage, QueueError, RedriveOutcome};
 use crate::runtime::Report;
@@ -346,14 +346,7 @@ pub async fn get_log(
     ApiQuery(p): ApiQuery<LogParams>,
 ) -> Result<ApiJson<LogResponse>, ApiError> {
     let limit = limit(p.limit, MAX_LIMIT)?;
-    let from = match p.cursor {
-        None => 0,
-        Some(c) => c
-            .parse::<usize>()
-            .ok()
-            .filter(|n| *n < 1_000_000_000)
-            .ok_or_else(|| ApiError::bad_request("invalid_query", "`cursor` is not a cursor this API handed out"))?,
-    };
+    let from = numeric_cursor(p.cursor, 1_000_000_000)?.unwrap_or(0) as usize;
     let m = owned(&state, &caller, &id).await?;
     let (lines, more) = state.queue.log(&m.id, from, limit).await?;
     let next_cursor = more.then(|| (from + lines.len()).to_string());

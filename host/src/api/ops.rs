@@ -9,7 +9,7 @@ use super::AppState;
 use super::caller::{Admin, Caller, Read};
 use super::doc::ErrorBody;
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, cursor};
+use super::extract::{ApiJson, ApiQuery, cursor, numeric_cursor};
 use super::missions::limit;
 use crate::mission::Status;
 use crate::queue::{ListQuery, MissionPage, QueueEntry, Stats};
@@ -95,10 +95,7 @@ pub async fn queue(
     _caller: Caller<Admin>,
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<ApiJson<QueuePage>, ApiError> {
-    let after = p
-        .cursor
-        .map(|c| c.parse::<u64>().map_err(|_| ApiError::bad_request("invalid_query", "`cursor` is not a cursor this API handed out")))
-        .transpose()?;
+    let after = numeric_cursor(p.cursor, u64::MAX)?;
     let limit = limit(p.limit, 20)?;
     let (missions, last) = state.queue.peek(limit, after).await?;
     let next_cursor = (missions.len() == limit).then(|| last.map(|s| s.to_string())).flatten();
