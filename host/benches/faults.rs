@@ -74,10 +74,13 @@ async fn main() -> anyhow::Result<()> {
                 "backoff": { "base_ms": 50, "cap_ms": 500 } }))
             .collect();
         let base = &hosts[k % hosts.len()].1;
-        let resp = http.post(format!("{base}/api/missions/batch")).json(&json!({ "missions": missions })).send().await?;
+        let resp =
+            http.post(format!("{base}/api/missions/batch")).json(&json!({ "missions": missions })).send().await?;
         ensure!(resp.status() == 201, "batch refused: {}", resp.status());
         let body: Value = resp.json().await?;
-        ids.extend(body["missions"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str().map(str::to_owned)));
+        ids.extend(
+            body["missions"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str().map(str::to_owned)),
+        );
     }
     ensure!(ids.len() == n, "acknowledged {} of {n}", ids.len());
     println!("submitted {n} missions in {:.1}s", started.elapsed().as_secs_f64());
@@ -89,7 +92,8 @@ async fn main() -> anyhow::Result<()> {
     loop {
         tokio::time::sleep(kill_every).await;
         let finished = async {
-            let c: Option<u64> = redis::cmd("ZCARD").arg("{mr}:t:default:status:completed").query_async(&mut conn).await?;
+            let c: Option<u64> =
+                redis::cmd("ZCARD").arg("{mr}:t:default:status:completed").query_async(&mut conn).await?;
             let f: Option<u64> = redis::cmd("ZCARD").arg("{mr}:t:default:status:failed").query_async(&mut conn).await?;
             anyhow::Ok(c.unwrap_or(0) + f.unwrap_or(0))
         }
@@ -143,12 +147,19 @@ async fn main() -> anyhow::Result<()> {
     let mut open: HashMap<String, bool> = HashMap::new();
     let (mut overlaps, mut start_id, mut attempts) = (0, "-".to_owned(), 0usize);
     loop {
-        let entries: Vec<(String, Vec<String>)> =
-            redis::cmd("XRANGE").arg("{mr}:events").arg(&start_id).arg("+").arg("COUNT").arg(5000).query_async(&mut conn).await?;
+        let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg("{mr}:events")
+            .arg(&start_id)
+            .arg("+")
+            .arg("COUNT")
+            .arg(5000)
+            .query_async(&mut conn)
+            .await?;
         let Some((last, _)) = entries.last() else { break };
         start_id = format!("({last}");
         for (_, f) in &entries {
-            let field = |k: &str| f.chunks(2).find(|kv| kv[0] == k).and_then(|kv| kv.get(1)).cloned().unwrap_or_default();
+            let field =
+                |k: &str| f.chunks(2).find(|kv| kv[0] == k).and_then(|kv| kv.get(1)).cloned().unwrap_or_default();
             let (ty, mission) = (field("type"), field("mission"));
             match ty.as_str() {
                 "mission.started" => {

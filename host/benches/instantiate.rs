@@ -17,7 +17,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn measure(pooling: bool, wasm: &[u8]) -> anyhow::Result<(Duration, Duration, Duration)> {
-    let runtime = Runtime::new(&RuntimeConfig { max_instances: 16, pooling, limits: Limits::default(), cache_dir: None })?;
+    let runtime =
+        Runtime::new(&RuntimeConfig { max_instances: 16, pooling, limits: Limits::default(), cache_dir: None })?;
     let plugin = runtime.prepare(wasm, None).await?;
     let input = RunInput {
         id: "bench".into(),
@@ -47,7 +48,8 @@ async fn measure(pooling: bool, wasm: &[u8]) -> anyhow::Result<(Duration, Durati
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins/dist/echo.wasm");
-    let wasm = std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e} (run scripts/build-plugins.sh)", path.display()))?;
+    let wasm =
+        std::fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e} (run scripts/build-plugins.sh)", path.display()))?;
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!("instantiate + run of the echo plugin, {ITERATIONS} iterations each");
     println!("{:<10} {:>10} {:>10} {:>10}", "allocator", "p50 µs", "p99 µs", "mean µs");

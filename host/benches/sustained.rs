@@ -73,15 +73,25 @@ async fn main() -> anyhow::Result<()> {
     let mut window_start = Instant::now();
     let mut rows: Vec<Value> = Vec::new();
     let mut latencies: Vec<i64> = Vec::new();
-    println!("{:>6} {:>10} {:>8} {:>8} {:>10} {:>12}", "t (s)", "submitted", "p50 ms", "p99 ms", "host MiB", "redis MiB");
+    println!(
+        "{:>6} {:>10} {:>8} {:>8} {:>10} {:>12}",
+        "t (s)", "submitted", "p50 ms", "p99 ms", "host MiB", "redis MiB"
+    );
     let mut submitted = 0u64;
     while start.elapsed() < Duration::from_secs(seconds) {
         tick.tick().await;
-        let missions: Vec<Value> = (0..per_tick).map(|i| json!({ "type": "echo", "payload": { "i": i }, "priority": i % 3 * 40 })).collect();
-        let resp = http.post(format!("{base}/api/missions/batch")).json(&json!({ "missions": missions })).send().await?;
+        let missions: Vec<Value> =
+            (0..per_tick).map(|i| json!({ "type": "echo", "payload": { "i": i }, "priority": i % 3 * 40 })).collect();
+        let resp =
+            http.post(format!("{base}/api/missions/batch")).json(&json!({ "missions": missions })).send().await?;
         ensure!(resp.status() == 201, "batch refused: {}", resp.status());
         let body: Value = resp.json().await?;
-        let ids: Vec<String> = body["missions"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str().map(str::to_owned)).collect();
+        let ids: Vec<String> = body["missions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_str().map(str::to_owned))
+            .collect();
         submitted += ids.len() as u64;
         pending.push((Instant::now(), ids));
 
@@ -106,7 +116,11 @@ async fn main() -> anyhow::Result<()> {
             });
             println!(
                 "{:>6} {:>10} {:>8} {:>8} {:>10.1} {:>12.1}",
-                row["t"], row["submitted"], row["p50_ms"], row["p99_ms"], row["host_rss_mib"].as_f64().unwrap_or(0.0),
+                row["t"],
+                row["submitted"],
+                row["p50_ms"],
+                row["p99_ms"],
+                row["host_rss_mib"].as_f64().unwrap_or(0.0),
                 row["redis_mib"].as_f64().unwrap_or(0.0)
             );
             rows.push(row);

@@ -57,9 +57,8 @@ async fn submit(hosts: &[Host], n: usize) -> anyhow::Result<Vec<String>> {
     for group in chunks.chunks(4) {
         let mut calls = Vec::new();
         for (k, (from, to)) in group.iter().enumerate() {
-            let missions: Vec<Value> = (*from..*to)
-                .map(|i| json!({ "type": "noop", "payload": {}, "priority": PRIORITIES[i % 3] }))
-                .collect();
+            let missions: Vec<Value> =
+                (*from..*to).map(|i| json!({ "type": "noop", "payload": {}, "priority": PRIORITIES[i % 3] })).collect();
             let req = http.post(&urls[(from / 1000 + k) % urls.len()]).json(&json!({ "missions": missions }));
             calls.push(async move {
                 let resp = req.send().await?;
@@ -68,7 +67,9 @@ async fn submit(hosts: &[Host], n: usize) -> anyhow::Result<Vec<String>> {
             });
         }
         for body in futures::future::try_join_all(calls).await? {
-            ids.extend(body["missions"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str().map(str::to_owned)));
+            ids.extend(
+                body["missions"].as_array().into_iter().flatten().filter_map(|m| m["id"].as_str().map(str::to_owned)),
+            );
         }
     }
     Ok(ids)
@@ -95,8 +96,11 @@ async fn wait_completed(conn: &mut redis::aio::MultiplexedConnection, prefix: &s
     let mut polls = 0;
     loop {
         polls += 1;
-        let done: Option<u64> =
-            redis::cmd("HGET").arg(format!("{{{prefix}}}:stats")).arg("default|noop|completed").query_async(conn).await?;
+        let done: Option<u64> = redis::cmd("HGET")
+            .arg(format!("{{{prefix}}}:stats"))
+            .arg("default|noop|completed")
+            .query_async(conn)
+            .await?;
         if done.unwrap_or(0) >= n as u64 {
             return Ok(polls);
         }
@@ -113,12 +117,16 @@ fn pct(sorted: &[i64], p: f64) -> i64 {
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0) + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
     Duration::from_millis(ticks * 10)
 }
 
 /// Counts the commands clients send (not those scripts run) while `work` runs.
-async fn client_commands<F: std::future::Future<Output = anyhow::Result<u64>>>(port: u16, work: F) -> anyhow::Result<u64> {
+async fn client_commands<F: std::future::Future<Output = anyhow::Result<u64>>>(
+    port: u16,
+    work: F,
+) -> anyhow::Result<u64> {
     let mut monitor = tokio::process::Command::new("redis-cli")
         .args(["-p", &port.to_string(), "monitor"])
         .stdout(std::process::Stdio::piped())
@@ -142,7 +150,13 @@ async fn client_commands<F: std::future::Future<Output = anyhow::Result<u64>>>(p
     Ok(counter.await?.saturating_sub(own))
 }
 
-async fn ours(missions: usize, n_hosts: usize, concurrency: usize, queued: usize, monitored: usize) -> anyhow::Result<Value> {
+async fn ours(
+    missions: usize,
+    n_hosts: usize,
+    concurrency: usize,
+    queued: usize,
+    monitored: usize,
+) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let redis = RedisServer::start(dir.path(), Persistence::None).await?;
     let mut conn = redis::Client::open(redis.url())?.get_multiplexed_async_connection().await?;
@@ -266,7 +280,12 @@ async fn main() -> anyhow::Result<()> {
             ratios.insert(key.to_owned(), json!((r * 100.0).round() / 100.0));
         }
         let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
-        println!("{label:<44} {:>14} {:>14} {:>8}", show(a), show(b), ratio.map_or_else(|| "-".into(), |r| format!("{r:.2}x")));
+        println!(
+            "{label:<44} {:>14} {:>14} {:>8}",
+            show(a),
+            show(b),
+            ratio.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))
+        );
     }
     println!("{}", json!({ "mission_runner": us, "bullmq": peer, "ratio": ratios }));
     Ok(())

@@ -38,8 +38,14 @@ async fn main() -> redis::RedisResult<()> {
     let mut conn = redis::Client::open(url)?.get_multiplexed_async_connection().await?;
 
     // Create the group at the stream's start ("0"), or "$" for new events only.
-    let created: redis::RedisResult<()> =
-        redis::cmd("XGROUP").arg("CREATE").arg(stream).arg(&group).arg("0").arg("MKSTREAM").query_async(&mut conn).await;
+    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(&group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(&mut conn)
+        .await;
     if let Err(e) = created {
         if e.code() != Some("BUSYGROUP") {
             return Err(e);
@@ -53,21 +59,44 @@ async fn main() -> redis::RedisResult<()> {
     loop {
         let entries: Entries = if own_pending {
             let reply: Option<Vec<(String, Entries)>> = redis::cmd("XREADGROUP")
-                .arg("GROUP").arg(&group).arg(&consumer).arg("COUNT").arg(100)
-                .arg("STREAMS").arg(stream).arg("0")
-                .query_async(&mut conn).await?;
+                .arg("GROUP")
+                .arg(&group)
+                .arg(&consumer)
+                .arg("COUNT")
+                .arg(100)
+                .arg("STREAMS")
+                .arg(stream)
+                .arg("0")
+                .query_async(&mut conn)
+                .await?;
             let e: Entries = reply.unwrap_or_default().into_iter().flat_map(|(_, e)| e).collect();
             own_pending = !e.is_empty();
             e
         } else {
             let (_, claimed, _): (String, Entries, Vec<String>) = redis::cmd("XAUTOCLAIM")
-                .arg(stream).arg(&group).arg(&consumer).arg(STALE.as_millis() as u64).arg("0-0").arg("COUNT").arg(100)
-                .query_async(&mut conn).await?;
+                .arg(stream)
+                .arg(&group)
+                .arg(&consumer)
+                .arg(STALE.as_millis() as u64)
+                .arg("0-0")
+                .arg("COUNT")
+                .arg(100)
+                .query_async(&mut conn)
+                .await?;
             if claimed.is_empty() {
                 let reply: Option<Vec<(String, Entries)>> = redis::cmd("XREADGROUP")
-                    .arg("GROUP").arg(&group).arg(&consumer).arg("COUNT").arg(100).arg("BLOCK").arg(5000)
-                    .arg("STREAMS").arg(stream).arg(">")
-                    .query_async(&mut conn).await?;
+                    .arg("GROUP")
+                    .arg(&group)
+                    .arg(&consumer)
+                    .arg("COUNT")
+                    .arg(100)
+                    .arg("BLOCK")
+                    .arg(5000)
+                    .arg("STREAMS")
+                    .arg(stream)
+                    .arg(">")
+                    .query_async(&mut conn)
+                    .await?;
                 reply.unwrap_or_default().into_iter().flat_map(|(_, e)| e).collect()
             } else {
                 claimed

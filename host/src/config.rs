@@ -96,9 +96,18 @@ impl AuthConfig {
         let mut names = std::collections::HashSet::new();
         for t in &self.tokens {
             let ok_hash = t.sha256.len() == 64 && t.sha256.bytes().all(|b| b.is_ascii_hexdigit());
-            anyhow::ensure!(ok_hash, "auth token `{}`: `sha256` must be 64 hex digits (mission-runner token hash)", t.name);
+            anyhow::ensure!(
+                ok_hash,
+                "auth token `{}`: `sha256` must be 64 hex digits (mission-runner token hash)",
+                t.name
+            );
             anyhow::ensure!(!t.scopes.is_empty(), "auth token `{}`: give at least one scope", t.name);
-            anyhow::ensure!(crate::auth::valid_tenant(&t.tenant), "auth token `{}`: `{}` is not a tenant name", t.name, t.tenant);
+            anyhow::ensure!(
+                crate::auth::valid_tenant(&t.tenant),
+                "auth token `{}`: `{}` is not a tenant name",
+                t.name,
+                t.tenant
+            );
             anyhow::ensure!(names.insert(&t.name), "auth token name `{}` is used twice", t.name);
         }
         Ok(())
@@ -217,7 +226,10 @@ mod tests {
         let back: Config = toml::from_str(&text).unwrap();
         assert_eq!(toml::to_string_pretty(&back).unwrap(), text);
         let partial: Config = toml::from_str("concurrency = 3\n[mission_defaults]\nmax_attempts = 9\n").unwrap();
-        assert_eq!((partial.concurrency, partial.mission_defaults.max_attempts, partial.lease), (3, 9, Duration::from_secs(15)));
+        assert_eq!(
+            (partial.concurrency, partial.mission_defaults.max_attempts, partial.lease),
+            (3, 9, Duration::from_secs(15))
+        );
         assert!(toml::from_str::<Config>("concurency = 3").is_err(), "typos are refused");
     }
 }

@@ -81,9 +81,14 @@ impl RedisServer {
     async fn adopt(dir: &Path) -> Option<Self> {
         let port: u16 = std::fs::read_to_string(dir.join("redis.port")).ok()?.trim().parse().ok()?;
         let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).ok()?;
-        let mut c = tokio::time::timeout(Duration::from_secs(1), client.get_multiplexed_async_connection()).await.ok()?.ok()?;
+        let mut c =
+            tokio::time::timeout(Duration::from_secs(1), client.get_multiplexed_async_connection()).await.ok()?.ok()?;
         let kv: Vec<String> = redis::cmd("CONFIG").arg("GET").arg("dir").query_async(&mut c).await.ok()?;
-        (kv.get(1).map(PathBuf::from).as_deref() == Some(dir)).then(|| RedisServer { child: None, port, dir: dir.to_owned() })
+        (kv.get(1).map(PathBuf::from).as_deref() == Some(dir)).then(|| RedisServer {
+            child: None,
+            port,
+            dir: dir.to_owned(),
+        })
     }
 
     async fn wait_ready(&mut self) -> anyhow::Result<()> {

@@ -85,8 +85,20 @@ mod tests {
         let f = |kv: &[&str]| kv.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let e = Event::from_entry(
             "1-0".into(),
-            f(&["type", "mission.created", "mission", "m1", "source", "h", "timestamp", "1.5",
-                "payload", r#"{"mission_id":"m1"}"#, "meta", "{}"]),
+            f(&[
+                "type",
+                "mission.created",
+                "mission",
+                "m1",
+                "source",
+                "h",
+                "timestamp",
+                "1.5",
+                "payload",
+                r#"{"mission_id":"m1"}"#,
+                "meta",
+                "{}",
+            ]),
         )
         .unwrap();
         let json = serde_json::to_value(&e).unwrap();

@@ -117,7 +117,12 @@ impl Metrics {
             family(&mut out, "mission_runner_missions", "gauge", "Missions by status and type (retained ones).");
             for (t, ts) in &s.by_type {
                 for (status, n) in &ts.by_status {
-                    let _ = writeln!(out, "mission_runner_missions{{type=\"{}\",status=\"{}\"}} {n}", escape(t), escape(status));
+                    let _ = writeln!(
+                        out,
+                        "mission_runner_missions{{type=\"{}\",status=\"{}\"}} {n}",
+                        escape(t),
+                        escape(status)
+                    );
                 }
             }
             for (name, help, v) in [
@@ -136,15 +141,35 @@ impl Metrics {
         for (plugin, h) in self.run.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             h.render(&mut out, "mission_runner_run_seconds", &format!("plugin=\"{}\"", escape(plugin)));
         }
-        family(&mut out, "mission_runner_attempts_total", "counter", "Attempts by plugin and outcome (retrying counts retries).");
+        family(
+            &mut out,
+            "mission_runner_attempts_total",
+            "counter",
+            "Attempts by plugin and outcome (retrying counts retries).",
+        );
         for ((plugin, outcome), n) in self.attempts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(out, "mission_runner_attempts_total{{plugin=\"{}\",outcome=\"{}\"}} {n}", escape(plugin), outcome.as_str());
+            let _ = writeln!(
+                out,
+                "mission_runner_attempts_total{{plugin=\"{}\",outcome=\"{}\"}} {n}",
+                escape(plugin),
+                outcome.as_str()
+            );
         }
         family(&mut out, "mission_runner_instantiate_seconds", "histogram", "Time to make a fresh plugin instance.");
         instantiate.render(&mut out, "mission_runner_instantiate_seconds", "");
-        family(&mut out, "mission_runner_plugins_compiled_total", "counter", "Plugins compiled (compile cache misses).");
+        family(
+            &mut out,
+            "mission_runner_plugins_compiled_total",
+            "counter",
+            "Plugins compiled (compile cache misses).",
+        );
         let _ = writeln!(out, "mission_runner_plugins_compiled_total {}", compiled.0);
-        family(&mut out, "mission_runner_compile_cache_hits_total", "counter", "Plugins loaded from the compile cache.");
+        family(
+            &mut out,
+            "mission_runner_compile_cache_hits_total",
+            "counter",
+            "Plugins loaded from the compile cache.",
+        );
         let _ = writeln!(out, "mission_runner_compile_cache_hits_total {}", compiled.1);
         family(&mut out, "mission_runner_redis_errors_total", "counter", "Redis commands that failed.");
         let _ = writeln!(out, "mission_runner_redis_errors_total {}", self.redis_errors.load(Relaxed));

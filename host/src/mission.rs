@@ -29,14 +29,8 @@ pub enum Status {
 
 impl Status {
     /// Every status, in lifecycle order.
-    pub const ALL: [Status; 6] = [
-        Status::Pending,
-        Status::Running,
-        Status::Retrying,
-        Status::Completed,
-        Status::Failed,
-        Status::Cancelled,
-    ];
+    pub const ALL: [Status; 6] =
+        [Status::Pending, Status::Running, Status::Retrying, Status::Completed, Status::Failed, Status::Cancelled];
 
     /// The name used in Redis, the API and events.
     pub fn as_str(self) -> &'static str {
@@ -65,13 +59,10 @@ impl fmt::Display for Status {
 impl FromStr for Status {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
-                format!("unknown status `{s}`; expected one of {}", names.join(", "))
-            })
+        Status::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            let names: Vec<_> = Status::ALL.iter().map(|s| s.as_str()).collect();
+            format!("unknown status `{s}`; expected one of {}", names.join(", "))
+        })
     }
 }
 
@@ -204,15 +195,12 @@ impl Mission {
             return Ok(None);
         }
         let mut take = |f: &'static str| h.remove(f).filter(|v| !v.is_empty());
-        let text = |f: &'static str, v: Option<String>| {
-            v.ok_or(CorruptRecord { field: f, problem: "missing".into() })
-        };
+        let text = |f: &'static str, v: Option<String>| v.ok_or(CorruptRecord { field: f, problem: "missing".into() });
         fn num<T: FromStr>(f: &'static str, v: Option<String>) -> Result<Option<T>, CorruptRecord>
         where
             T::Err: fmt::Display,
         {
-            v.map(|s| s.parse::<T>().map_err(|e| CorruptRecord { field: f, problem: e.to_string() }))
-                .transpose()
+            v.map(|s| s.parse::<T>().map_err(|e| CorruptRecord { field: f, problem: e.to_string() })).transpose()
         }
         fn time(f: &'static str, v: Option<String>) -> Result<Option<DateTime<Utc>>, CorruptRecord> {
             Ok(num::<i64>(f, v)?.and_then(|ms| Utc.timestamp_millis_opt(ms).single()))
@@ -287,9 +275,16 @@ mod tests {
     #[test]
     fn reads_a_hash_and_rejects_a_corrupt_one() {
         let mut h: HashMap<String, String> = [
-            ("id", "m1"), ("type", "echo"), ("status", "completed"), ("priority", "70"),
-            ("payload", r#"{"a":1}"#), ("result", r#"{"a":1}"#), ("attempts", "1"),
-            ("max_attempts", "3"), ("created_ms", "1700000000000"), ("progress", "50"),
+            ("id", "m1"),
+            ("type", "echo"),
+            ("status", "completed"),
+            ("priority", "70"),
+            ("payload", r#"{"a":1}"#),
+            ("result", r#"{"a":1}"#),
+            ("attempts", "1"),
+            ("max_attempts", "3"),
+            ("created_ms", "1700000000000"),
+            ("progress", "50"),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))

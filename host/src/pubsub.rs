@@ -21,8 +21,13 @@ pub enum Wake {
 
 /// Calls `handle` for every message on `channel`, on every (re)subscription,
 /// and every `recheck` (if given), until `stop`.
-pub async fn follow<F, Fut>(client: redis::Client, channel: String, recheck: Option<Duration>, stop: CancellationToken, mut handle: F)
-where
+pub async fn follow<F, Fut>(
+    client: redis::Client,
+    channel: String,
+    recheck: Option<Duration>,
+    stop: CancellationToken,
+    mut handle: F,
+) where
     F: FnMut(Wake) -> Fut,
     Fut: Future<Output = ()>,
 {

@@ -169,8 +169,7 @@ impl MissionRequest {
             },
         };
         let by_type = defaults.per_type.get(&self.mission_type);
-        let max_attempts =
-            self.max_attempts.or(by_type.and_then(|t| t.max_attempts)).unwrap_or(defaults.max_attempts);
+        let max_attempts = self.max_attempts.or(by_type.and_then(|t| t.max_attempts)).unwrap_or(defaults.max_attempts);
         if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {
             return Err(invalid("max_attempts", format!("must be 1..={MAX_ATTEMPTS}")));
         }
@@ -240,10 +239,7 @@ mod tests {
         assert_eq!(req(r#"{"type":"e","payload":1,"priority":101}"#).unwrap_err().field, "priority");
         assert_eq!(req(r#"{"type":"e","payload":1,"max_attempts":0}"#).unwrap_err().field, "max_attempts");
         assert_eq!(req(r#"{"type":"e","payload":1,"timeout_ms":0}"#).unwrap_err().field, "timeout_ms");
-        assert_eq!(
-            req(r#"{"type":"e","payload":1,"run_at":"2999-01-01T00:00:00Z"}"#).unwrap_err().field,
-            "run_at"
-        );
+        assert_eq!(req(r#"{"type":"e","payload":1,"run_at":"2999-01-01T00:00:00Z"}"#).unwrap_err().field, "run_at");
         assert_eq!(
             req(r#"{"type":"e","payload":1,"backoff":{"base_ms":10,"cap_ms":5}}"#).unwrap_err().field,
             "backoff"

@@ -40,10 +40,15 @@ async fn bad_submissions_are_refused_and_store_nothing() {
     let (s, b) = api.post("/api/missions", json!({ "type": "Echo Mission", "payload": 1 })).await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_field", "type");
 
-    let (s, b) = api.post("/api/missions/batch", json!({ "missions": [
+    let (s, b) = api
+        .post(
+            "/api/missions/batch",
+            json!({ "missions": [
         { "type": "echo", "payload": 1 },
         { "type": "echo", "payload": 2, "max_attempts": 0 },
-    ] })).await;
+    ] }),
+        )
+        .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_field", "missions[1]");
 
     // Nothing was stored: no mission, no counter, no event.

@@ -53,7 +53,8 @@ async fn call(base: &str, token: Option<&str>, method: &Method, path: &str) -> (
     }
     let resp = req.send().await.expect("request sent");
     let status = resp.status();
-    let is_stream = resp.headers().get("content-type").is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream"));
+    let is_stream =
+        resp.headers().get("content-type").is_some_and(|v| v.to_str().unwrap_or("").starts_with("text/event-stream"));
     if is_stream || status.is_success() {
         return (status, None);
     }
@@ -83,7 +84,11 @@ async fn every_operation_asks_for_the_scope_its_document_names() {
 
             let (status, code) = call(&base, None, &method, &concrete).await;
             match needs {
-                Some(_) => assert_eq!((status.as_u16(), code.as_deref()), (401, Some("unauthorized")), "{what} without a token"),
+                Some(_) => assert_eq!(
+                    (status.as_u16(), code.as_deref()),
+                    (401, Some("unauthorized")),
+                    "{what} without a token"
+                ),
                 None => assert!(status != 401 && status != 403, "{what} is public, answered {status}"),
             }
             let (status, _) = call(&base, Some("not-a-token"), &method, &concrete).await;
@@ -154,7 +159,8 @@ async fn a_tenant_sees_only_its_own_missions_events_and_stats() {
     let (_, counts) = rival.get("/api/events/stats").await;
     assert_eq!(counts["by_type"]["mission.created"], 1, "{counts}");
     let (_, all) = rival.get("/api/events?limit=1000").await;
-    let foreign = all["events"].as_array().unwrap().iter().filter(|e| e["payload"]["mission_id"] == ours.as_str()).count();
+    let foreign =
+        all["events"].as_array().unwrap().iter().filter(|e| e["payload"]["mission_id"] == ours.as_str()).count();
     assert_eq!(foreign, 0, "no event of another tenant's mission");
 
     // The live stream, replayed from the start, skips the other tenant's events too.
@@ -179,7 +185,8 @@ async fn a_tenant_sees_only_its_own_missions_events_and_stats() {
 async fn tokens_made_at_run_time_work_until_revoked() {
     let env = secured(0).await;
     let root = as_(&env, "tok-root");
-    let (status, made) = root.post("/api/tokens", json!({ "name": "ci", "tenant": "rival", "scopes": ["missions:read"] })).await;
+    let (status, made) =
+        root.post("/api/tokens", json!({ "name": "ci", "tenant": "rival", "scopes": ["missions:read"] })).await;
     assert_eq!(status, 201, "{made}");
     let token = made["token"].as_str().unwrap().to_owned();
     let id = made["record"]["id"].as_str().unwrap().to_owned();
@@ -203,7 +210,12 @@ async fn tokens_made_at_run_time_work_until_revoked() {
 
     let (status, _) = root.request(Method::DELETE, &format!("/api/tokens/{id}")).await;
     assert_eq!(status, 204);
-    let revoked = wait_until(mission_runner::auth::CACHE_TTL + Duration::from_secs(5), || ci.get("/api/missions"), |(s, _)| *s == 401).await;
+    let revoked = wait_until(
+        mission_runner::auth::CACHE_TTL + Duration::from_secs(5),
+        || ci.get("/api/missions"),
+        |(s, _)| *s == 401,
+    )
+    .await;
     assert!(revoked.is_some(), "a revoked token is refused within the cache's lifetime");
 }
 
@@ -215,7 +227,12 @@ async fn an_open_api_is_refused_beyond_loopback_and_makes_no_tokens() {
     c.concurrency = 0;
     let err = server::start(c.clone()).await.expect_err("refused");
     assert!(format!("{err:#}").contains("no API tokens"), "{err:#}");
-    c.auth.tokens = vec![ConfiguredToken { name: "a".into(), tenant: "default".into(), scopes: vec![Scope::Admin], sha256: hash_token("t") }];
+    c.auth.tokens = vec![ConfiguredToken {
+        name: "a".into(),
+        tenant: "default".into(),
+        scopes: vec![Scope::Admin],
+        sha256: hash_token("t"),
+    }];
     server::start(c).await.expect("with tokens it serves").shutdown().await.unwrap();
 
     let (status, body) = env.api.post("/api/tokens", json!({ "name": "x", "scopes": ["admin"] })).await;

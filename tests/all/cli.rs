@@ -35,7 +35,8 @@ async fn plugin_push_list_activate_and_errors() {
     let url = env.host.url();
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("echo.json");
-    std::fs::write(&manifest, json!({ "name": "echo", "version": "2.0.0", "mission_types": ["echo"] }).to_string()).unwrap();
+    std::fs::write(&manifest, json!({ "name": "echo", "version": "2.0.0", "mission_types": ["echo"] }).to_string())
+        .unwrap();
     let wasm = plugins_dir().join("fixtures/echo-v2.wasm");
     let (wasm, manifest) = (wasm.to_str().unwrap(), manifest.to_str().unwrap());
 
@@ -164,7 +165,11 @@ async fn tokens_from_generate_to_revoke() {
     let url = env.host.url();
     let nobody = tempfile::tempdir().unwrap();
     let as_nobody = |args: &'static [&'static str]| {
-        tokio::process::Command::new(bin).args(args).args(["--url", &url]).env("MISSION_RUNNER_DATA_DIR", nobody.path()).output()
+        tokio::process::Command::new(bin)
+            .args(args)
+            .args(["--url", &url])
+            .env("MISSION_RUNNER_DATA_DIR", nobody.path())
+            .output()
     };
     let refused = as_nobody(&["submit", "echo", "1"]).await.unwrap();
     assert_eq!(refused.status.code(), Some(1));
@@ -175,7 +180,8 @@ async fn tokens_from_generate_to_revoke() {
         all.extend(["--token".into(), token.clone()]);
         run_owned(url.clone(), all)
     };
-    let made = with(&["token", "create", "--name", "ci", "--tenant", "acme", "--scope", "missions:read", "--json"]).await;
+    let made =
+        with(&["token", "create", "--name", "ci", "--tenant", "acme", "--scope", "missions:read", "--json"]).await;
     assert!(made.status.success(), "{}", text(&made.stderr));
     let made: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
     let id = made["record"]["id"].as_str().unwrap().to_owned();

@@ -11,7 +11,8 @@ use crate::harness::{Api, test_config};
 
 async fn answers(port: u16) -> bool {
     let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else { return false };
-    let Ok(Ok(mut c)) = tokio::time::timeout(Duration::from_secs(1), client.get_multiplexed_async_connection()).await else {
+    let Ok(Ok(mut c)) = tokio::time::timeout(Duration::from_secs(1), client.get_multiplexed_async_connection()).await
+    else {
         return false;
     };
     redis::cmd("PING").query_async::<String>(&mut c).await.is_ok()

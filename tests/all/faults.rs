@@ -21,18 +21,22 @@ async fn repeated_sigkills_and_a_redis_restart_lose_nothing_and_never_overlap() 
     let args = ["--lease-ms", "1000", "--concurrency", "6"];
     let mut hosts = vec![spawn_host(&url, &args).await, spawn_host(&url, &args).await];
     let missions: Vec<Value> = (0..MISSIONS)
-        .map(|i| json!({ "type": "chaos", "payload": { "do": "sleep", "ms": 100 }, "priority": i % 101, "max_attempts": 20,
-            "backoff": { "base_ms": 20, "cap_ms": 200 } }))
+        .map(|i| {
+            json!({ "type": "chaos", "payload": { "do": "sleep", "ms": 100 }, "priority": i % 101, "max_attempts": 20,
+            "backoff": { "base_ms": 20, "cap_ms": 200 } })
+        })
         .collect();
     let (status, body) = hosts[0].1.post("/api/missions/batch", json!({ "missions": missions })).await;
     assert_eq!(status, 201, "{body}");
-    let ids: Vec<String> = body["missions"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    let ids: Vec<String> =
+        body["missions"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
 
     let mut conn = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
     let (deadline, mut kills, mut restarted) = (Instant::now() + Duration::from_secs(120), 0, false);
     loop {
         tokio::time::sleep(Duration::from_millis(400)).await;
-        let done: Result<u64, _> = redis::cmd("ZCARD").arg("{mr}:t:default:status:completed").query_async(&mut conn).await;
+        let done: Result<u64, _> =
+            redis::cmd("ZCARD").arg("{mr}:t:default:status:completed").query_async(&mut conn).await;
         let done = match done {
             Ok(d) => d as usize,
             Err(_) => {
@@ -77,7 +81,11 @@ async fn repeated_sigkills_and_a_redis_restart_lose_nothing_and_never_overlap() 
         match field("type").as_str() {
             "mission.started" => {
                 starts += 1;
-                assert!(running.insert(field("mission")), "{sid}: a second attempt of {} started while one ran", field("mission"));
+                assert!(
+                    running.insert(field("mission")),
+                    "{sid}: a second attempt of {} started while one ran",
+                    field("mission")
+                );
             }
             "mission.completed" | "mission.failed" | "mission.retrying" | "mission.cancelled" => {
                 running.remove(&field("mission"));

@@ -12,8 +12,12 @@ const TOKEN: &str = "fuzz-admin-token";
 async fn schemathesis_finds_no_server_error_and_no_partial_write() {
     let env = TestEnv::start_with(|c| {
         c.concurrency = 2;
-        c.auth.tokens =
-            vec![ConfiguredToken { name: "fuzz".into(), tenant: "default".into(), scopes: vec![Scope::Admin], sha256: hash_token(TOKEN) }];
+        c.auth.tokens = vec![ConfiguredToken {
+            name: "fuzz".into(),
+            tenant: "default".into(),
+            scopes: vec![Scope::Admin],
+            sha256: hash_token(TOKEN),
+        }];
     })
     .await;
     let out = tokio::process::Command::new("schemathesis")

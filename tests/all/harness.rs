@@ -74,7 +74,8 @@ pub async fn spawn_host(redis_url: &str, args: &[&str]) -> (tokio::process::Chil
     let mut line = String::new();
     let mut stdout = tokio::io::BufReader::new(child.stdout.take().expect("stdout"));
     stdout.read_line(&mut line).await.expect("serving line");
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let url =
+        line.split_whitespace().find(|w| w.starts_with("http://")).unwrap_or_else(|| panic!("no URL in {line:?}"));
     (child, Api::new(url))
 }
 
@@ -138,7 +139,10 @@ impl Api {
     pub fn with_token(base: &str, token: &str) -> Self {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse().expect("header value"));
-        Api { base: base.to_owned(), http: reqwest::Client::builder().default_headers(headers).build().expect("client") }
+        Api {
+            base: base.to_owned(),
+            http: reqwest::Client::builder().default_headers(headers).build().expect("client"),
+        }
     }
 
     /// Sends any request; for tests of methods and headers of their own.
@@ -187,14 +191,18 @@ impl Api {
     /// Waits until the mission has `status`; returns the record.
     pub async fn wait_status(&self, id: &str, status: &str, within: Duration) -> Value {
         let mut last = Value::Null;
-        let found = wait_until(within, || {
-            let api = self.clone();
-            let id = id.to_owned();
-            async move { api.mission(&id).await }
-        }, |m: &Value| {
-            last = m.clone();
-            m["status"] == status
-        })
+        let found = wait_until(
+            within,
+            || {
+                let api = self.clone();
+                let id = id.to_owned();
+                async move { api.mission(&id).await }
+            },
+            |m: &Value| {
+                last = m.clone();
+                m["status"] == status
+            },
+        )
         .await;
         found.unwrap_or_else(|| panic!("mission {id} not {status} within {within:?}; last: {last}"))
     }

@@ -53,10 +53,7 @@ async fn a_stale_token_cannot_complete_or_fail_and_the_reaper_recovers_the_missi
     assert_eq!(queue.heartbeat(&desc, &[(id.clone(), claimed.token.clone())], 50).await.unwrap(), [id.clone()]);
     assert_eq!(env.api.event_types(&id).await, events_before);
     assert_eq!(env.api.mission(&id).await["status"], "retrying");
-    assert_eq!(
-        events_before,
-        ["mission.created", "mission.started", "mission.failed", "mission.retrying"]
-    );
+    assert_eq!(events_before, ["mission.created", "mission.started", "mission.failed", "mission.retrying"]);
 }
 
 #[tokio::test]
@@ -139,9 +136,11 @@ async fn many_workers_on_one_queue_run_every_attempt_exactly_once() {
     let (status, body) = api.post("/api/missions/batch", json!({ "missions": missions })).await;
     assert_eq!(status, 201, "{body}");
 
-    let done = wait_until(Duration::from_secs(60), || api.get("/api/stats"), |(_, s)| {
-        s["totals"]["by_status"]["completed"] == 150
-    })
+    let done = wait_until(
+        Duration::from_secs(60),
+        || api.get("/api/stats"),
+        |(_, s)| s["totals"]["by_status"]["completed"] == 150,
+    )
     .await;
     assert!(done.is_some(), "not all 150 missions completed");
 

@@ -54,7 +54,10 @@ async fn text_stats_does_real_work_and_reports_progress() {
 #[tokio::test]
 async fn a_failing_plugin_fails_its_mission_with_its_message() {
     let env = TestEnv::start().await;
-    let id = env.api.submit(json!({ "type": "chaos", "payload": { "do": "fail", "message": "the flux capacitor broke" } })).await;
+    let id = env
+        .api
+        .submit(json!({ "type": "chaos", "payload": { "do": "fail", "message": "the flux capacitor broke" } }))
+        .await;
     let m = env.api.wait_status(&id, "failed", Duration::from_secs(10)).await;
     assert_eq!(m["error"], json!({ "kind": "permanent", "message": "the flux capacitor broke" }));
     assert_eq!(m["attempts"], 1, "a permanent error is not retried");
@@ -105,7 +108,8 @@ async fn health_reports_redis_and_plugins() {
 #[tokio::test]
 async fn lists_page_with_cursors_that_new_missions_do_not_disturb() {
     let env = TestEnv::start_with(|c| c.concurrency = 0).await;
-    let batch: Vec<_> = (0..250).map(|i| json!({ "type": if i % 5 == 0 { "flaky" } else { "echo" }, "payload": i })).collect();
+    let batch: Vec<_> =
+        (0..250).map(|i| json!({ "type": if i % 5 == 0 { "flaky" } else { "echo" }, "payload": i })).collect();
     let (status, _) = env.api.post("/api/missions/batch", json!({ "missions": batch })).await;
     assert_eq!(status, 201);
 

@@ -13,7 +13,8 @@ use crate::harness::TestEnv;
 fn parse(text: &str) -> HashMap<String, f64> {
     let name_ok = |n: &str| {
         let mut c = n.chars();
-        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+        c.next().is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
     };
     let mut typed: HashMap<String, String> = HashMap::new();
     let mut samples = HashMap::new();
@@ -28,7 +29,8 @@ fn parse(text: &str) -> HashMap<String, f64> {
             continue;
         }
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
-        let v: f64 = if value == "+Inf" { f64::INFINITY } else { value.parse().unwrap_or_else(|_| panic!("bad value: {line}")) };
+        let v: f64 =
+            if value == "+Inf" { f64::INFINITY } else { value.parse().unwrap_or_else(|_| panic!("bad value: {line}")) };
         let name = series.split('{').next().unwrap();
         assert!(name_ok(name), "bad name: {line}");
         if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
@@ -38,7 +40,11 @@ fn parse(text: &str) -> HashMap<String, f64> {
                 assert!(name_ok(k) && !v.contains('"'), "{line}");
             }
         }
-        let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).filter(|f| typed.get(*f).is_some_and(|k| k == "histogram")).unwrap_or(name);
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .filter(|f| typed.get(*f).is_some_and(|k| k == "histogram"))
+            .unwrap_or(name);
         assert!(typed.contains_key(family), "sample of an undeclared family: {line}");
         samples.insert(series.to_owned(), v);
     }
@@ -66,7 +72,9 @@ async fn metrics_parse_and_count_what_happened() {
     assert_eq!(m["mission_runner_instantiate_seconds_count"], 2.0);
     assert!(m["mission_runner_claim_seconds_count"] >= 2.0);
     let families: HashSet<&str> = m.keys().map(|k| k.split('{').next().unwrap()).collect();
-    for f in ["mission_runner_queue_depth", "mission_runner_redis_errors_total", "mission_runner_plugins_compiled_total"] {
+    for f in
+        ["mission_runner_queue_depth", "mission_runner_redis_errors_total", "mission_runner_plugins_compiled_total"]
+    {
         assert!(families.contains(f), "{f} missing");
     }
 }

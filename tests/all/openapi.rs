@@ -8,13 +8,31 @@ use crate::harness::TestEnv;
 /// Operations a client of this API relies on; a route dropped from the
 /// router (and so from the document) fails here.
 const EXPECTED: [&str; 25] = [
-    "post /api/missions", "get /api/missions", "post /api/missions/batch", "get /api/missions/{id}",
-    "post /api/missions/{id}/cancel", "post /api/missions/{id}/retry", "get /api/missions/{id}/log",
-    "post /api/missions/{id}/log", "get /api/events", "get /api/events/stats", "get /api/events/stream",
-    "get /api/stats", "get /api/queue", "get /api/dead", "get /api/workers", "get /api/health", "get /metrics",
-    "post /api/plugins", "get /api/plugins", "post /api/plugins/{name}/activate",
-    "delete /api/plugins/{name}/versions/{version}", "post /api/tokens", "get /api/tokens",
-    "delete /api/tokens/{id}", "get /api/openapi.json",
+    "post /api/missions",
+    "get /api/missions",
+    "post /api/missions/batch",
+    "get /api/missions/{id}",
+    "post /api/missions/{id}/cancel",
+    "post /api/missions/{id}/retry",
+    "get /api/missions/{id}/log",
+    "post /api/missions/{id}/log",
+    "get /api/events",
+    "get /api/events/stats",
+    "get /api/events/stream",
+    "get /api/stats",
+    "get /api/queue",
+    "get /api/dead",
+    "get /api/workers",
+    "get /api/health",
+    "get /metrics",
+    "post /api/plugins",
+    "get /api/plugins",
+    "post /api/plugins/{name}/activate",
+    "delete /api/plugins/{name}/versions/{version}",
+    "post /api/tokens",
+    "get /api/tokens",
+    "delete /api/tokens/{id}",
+    "get /api/openapi.json",
 ];
 
 #[test]

@@ -32,7 +32,13 @@ async fn finished_missions_expire_with_their_log_and_index_entries() {
 async fn a_redis_that_may_evict_keys_is_refused() {
     let redis = TestRedis::start().await;
     let mut conn = redis.conn().await;
-    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("allkeys-lru").query_async(&mut conn).await.unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("allkeys-lru")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let err = server::start(test_config(&redis.url())).await.expect_err("refused");
     let msg = format!("{err:#}");
     assert!(msg.contains("allkeys-lru") && msg.contains("noeviction"), "{msg}");
@@ -43,9 +49,13 @@ async fn clients_append_logs_and_events_can_be_counted_and_filtered() {
     let env = TestEnv::start().await;
     let id = env.api.submit(json!({ "type": "echo", "payload": "x" })).await;
     env.api.wait_status(&id, "completed", Duration::from_secs(10)).await;
-    let (status, _) = env.api.post(&format!("/api/missions/{id}/log"), json!({ "message": "checked by hand", "level": "warn" })).await;
+    let (status, _) = env
+        .api
+        .post(&format!("/api/missions/{id}/log"), json!({ "message": "checked by hand", "level": "warn" }))
+        .await;
     assert_eq!(status, 201);
-    let (status, body) = env.api.post(&format!("/api/missions/{id}/log"), json!({ "message": "x", "level": "loud" })).await;
+    let (status, body) =
+        env.api.post(&format!("/api/missions/{id}/log"), json!({ "message": "x", "level": "loud" })).await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_field")));
 
     let (_, log) = env.api.get(&format!("/api/missions/{id}/log")).await;
@@ -61,8 +71,13 @@ async fn clients_append_logs_and_events_can_be_counted_and_filtered() {
     let (_, first) = env.api.get(&format!("/api/missions/{id}/log?limit=2")).await;
     let cursor = first["next_cursor"].as_str().expect("more follow").to_owned();
     let (_, rest) = env.api.get(&format!("/api/missions/{id}/log?limit=10&cursor={cursor}")).await;
-    let messages: Vec<&str> = first["lines"].as_array().unwrap().iter().chain(rest["lines"].as_array().unwrap())
-        .map(|l| l["message"].as_str().unwrap()).collect();
+    let messages: Vec<&str> = first["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["lines"].as_array().unwrap())
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
     assert_eq!(messages[1..], ["checked by hand", "more 0", "more 1", "more 2"]);
     assert!(rest["next_cursor"].is_null());
 
@@ -138,11 +153,13 @@ async fn all_pages(api: &crate::harness::Api, path: &str, items: &str, key: &str
 #[tokio::test]
 async fn the_queue_workers_and_plugins_lists_page_with_cursors() {
     let env = TestEnv::start_with(|c| c.concurrency = 0).await;
-    let missions: Vec<Value> = (0..25).map(|i| json!({ "type": "echo", "payload": i, "priority": i % 3 * 40 })).collect();
+    let missions: Vec<Value> =
+        (0..25).map(|i| json!({ "type": "echo", "payload": i, "priority": i % 3 * 40 })).collect();
     let (status, _) = env.api.post("/api/missions/batch", json!({ "missions": missions })).await;
     assert_eq!(status, 201);
     let (_, whole) = env.api.get("/api/queue?limit=100").await;
-    let in_order: Vec<String> = whole["missions"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    let in_order: Vec<String> =
+        whole["missions"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(in_order.len(), 25);
     assert_eq!(all_pages(&env.api, "/api/queue?limit=10", "missions", "id").await, in_order, "pages in claim order");
     let (_, second) = env.api.get("/api/queue?limit=10").await;
@@ -151,19 +168,23 @@ async fn the_queue_workers_and_plugins_lists_page_with_cursors() {
     assert_eq!(next["missions"][0]["position"], 11);
 
     let (_, plugins) = env.api.get("/api/plugins").await;
-    let names: Vec<String> = plugins["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<String> =
+        plugins["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
     assert!(names.len() >= 3, "{names:?}");
     assert_eq!(all_pages(&env.api, "/api/plugins?limit=2", "plugins", "name").await, names);
 
     let (_h1, _) = crate::harness::start_host(&env.redis, 1).await;
     let (_h2, _) = crate::harness::start_host(&env.redis, 1).await;
     // Each host registers with its first heartbeat (the API-only one too).
-    let registered = wait_until(Duration::from_secs(10), || env.api.get("/api/workers"), |(_, w)| {
-        w["workers"].as_array().is_some_and(|a| a.len() == 3)
-    })
+    let registered = wait_until(
+        Duration::from_secs(10),
+        || env.api.get("/api/workers"),
+        |(_, w)| w["workers"].as_array().is_some_and(|a| a.len() == 3),
+    )
     .await;
     let (_, all) = registered.expect("three hosts registered");
-    let mut ids: Vec<String> = all["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap().to_owned()).collect();
+    let mut ids: Vec<String> =
+        all["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap().to_owned()).collect();
     ids.sort();
     assert_eq!(all_pages(&env.api, "/api/workers?limit=1", "workers", "id").await, ids);
 

@@ -76,7 +76,10 @@ async fn activate_roll_back_and_delete_versions() {
     assert_eq!(run_echo(&env.api).await["plugin_digest"], v1.as_str());
     let (_, ev) = env.api.get("/api/events?type=plugin.activated").await;
     let last = ev["events"].as_array().unwrap().last().unwrap();
-    assert_eq!((last["payload"]["digest"].as_str(), last["payload"]["activated_by"].as_str()), (Some(v1.as_str()), Some("anonymous")));
+    assert_eq!(
+        (last["payload"]["digest"].as_str(), last["payload"]["activated_by"].as_str()),
+        (Some(v1.as_str()), Some("anonymous"))
+    );
     assert_eq!(last["payload"]["previous"]["echo"]["digest"], v2.as_str());
 
     // Versions are immutable: other bytes (here, one more custom section) under
@@ -117,13 +120,18 @@ async fn a_swap_under_load_reaches_every_host_and_fails_nothing() {
             ids
         })
     };
-    wait_until(Duration::from_secs(20), || api.get("/api/stats"), |(_, s)| s["totals"]["total"].as_u64() >= Some(40)).await;
+    wait_until(Duration::from_secs(20), || api.get("/api/stats"), |(_, s)| s["totals"]["total"].as_u64() >= Some(40))
+        .await;
     let (status, _) = api.post("/api/plugins/echo/activate", json!({ "version": "2.0.0" })).await;
     assert_eq!(status, 200);
     // The other process follows within a second.
-    let followed = wait_until(Duration::from_secs(1), || b.get("/api/health"), |(_, h)| {
-        h["plugins"].as_array().is_some_and(|p| p.iter().any(|p| p["digest"] == v2.as_str() && p["loaded"] == true))
-    })
+    let followed = wait_until(
+        Duration::from_secs(1),
+        || b.get("/api/health"),
+        |(_, h)| {
+            h["plugins"].as_array().is_some_and(|p| p.iter().any(|p| p["digest"] == v2.as_str() && p["loaded"] == true))
+        },
+    )
     .await;
     assert!(followed.is_some(), "the second host did not load the new version within a second");
 
@@ -137,7 +145,12 @@ async fn a_swap_under_load_reaches_every_host_and_fails_nothing() {
         let (_, ev) = api.get(&format!("/api/events?mission_id={id}&type=mission.started")).await;
         let started = &ev["events"][0];
         let expected = if parse_id(started["id"].as_str().unwrap()) < swap_at { &v1 } else { &v2 };
-        assert_eq!(m["plugin_digest"], expected.as_str(), "mission {id} claimed {} the swap", if expected == &v1 { "before" } else { "after" });
+        assert_eq!(
+            m["plugin_digest"],
+            expected.as_str(),
+            "mission {id} claimed {} the swap",
+            if expected == &v1 { "before" } else { "after" }
+        );
         assert_eq!(started["payload"]["plugin_digest"], expected.as_str());
         *ran.entry(m["plugin_digest"].as_str().unwrap().to_owned()).or_default() += 1;
     }
@@ -173,13 +186,21 @@ async fn a_restarted_host_loads_its_plugins_from_the_warm_cache() {
     let (_, h) = Api::new(&cold.url()).get("/api/health").await;
     let loaded = h["plugins"].as_array().unwrap().len() as u64;
     assert_eq!(loaded, 2);
-    assert_eq!((h["compile"]["compiled"].as_u64(), h["compile"]["cache_hits"].as_u64()), (Some(loaded), Some(0)), "{h}");
+    assert_eq!(
+        (h["compile"]["compiled"].as_u64(), h["compile"]["cache_hits"].as_u64()),
+        (Some(loaded), Some(0)),
+        "{h}"
+    );
     cold.shutdown().await.unwrap();
 
     let warm = start().await.unwrap();
     let api = Api::new(&warm.url());
     let (_, h) = api.get("/api/health").await;
-    assert_eq!((h["compile"]["compiled"].as_u64(), h["compile"]["cache_hits"].as_u64()), (Some(0), Some(loaded)), "{h}");
+    assert_eq!(
+        (h["compile"]["compiled"].as_u64(), h["compile"]["cache_hits"].as_u64()),
+        (Some(0), Some(loaded)),
+        "{h}"
+    );
     run_echo(&api).await;
 
     // A cache entry that no longer loads is a miss, not an error.
@@ -217,9 +238,11 @@ async fn the_plugins_directory_is_watched_and_changes_hot_load() {
     std::fs::write(dir.path().join("echo.wasm.tmp"), echo_v2()).unwrap();
     std::fs::rename(dir.path().join("echo.wasm.tmp"), dir.path().join("echo.wasm")).unwrap();
     let v2 = digest(&echo_v2());
-    let swapped = wait_until(Duration::from_secs(10), || env.api.get("/api/health"), |(_, h)| {
-        h["plugins"].as_array().is_some_and(|p| p.iter().any(|p| p["digest"] == v2.as_str()))
-    })
+    let swapped = wait_until(
+        Duration::from_secs(10),
+        || env.api.get("/api/health"),
+        |(_, h)| h["plugins"].as_array().is_some_and(|p| p.iter().any(|p| p["digest"] == v2.as_str())),
+    )
     .await;
     assert!(swapped.is_some(), "the changed plugin was not hot-loaded");
     assert_eq!(run_echo(&env.api).await["plugin_digest"], v2.as_str());

@@ -12,14 +12,22 @@ async fn higher_priority_runs_first_and_fifo_within_a_priority() {
     // Submit through an API-only host, so nothing runs while the queue fills.
     let (front, api) = start_host(&redis, 0).await;
 
-    let order = [("low-1", json!(10)), ("high-1", json!(90)), ("mid-1", json!(50)), ("high-2", json!(90)), ("low-2", json!(10)), ("mid-2", json!("normal"))];
+    let order = [
+        ("low-1", json!(10)),
+        ("high-1", json!(90)),
+        ("mid-1", json!(50)),
+        ("high-2", json!(90)),
+        ("low-2", json!(10)),
+        ("mid-2", json!("normal")),
+    ];
     let mut ids = std::collections::HashMap::new();
     for (name, prio) in order {
         let id = api.submit(json!({ "type": "echo", "payload": name, "priority": prio })).await;
         ids.insert(id, name);
     }
     let (_, queue) = api.get("/api/queue").await;
-    let queued: Vec<&str> = queue["missions"].as_array().unwrap().iter().map(|m| ids[m["id"].as_str().unwrap()]).collect();
+    let queued: Vec<&str> =
+        queue["missions"].as_array().unwrap().iter().map(|m| ids[m["id"].as_str().unwrap()]).collect();
     let expected = ["high-1", "high-2", "mid-1", "mid-2", "low-1", "low-2"];
     assert_eq!(queued, expected);
     assert_eq!(queue["missions"][0]["position"], 1);

@@ -34,8 +34,15 @@ async fn flaky_mission_retries_with_backoff_then_succeeds() {
     assert_eq!(
         lifecycle(&ev),
         [
-            "mission.created", "mission.started", "mission.failed", "mission.retrying",
-            "mission.started", "mission.failed", "mission.retrying", "mission.started", "mission.completed",
+            "mission.created",
+            "mission.started",
+            "mission.failed",
+            "mission.retrying",
+            "mission.started",
+            "mission.failed",
+            "mission.retrying",
+            "mission.started",
+            "mission.completed",
         ]
     );
     // Backoff: exponential (60 ms, then 120 ms) with equal jitter, so at least half of each.

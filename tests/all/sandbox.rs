@@ -9,7 +9,8 @@ use crate::harness::{TestEnv, upload};
 
 /// Runs one chaos action to its end (one attempt) and returns the record.
 async fn chaos(env: &TestEnv, action: Value) -> Value {
-    let id = env.api.submit(json!({ "type": "chaos", "payload": action, "max_attempts": 1, "timeout_ms": 20_000 })).await;
+    let id =
+        env.api.submit(json!({ "type": "chaos", "payload": action, "max_attempts": 1, "timeout_ms": 20_000 })).await;
     let found = crate::harness::wait_until(
         Duration::from_secs(30),
         || env.api.mission(&id),

@@ -12,7 +12,8 @@ async fn the_same_idempotency_key_returns_the_first_mission() {
     let (s2, again) = env.api.post("/api/missions", body).await;
     assert_eq!((s1.as_u16(), s2.as_u16()), (201, 200));
     assert_eq!(first["id"], again["id"]);
-    let (s3, other) = env.api.post("/api/missions", json!({ "type": "echo", "payload": 1, "idempotency_key": "order-43" })).await;
+    let (s3, other) =
+        env.api.post("/api/missions", json!({ "type": "echo", "payload": 1, "idempotency_key": "order-43" })).await;
     assert_eq!(s3, 201);
     assert_ne!(other["id"], first["id"]);
     let (_, stats) = env.api.get("/api/stats").await;
@@ -44,13 +45,19 @@ async fn a_given_correlation_id_is_in_every_event_and_the_stream_is_capped() {
     let (_, ev) = env.api.get(&format!("/api/events?mission_id={id}")).await;
     for e in ev["events"].as_array().unwrap() {
         assert_eq!(e["meta"]["correlation_id"], "order-7/flow-3", "{e}");
-        assert_eq!((e["meta"]["schema_version"].as_str(), e["meta"]["producer"].as_str()), (Some("1"), Some("mission-runner")));
+        assert_eq!(
+            (e["meta"]["schema_version"].as_str(), e["meta"]["producer"].as_str()),
+            (Some("1"), Some("mission-runner"))
+        );
     }
     // 300 more events: the stream keeps about 10 (trimmed a whole node of 100 at a time).
-    let missions: Vec<_> = (0..300).map(|i| json!({ "type": "echo", "payload": i, "run_at": "2999-01-01T00:00:00Z" })).collect();
+    let missions: Vec<_> =
+        (0..300).map(|i| json!({ "type": "echo", "payload": i, "run_at": "2999-01-01T00:00:00Z" })).collect();
     let (status, _) = env.api.post("/api/missions/batch", json!({ "missions": missions })).await;
     assert_eq!(status, 400, "run_at too far ahead is refused");
-    let missions: Vec<_> = (0..300).map(|i| json!({ "type": "chaos", "payload": { "do": "fail", "message": i.to_string() }, "max_attempts": 1 })).collect();
+    let missions: Vec<_> = (0..300)
+        .map(|i| json!({ "type": "chaos", "payload": { "do": "fail", "message": i.to_string() }, "max_attempts": 1 }))
+        .collect();
     let (status, _) = env.api.post("/api/missions/batch", json!({ "missions": missions })).await;
     assert_eq!(status, 201);
     let (_, stats) = env.api.get("/api/events/stats").await;

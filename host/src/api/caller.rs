@@ -82,7 +82,11 @@ impl<N: Need> FromRequestParts<AppState> for Caller<N> {
             Some(v) => {
                 let v = v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
                 Some(v.map(str::trim).ok_or_else(|| {
-                    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the Authorization header must be `Bearer <token>`")
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        "the Authorization header must be `Bearer <token>`",
+                    )
                 })?)
             }
         };

@@ -51,7 +51,11 @@ impl From<QueueError> for ApiError {
         match e {
             QueueError::Redis(e) => {
                 tracing::error!(error = %e, "redis unavailable");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "redis_unavailable", "Redis is unavailable; nothing was changed, try again")
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "redis_unavailable",
+                    "Redis is unavailable; nothing was changed, try again",
+                )
             }
             other => {
                 tracing::error!(error = %other, "internal error");

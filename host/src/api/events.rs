@@ -1,6 +1,5 @@
 //! `/api/events`: the lifecycle events, from the Redis Stream.
 
-
 use axum::extract::State;
 use serde::Deserialize;
 

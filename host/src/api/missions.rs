@@ -23,7 +23,8 @@ pub const MAX_BATCH: usize = 1_000;
 pub const MAX_LIMIT: usize = 1_000;
 
 fn validate<N>(state: &AppState, caller: &Caller<N>, req: MissionRequest) -> Result<NewMission, ApiError> {
-    let m = req.validate(&state.defaults, Utc::now()).map_err(|e| ApiError::bad_request("invalid_field", e.to_string()))?;
+    let m =
+        req.validate(&state.defaults, Utc::now()).map_err(|e| ApiError::bad_request("invalid_field", e.to_string()))?;
     Ok(m.owned_by(&caller.principal))
 }
 
@@ -87,7 +88,8 @@ pub async fn submit(
 ) -> Result<(StatusCode, ApiJson<Mission>), ApiError> {
     let m = validate(&state, &caller, req)?;
     let done = enqueue(&state, std::slice::from_ref(&m)).await?;
-    let first = done.into_iter().next().ok_or_else(|| ApiError::from(QueueError::Protocol("empty enqueue reply".into())))?;
+    let first =
+        done.into_iter().next().ok_or_else(|| ApiError::from(QueueError::Protocol("empty enqueue reply".into())))?;
     let mission = state.queue.get(&first.id).await?.ok_or_else(|| ApiError::mission_not_found(&first.id))?;
     let status = if first.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, ApiJson(mission)))
@@ -137,7 +139,10 @@ pub async fn submit_batch(
     }
     let mut checked = Vec::with_capacity(req.missions.len());
     for (i, r) in req.missions.into_iter().enumerate() {
-        checked.push(validate(&state, &caller, r).map_err(|e| ApiError { message: format!("missions[{i}]: {}", e.message), ..e })?);
+        checked.push(
+            validate(&state, &caller, r)
+                .map_err(|e| ApiError { message: format!("missions[{i}]: {}", e.message), ..e })?,
+        );
     }
     let done = enqueue(&state, &checked).await?;
     let missions = done.into_iter().map(|d| BatchItem { id: d.id, created: d.created }).collect();
@@ -152,7 +157,11 @@ pub async fn submit_batch(
         (status = 200, description = "The mission", body = Mission),
         (status = 404, description = "No such mission in the caller's tenant", body = ErrorBody),
     ))]
-pub async fn get(State(state): State<AppState>, caller: Caller<Read>, Path(id): Path<String>) -> Result<ApiJson<Mission>, ApiError> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller<Read>,
+    Path(id): Path<String>,
+) -> Result<ApiJson<Mission>, ApiError> {
     owned(&state, &caller, &id).await.map(ApiJson)
 }
 
@@ -254,7 +263,11 @@ pub async fn cancel(
     match state.queue.cancel(&id, caller.name(), &reason).await? {
         CancelOutcome::Cancelled { .. } => {}
         CancelOutcome::AlreadyFinished(s) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "already_finished", format!("mission is already {s}; nothing changed")));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_finished",
+                format!("mission is already {s}; nothing changed"),
+            ));
         }
         CancelOutcome::NotFound => return Err(ApiError::mission_not_found(&id)),
     }
@@ -296,7 +309,11 @@ pub async fn retry(
     match state.queue.redrive(id, caller.name(), max).await? {
         RedriveOutcome::Requeued => {}
         RedriveOutcome::NotDead(s) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "not_failed", format!("only failed missions can be retried; this one is {s}")));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_failed",
+                format!("only failed missions can be retried; this one is {s}"),
+            ));
         }
         RedriveOutcome::NotFound => return Err(ApiError::mission_not_found(id)),
     }

@@ -149,7 +149,8 @@ pub async fn workers(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<ApiJson<WorkerPage>, ApiError> {
     let all = state.queue.workers().await?;
-    let (workers, next_cursor) = page_by_key(all, |w| w["id"].as_str().unwrap_or_default().to_owned(), p.cursor, limit(p.limit, 100)?);
+    let (workers, next_cursor) =
+        page_by_key(all, |w| w["id"].as_str().unwrap_or_default().to_owned(), p.cursor, limit(p.limit, 100)?);
     Ok(ApiJson(WorkerPage { workers, next_cursor }))
 }
 

@@ -60,7 +60,9 @@ pub async fn upload(
     ApiQuery(params): ApiQuery<UploadParams>,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
-    let mut form = form.map_err(|e| invalid(format!("send a multipart/form-data body with `wasm` and `manifest` parts: {}", e.body_text())))?;
+    let mut form = form.map_err(|e| {
+        invalid(format!("send a multipart/form-data body with `wasm` and `manifest` parts: {}", e.body_text()))
+    })?;
     let (mut wasm, mut manifest) = (None, None);
     while let Some(field) = form.next_field().await.map_err(|e| invalid(format!("malformed multipart body: {e}")))? {
         let name = field.name().unwrap_or_default().to_owned();
@@ -80,7 +82,9 @@ pub async fn upload(
     let (record, outcome) = match state.registry.upload(&wasm, Some(manifest), caller.name()).await {
         Ok(r) => r,
         Err(UploadError::Invalid(e)) => return Err(invalid(e.to_string())),
-        Err(e @ UploadError::Conflict { .. }) => return Err(ApiError::new(StatusCode::CONFLICT, "version_exists", e.to_string())),
+        Err(e @ UploadError::Conflict { .. }) => {
+            return Err(ApiError::new(StatusCode::CONFLICT, "version_exists", e.to_string()));
+        }
         Err(UploadError::Store(e)) => return Err(e.into()),
     };
     let mut activated = Vec::new();
@@ -144,11 +148,8 @@ pub async fn list(
         let versions: Vec<Value> = records
             .iter()
             .map(|r| {
-                let active_for: Vec<&String> = active
-                    .iter()
-                    .filter(|(_, a)| a.name == r.name && a.version == r.version)
-                    .map(|(t, _)| t)
-                    .collect();
+                let active_for: Vec<&String> =
+                    active.iter().filter(|(_, a)| a.name == r.name && a.version == r.version).map(|(t, _)| t).collect();
                 let key = format!("{}@{}", r.name, r.version);
                 let loaded_on: Vec<&Value> = hosts
                     .iter()
@@ -201,20 +202,27 @@ pub async fn activate(
     let store = state.registry.store();
     let version = match (req.version, req.digest) {
         (Some(v), None) => v,
-        (None, Some(d)) => store
-            .versions_of(&name)
-            .await?
-            .into_iter()
-            .rev()
-            .find(|r| r.digest == d)
-            .map(|r| r.version)
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "version_not_found", format!("{name} has no version with digest {d}")))?,
+        (None, Some(d)) => {
+            store.versions_of(&name).await?.into_iter().rev().find(|r| r.digest == d).map(|r| r.version).ok_or_else(
+                || {
+                    ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "version_not_found",
+                        format!("{name} has no version with digest {d}"),
+                    )
+                },
+            )?
+        }
         _ => return Err(ApiError::bad_request("invalid_body", "give exactly one of `version` and `digest`")),
     };
     let outcome = store.activate(&name, &version, caller.name(), false).await?;
     let types = match outcome {
         ActivateOutcome::Missing => {
-            return Err(ApiError::new(StatusCode::NOT_FOUND, "version_not_found", format!("{name} has no version {version}")));
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "version_not_found",
+                format!("{name} has no version {version}"),
+            ));
         }
         ActivateOutcome::Activated(t) => t,
         ActivateOutcome::Unchanged => Vec::new(),

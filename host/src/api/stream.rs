@@ -108,10 +108,17 @@ pub async fn stream(
     }
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_owned).or(p.last_event_id);
     if resume.as_deref().is_some_and(|id| !valid_stream_id(id)) {
-        return Err(ApiError::bad_request("invalid_query", "`Last-Event-ID` must be a stream id such as 1700000000000-0"));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "`Last-Event-ID` must be a stream id such as 1700000000000-0",
+        ));
     }
     let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(BLOCK + Duration::from_secs(5)));
-    let conn = state.client.get_multiplexed_async_connection_with_config(&config).await.map_err(crate::queue::QueueError::from)?;
+    let conn = state
+        .client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(crate::queue::QueueError::from)?;
     let last = match resume {
         Some(id) => id,
         // "$" means "after what is there now"; pin it so a re-issued XREAD misses nothing.

@@ -71,12 +71,11 @@ impl Remote {
 
     /// Sends `req` and returns the answer's JSON, or the failure.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
-        let resp = req.send().await.map_err(|e| Failure { code: 3, message: format!("cannot reach {}: {e}", self.url) })?;
+        let resp =
+            req.send().await.map_err(|e| Failure { code: 3, message: format!("cannot reach {}: {e}", self.url) })?;
         let status = resp.status();
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| Failure { code: 1, message: format!("{status}: unreadable answer: {e}") })?;
+        let body: Value =
+            resp.json().await.map_err(|e| Failure { code: 1, message: format!("{status}: unreadable answer: {e}") })?;
         if !status.is_success() {
             let msg = body["error"]["message"].as_str().unwrap_or("no message");
             return Err(Failure { code: 1, message: format!("{status}: {msg}") });

@@ -89,10 +89,8 @@ pub enum MissionCommand {
 }
 
 fn query(pairs: &[(&str, Option<String>)]) -> String {
-    let parts: Vec<String> = pairs
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", urlencode(v))))
-        .collect();
+    let parts: Vec<String> =
+        pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", urlencode(v)))).collect();
     if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
 }
 
@@ -129,7 +127,15 @@ fn event_line(e: &Value) {
 pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
     let http = remote.http()?;
     match cmd {
-        MissionCommand::Submit { mission_type, payload, priority, max_attempts, timeout_ms, run_at, idempotency_key } => {
+        MissionCommand::Submit {
+            mission_type,
+            payload,
+            priority,
+            max_attempts,
+            timeout_ms,
+            run_at,
+            idempotency_key,
+        } => {
             let text = if payload == "-" {
                 std::io::read_to_string(std::io::stdin()).map_err(|e| Failure::input(format!("reading stdin: {e}")))?
             } else {
@@ -157,7 +163,12 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
             let m = remote.send(http.get(remote.url(&format!("/api/missions/{}", urlencode(&id))))).await?;
             remote.print(&m, |m| {
                 mission_line(m);
-                println!("created {}  started {}  finished {}", s(m, "created_at"), s(m, "started_at"), s(m, "finished_at"));
+                println!(
+                    "created {}  started {}  finished {}",
+                    s(m, "created_at"),
+                    s(m, "started_at"),
+                    s(m, "finished_at")
+                );
                 if !m["result"].is_null() {
                     println!("result {}", m["result"]);
                 }
@@ -196,7 +207,10 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
         MissionCommand::Stats => {
             let st = remote.send(http.get(remote.url("/api/stats"))).await?;
             remote.print(&st, |st| {
-                println!("queue depth {}  delayed {}  running {}  dead {}", st["queue_depth"], st["delayed"], st["running"], st["dead"]);
+                println!(
+                    "queue depth {}  delayed {}  running {}  dead {}",
+                    st["queue_depth"], st["delayed"], st["running"], st["dead"]
+                );
                 for (t, ts) in st["by_type"].as_object().into_iter().flatten() {
                     println!("{t:<14} {}", ts["by_status"]);
                 }

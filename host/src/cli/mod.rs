@@ -212,7 +212,12 @@ fn fail(e: &anyhow::Error) -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let plugins_dir = config.plugins_dir.clone().unwrap_or_default();
     let host = crate::server::start(config).await?;
-    println!("mission-runner serving on {} (redis: {}, plugins: {})", host.url(), host.redis_url(), plugins_dir.display());
+    println!(
+        "mission-runner serving on {} (redis: {}, plugins: {})",
+        host.url(),
+        host.redis_url(),
+        plugins_dir.display()
+    );
     if let Some(token) = host.admin_token() {
         println!("admin token: {token}");
     }

@@ -37,7 +37,8 @@ pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
     let http = remote.http()?;
     let request = match &cmd {
         PluginCommand::Push { file, manifest, activate } => {
-            let wasm = std::fs::read(file).map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
+            let wasm =
+                std::fs::read(file).map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
             let manifest = std::fs::read_to_string(manifest)
                 .map_err(|e| Failure::input(format!("cannot read {}: {e}", manifest.display())))?;
             let form = reqwest::multipart::Form::new()
@@ -46,16 +47,17 @@ pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
             http.post(remote.url(&format!("/api/plugins?activate={activate}"))).multipart(form)
         }
         PluginCommand::List => http.get(remote.url("/api/plugins")),
-        PluginCommand::Activate { name, version } => {
-            http.post(remote.url(&format!("/api/plugins/{name}/activate"))).json(&serde_json::json!({ "version": version }))
-        }
+        PluginCommand::Activate { name, version } => http
+            .post(remote.url(&format!("/api/plugins/{name}/activate")))
+            .json(&serde_json::json!({ "version": version })),
     };
     let body = remote.send(request).await?;
     remote.print(&body, |body| match cmd {
         PluginCommand::Push { .. } | PluginCommand::Activate { .. } => {
             let p = &body["plugin"];
             println!("{} {} {}", s(p, "name"), s(p, "version"), s(p, "digest"));
-            let types: Vec<&str> = body["activated_for"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let types: Vec<&str> =
+                body["activated_for"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
             if !types.is_empty() {
                 println!("active for: {}", types.join(", "));
             }
@@ -70,7 +72,8 @@ fn print_list(body: &Value) {
     for p in body["plugins"].as_array().into_iter().flatten() {
         for v in p["versions"].as_array().into_iter().flatten() {
             let digest = v["digest"].as_str().unwrap_or("");
-            let active: Vec<&str> = v["active_for"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+            let active: Vec<&str> =
+                v["active_for"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
             println!(
                 "{:<14} {:<22} {:<20} {:<10} {}",
                 p["name"].as_str().unwrap_or("?"),
@@ -82,4 +85,3 @@ fn print_list(body: &Value) {
         }
     }
 }
-

@@ -52,7 +52,11 @@ pub async fn run(remote: &Remote, cmd: TokenCommand) -> Result<(), Failure> {
             }
             let token = generate_token();
             println!("token: {token}");
-            println!("\n[[auth.tokens]]\nname = {name:?}\ntenant = {tenant:?}\nscopes = [{}]\nsha256 = \"{}\"", scope_list(&scopes), hash_token(&token));
+            println!(
+                "\n[[auth.tokens]]\nname = {name:?}\ntenant = {tenant:?}\nscopes = [{}]\nsha256 = \"{}\"",
+                scope_list(&scopes),
+                hash_token(&token)
+            );
         }
         TokenCommand::Hash => {
             let mut line = String::new();
@@ -69,7 +73,12 @@ pub async fn run(remote: &Remote, cmd: TokenCommand) -> Result<(), Failure> {
             let made = remote.send(http.post(remote.url("/api/tokens")).json(&body)).await?;
             remote.print(&made, |m| {
                 println!("token: {}", s(m, "token"));
-                println!("id {}  name {}  tenant {}", s(&m["record"], "id"), s(&m["record"], "name"), s(&m["record"], "tenant"));
+                println!(
+                    "id {}  name {}  tenant {}",
+                    s(&m["record"], "id"),
+                    s(&m["record"], "name"),
+                    s(&m["record"], "tenant")
+                );
             });
         }
         TokenCommand::List => {

@@ -24,8 +24,19 @@ impl Keys {
     /// The fixed keys every script receives as KEYS, in the prelude's order.
     pub fn fixed(&self) -> [String; 13] {
         [
-            "ready", "delayed", "active", "dead", "events", "wake", "stats", "seq", "expiry", "workers",
-            "workers:seen", "events:counts", "plugins:active",
+            "ready",
+            "delayed",
+            "active",
+            "dead",
+            "events",
+            "wake",
+            "stats",
+            "seq",
+            "expiry",
+            "workers",
+            "workers:seen",
+            "events:counts",
+            "plugins:active",
         ]
         .map(|k| self.key(k))
     }

@@ -214,7 +214,9 @@ impl Queue {
         // page may be short (even empty) when a filter matched little of what
         // one request may read; its cursor still goes on.
         let next_cursor = match last_scanned {
-            Some((id, score)) if !exhausted || chunk_last.as_ref() != Some(&id) => Some(Cursor { score, id }.to_string()),
+            Some((id, score)) if !exhausted || chunk_last.as_ref() != Some(&id) => {
+                Some(Cursor { score, id }.to_string())
+            }
             _ => None,
         };
         Ok(MissionPage { missions: out.into_iter().map(|(m, _)| m).collect(), next_cursor })
@@ -228,7 +230,8 @@ impl Queue {
         let lines: Vec<String> = self.conn().lrange(self.keys.log(id), from as isize, (from + limit) as isize).await?;
         let more = lines.len() > limit;
         // A line that is not JSON (written by something else) is shown as text.
-        let parsed = lines.into_iter().take(limit).map(|l| serde_json::from_str(&l).unwrap_or(serde_json::Value::String(l)));
+        let parsed =
+            lines.into_iter().take(limit).map(|l| serde_json::from_str(&l).unwrap_or(serde_json::Value::String(l)));
         Ok((parsed.collect(), more))
     }
 
@@ -241,8 +244,9 @@ impl Queue {
         };
         let older = |e: &Event| q.before.as_ref().is_none_or(|b| stream_id_lt(&e.id, b));
         let visible = |e: &Event| q.tenant.as_deref().is_none_or(|t| e.visible_to(t));
-        let matches =
-            |e: &Event| q.event_type.as_ref().is_none_or(|t| *t == e.event_type) && in_time(e) && older(e) && visible(e);
+        let matches = |e: &Event| {
+            q.event_type.as_ref().is_none_or(|t| *t == e.event_type) && in_time(e) && older(e) && visible(e)
+        };
         if let Some(id) = &q.mission_id {
             return self.mission_events(id, q.limit, &matches).await;
         }
@@ -290,13 +294,10 @@ impl Queue {
         limit: usize,
         matches: &(dyn Fn(&Event) -> bool + Sync),
     ) -> Result<Vec<Event>, QueueError> {
-        let created_ms = uuid::Uuid::parse_str(id)
-            .ok()
-            .and_then(|u| u.get_timestamp())
-            .map_or(0, |t| {
-                let (s, n) = t.to_unix();
-                s * 1000 + u64::from(n) / 1_000_000
-            });
+        let created_ms = uuid::Uuid::parse_str(id).ok().and_then(|u| u.get_timestamp()).map_or(0, |t| {
+            let (s, n) = t.to_unix();
+            s * 1000 + u64::from(n) / 1_000_000
+        });
         let stream = self.keys.events();
         let mut start = format!("{created_ms}-0");
         let mut out: std::collections::VecDeque<Event> = std::collections::VecDeque::new();

@@ -141,8 +141,18 @@ impl Queue {
         let next_due_in = u64::try_from(due_in).ok().map(std::time::Duration::from_millis);
         let mut batch = ClaimBatch { missions: Vec::new(), next_due_in };
         for v in it {
-            let (id, token, mission_type, attempt, max_attempts, payload, timeout_ms, correlation_id, plugin, plugin_digest) =
-                redis::from_redis_value(v)?;
+            let (
+                id,
+                token,
+                mission_type,
+                attempt,
+                max_attempts,
+                payload,
+                timeout_ms,
+                correlation_id,
+                plugin,
+                plugin_digest,
+            ) = redis::from_redis_value(v)?;
             batch.missions.push(Claimed {
                 id,
                 token,

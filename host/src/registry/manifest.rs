@@ -136,10 +136,7 @@ impl Manifest {
         let ours: BTreeSet<&String> = self.mission_types.iter().collect();
         let theirs: BTreeSet<&String> = mission_types.iter().collect();
         if ours != theirs {
-            return err(format!(
-                "the plugin serves mission types {:?}, the manifest declares {:?}",
-                theirs, ours
-            ));
+            return err(format!("the plugin serves mission types {:?}, the manifest declares {:?}", theirs, ours));
         }
         Ok(())
     }
@@ -169,6 +166,11 @@ mod tests {
         assert!(bad.validate().unwrap_err().0.contains("mission_types"));
         let bad = manifest(r#"{"name":"echo","version":"1.0.0","mission_types":["e"],"limits":{"memory_mb":99999}}"#);
         assert!(bad.validate().unwrap_err().0.contains("memory_mb"));
-        assert!(serde_json::from_str::<Manifest>(r#"{"name":"e","version":"1.0.0","mission_types":["e"],"grants":{"net":true}}"#).is_err());
+        assert!(
+            serde_json::from_str::<Manifest>(
+                r#"{"name":"e","version":"1.0.0","mission_types":["e"],"grants":{"net":true}}"#
+            )
+            .is_err()
+        );
     }
 }

@@ -134,7 +134,8 @@ impl PluginRegistry {
         }
         let (name, version) = plugin.split_once('@').ok_or_else(|| anyhow!("`{plugin}` is not name@version"))?;
         let record = self.store.version(name, version).await?.ok_or_else(|| anyhow!("{plugin} is not stored"))?;
-        let wasm = self.store.blob(&record.digest).await?.ok_or_else(|| anyhow!("the bytes of {plugin} are not in Redis"))?;
+        let wasm =
+            self.store.blob(&record.digest).await?.ok_or_else(|| anyhow!("the bytes of {plugin} are not in Redis"))?;
         let prepared = Arc::new(self.runtime.prepare(&wasm, Some(record.manifest)).await?);
         if prepared.digest() != digest {
             return Err(anyhow!("{plugin} hashes to {}, expected {digest}", prepared.digest()));
@@ -148,7 +149,8 @@ impl PluginRegistry {
     /// are no longer active (attempts running on them keep their own handle).
     pub async fn refresh(&self) -> anyhow::Result<()> {
         let active = self.store.active().await?;
-        let keep: std::collections::HashSet<String> = active.values().map(|a| format!("{}@{}", a.name, a.version)).collect();
+        let keep: std::collections::HashSet<String> =
+            active.values().map(|a| format!("{}@{}", a.name, a.version)).collect();
         for a in active.values() {
             if let Err(e) = self.resolve(&format!("{}@{}", a.name, a.version), &a.digest).await {
                 tracing::warn!(plugin = %a.name, version = %a.version, error = %format!("{e:#}"), "cannot load an active plugin");
@@ -178,11 +180,9 @@ impl PluginRegistry {
             uploaded_by: by.to_owned(),
         };
         match self.store.put(&record, wasm).await? {
-            PutOutcome::Conflict(existing) => Err(UploadError::Conflict {
-                name: record.name,
-                version: record.version,
-                existing,
-            }),
+            PutOutcome::Conflict(existing) => {
+                Err(UploadError::Conflict { name: record.name, version: record.version, existing })
+            }
             outcome => {
                 write(&self.loaded).insert(format!("{}@{}", record.name, record.version), Arc::new(plugin));
                 Ok((record, outcome))
@@ -221,7 +221,10 @@ impl PluginRegistry {
     /// Publishes every `*.wasm` in `dir` (see [`publish_file`](Self::publish_file)).
     pub async fn publish_dir(&self, dir: &Path, activation: Activation) -> anyhow::Result<()> {
         for path in sync::wasm_files(dir)? {
-            let r = self.publish_file(&path, activation).await.with_context(|| format!("publishing plugin {}", path.display()))?;
+            let r = self
+                .publish_file(&path, activation)
+                .await
+                .with_context(|| format!("publishing plugin {}", path.display()))?;
             tracing::info!(plugin = %r.name, version = %r.version, digest = %r.digest, "published plugin from directory");
         }
         Ok(())

@@ -109,7 +109,13 @@ impl PluginStore {
 
     /// Activates a version for its mission types; with `only_unset`, only for
     /// types that have no active plugin yet.
-    pub async fn activate(&self, name: &str, version: &str, by: &str, only_unset: bool) -> Result<ActivateOutcome, QueueError> {
+    pub async fn activate(
+        &self,
+        name: &str,
+        version: &str,
+        by: &str,
+        only_unset: bool,
+    ) -> Result<ActivateOutcome, QueueError> {
         let (what, types): (String, String) = self
             .queue
             .invocation(&self.queue.scripts().plugin_activate)

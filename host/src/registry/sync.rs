@@ -70,7 +70,9 @@ pub async fn watch_dir(registry: Arc<PluginRegistry>, dir: PathBuf, stop: Cancel
             }
             seen.insert(path.clone(), now);
             match registry.publish_file(&path, Activation::Always).await {
-                Ok(r) => tracing::info!(plugin = %r.name, version = %r.version, digest = %r.digest, "hot-loaded changed plugin"),
+                Ok(r) => {
+                    tracing::info!(plugin = %r.name, version = %r.version, digest = %r.digest, "hot-loaded changed plugin")
+                }
                 Err(e) => tracing::warn!(path = %path.display(), error = %format!("{e:#}"), "changed plugin refused"),
             }
         }

@@ -53,7 +53,9 @@ impl CompileCache {
                         self.stats.hits.fetch_add(1, Ordering::Relaxed);
                         return Ok(c);
                     }
-                    Err(e) => tracing::info!(path = %path.display(), error = %e, "compile cache entry does not load; recompiling"),
+                    Err(e) => {
+                        tracing::info!(path = %path.display(), error = %e, "compile cache entry does not load; recompiling")
+                    }
                 }
             }
         }

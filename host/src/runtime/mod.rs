@@ -21,7 +21,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, UpdateDeadline,
+};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use bindings::{MissionPlugin, MissionPluginPre, WitMission, WitMissionError};
@@ -31,7 +33,6 @@ use state::MissionState;
 
 use crate::mission::ErrorKind;
 use crate::registry::{MAX_MEMORY_MB, Manifest, ManifestError};
-
 
 /// Default limits of every instance; a plugin's manifest may set its own.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -52,7 +53,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: 128 << 20, max_result_bytes: 1 << 20, fuel: None, output_bytes: 64 << 10, max_log_lines: 1_000 }
+        Limits {
+            memory_bytes: 128 << 20,
+            max_result_bytes: 1 << 20,
+            fuel: None,
+            output_bytes: 64 << 10,
+            max_log_lines: 1_000,
+        }
     }
 }
 
@@ -169,14 +176,7 @@ impl Runtime {
 
         let ticker = ticker::EpochTicker::start(engine.clone())?;
         let cache = CompileCache::new(&engine, cfg.cache_dir.as_deref());
-        Ok(Runtime {
-            engine,
-            linker,
-            limits: cfg.limits.clone(),
-            cache,
-            instantiate: Default::default(),
-            ticker,
-        })
+        Ok(Runtime { engine, linker, limits: cfg.limits.clone(), cache, instantiate: Default::default(), ticker })
     }
 
     /// The engine (for compile caches and metrics).

@@ -7,8 +7,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::LogLevel;
-use super::output::CappedOutput;
 use super::bindings::mission_runner::plugin;
+use super::output::CappedOutput;
 
 /// Something a running plugin reported through the host interface.
 #[derive(Debug, Clone, PartialEq, Eq)]

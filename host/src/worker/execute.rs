@@ -7,8 +7,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::Worker;
-use crate::mission::ErrorKind;
 use crate::metrics::AttemptOutcome;
+use crate::mission::ErrorKind;
 use crate::queue::{Ack, Claimed, FailOutcome, Queue};
 use crate::runtime::{Report, RunInput, RunOutcome};
 
@@ -121,13 +121,15 @@ async fn record(
     }
     for n in 0..5u32 {
         let result = match &outcome {
-            RunOutcome::Completed(result) => queue.complete(&c.id, &c.token, result, &unsent).await.map(|ack| match ack {
-                Ack::Done => {
-                    tracing::debug!("completed");
-                    Ok(AttemptOutcome::Completed)
-                }
-                Ack::Stale(now) => Err(now),
-            }),
+            RunOutcome::Completed(result) => {
+                queue.complete(&c.id, &c.token, result, &unsent).await.map(|ack| match ack {
+                    Ack::Done => {
+                        tracing::debug!("completed");
+                        Ok(AttemptOutcome::Completed)
+                    }
+                    Ack::Stale(now) => Err(now),
+                })
+            }
             RunOutcome::Failed { kind, message } => {
                 queue.fail(&c.id, &c.token, *kind, message).await.map(|o| match o {
                     FailOutcome::Retrying { next_attempt_ms } => {

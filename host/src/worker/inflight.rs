@@ -33,7 +33,8 @@ impl InFlight {
     /// Records a fresh claim; returns the token that stops it.
     pub fn insert(&self, c: &Claimed) -> CancellationToken {
         let abort = CancellationToken::new();
-        self.lock().insert(c.id.clone(), Held { token: c.token.clone(), abort: abort.clone(), renewed: Instant::now() });
+        self.lock()
+            .insert(c.id.clone(), Held { token: c.token.clone(), abort: abort.clone(), renewed: Instant::now() });
         abort
     }
 

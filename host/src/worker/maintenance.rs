@@ -58,7 +58,8 @@ async fn reap(worker: &Worker) {
 }
 
 /// Deletes missions past their retention.
-async fn expire(worker: &Worker) {    // Batches of 200 (each one short script call) until the backlog is gone:
+async fn expire(worker: &Worker) {
+    // Batches of 200 (each one short script call) until the backlog is gone:
     // at thousands of missions a second one batch per sweep falls behind.
     for _ in 0..200 {
         match worker.queue.expire(EXPIRE_BATCH).await {

@@ -19,8 +19,8 @@ use redis::aio::ConnectionManager;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::Queue;
 use crate::metrics::Metrics;
+use crate::queue::Queue;
 use crate::registry::PluginRegistry;
 use inflight::InFlight;
 
@@ -196,7 +196,9 @@ impl Worker {
         while tasks.join_next().await.is_some() {}
         match self.queue.release(&held, &format!("released: worker {} is shutting down", self.id)).await {
             Ok(ids) => tracing::info!(missions = ?ids, "handed back missions still running after the grace period"),
-            Err(e) => tracing::warn!(error = %e, "could not hand back missions; their leases will expire and be reaped"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not hand back missions; their leases will expire and be reaped")
+            }
         }
     }
 }

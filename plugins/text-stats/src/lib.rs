@@ -22,18 +22,15 @@ struct TextStats;
 
 impl Guest for TextStats {
     fn run(mission: Mission) -> Result<String, MissionError> {
-        let payload: Payload = serde_json::from_str(&mission.payload).map_err(|e| {
-            MissionError::Permanent(format!("payload must be {{\"text\": string}}: {e}"))
-        })?;
+        let payload: Payload = serde_json::from_str(&mission.payload)
+            .map_err(|e| MissionError::Permanent(format!("payload must be {{\"text\": string}}: {e}")))?;
         let text = payload.text;
         host::progress(10, "counting");
         let mut counts: HashMap<String, u64> = HashMap::new();
         let mut words = 0u64;
         for word in text.split_whitespace() {
             words += 1;
-            let key: String = word
-                .trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase();
+            let key: String = word.trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
             if !key.is_empty() {
                 *counts.entry(key).or_default() += 1;
             }
