@@ -9,6 +9,10 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt-get install -y nodejs npm
 fi
-(cd "$root/bench/bullmq" && npm ci --no-audit --no-fund --loglevel=error)
+# `npm ci` refuses lock files that omit other platforms' optional packages (an npm
+# bug the registry here triggers for msgpackr-extract); `npm install --no-save`
+# installs the same pinned versions from the lock file without rewriting it.
+[ -d "$root/bench/bullmq/node_modules/bullmq" ] ||
+  (cd "$root/bench/bullmq" && npm install --no-audit --no-fund --no-save --loglevel=error)
 cd "$root"
 exec cargo bench --bench throughput
