@@ -2,6 +2,9 @@
 //! ports (one per test), real hosts, real plugins built from `plugins/`.
 //! One test binary, because every binary links wasmtime.
 
+// A test's unwrap is its failure report.
+#![allow(clippy::unwrap_used)]
+
 mod harness;
 
 mod api_errors;
