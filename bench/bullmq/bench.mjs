@@ -3,7 +3,7 @@
 // by one worker with the same concurrency, on a private Redis of the same kind.
 // Prints one JSON line with the same keys as mission-runner's side.
 //
-// Environment: REDIS_PORT, BENCH_MISSIONS, BENCH_CONCURRENCY, BENCH_QUEUED, BENCH_MONITORED.
+// Environment: REDIS_PORT, REDIS_PASSWORD, BENCH_MISSIONS, BENCH_CONCURRENCY, BENCH_QUEUED, BENCH_MONITORED.
 
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -15,7 +15,8 @@ const missions = Number(process.env.BENCH_MISSIONS ?? 10000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const queued = Number(process.env.BENCH_QUEUED ?? 100000);
 const monitored = Number(process.env.BENCH_MONITORED ?? 1000);
-const connection = { host: '127.0.0.1', port, maxRetriesPerRequest: null };
+const password = process.env.REDIS_PASSWORD || undefined;
+const connection = { host: '127.0.0.1', port, password, maxRetriesPerRequest: null };
 const probe = new IORedis(connection);
 
 async function info(section) {
@@ -68,7 +69,9 @@ function pct(sorted, p) {
 }
 
 async function clientCommands(work) {
-  const monitor = spawn('redis-cli', ['-p', String(port), 'monitor']);
+  const monitor = spawn('redis-cli', ['-p', String(port), 'monitor'], {
+    env: { ...process.env, REDISCLI_AUTH: password ?? '' },
+  });
   const lines = createInterface({ input: monitor.stdout });
   let n = 0;
   let started;

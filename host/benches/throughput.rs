@@ -124,11 +124,13 @@ fn cpu_time() -> Duration {
 
 /// Counts the commands clients send (not those scripts run) while `work` runs.
 async fn client_commands<F: std::future::Future<Output = anyhow::Result<u64>>>(
-    port: u16,
+    redis: &RedisServer,
     work: F,
 ) -> anyhow::Result<u64> {
     let mut monitor = tokio::process::Command::new("redis-cli")
-        .args(["-p", &port.to_string(), "monitor"])
+        .args(["-p", &redis.port().to_string(), "monitor"])
+        // The private Redis asks for a password; in the environment, not on the command line.
+        .env("REDISCLI_AUTH", redis.password())
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -184,7 +186,7 @@ async fn ours(
 
     // Round trips: every command a client sent, during a smaller run.
     let done = 200 + missions;
-    let client_cmds = client_commands(redis.port(), async {
+    let client_cmds = client_commands(&redis, async {
         submit(&hs, monitored).await?;
         wait_completed(&mut conn.clone(), "mr", done + monitored).await
     })
@@ -230,6 +232,7 @@ async fn bullmq(missions: usize, concurrency: usize, queued: usize, monitored: u
     let out = tokio::process::Command::new("node")
         .arg(&script)
         .env("REDIS_PORT", redis.port().to_string())
+        .env("REDIS_PASSWORD", redis.password())
         .env("BENCH_MISSIONS", missions.to_string())
         .env("BENCH_CONCURRENCY", concurrency.to_string())
         .env("BENCH_QUEUED", queued.to_string())

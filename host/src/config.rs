@@ -78,6 +78,46 @@ pub struct Config {
     pub mission_defaults: MissionDefaults,
     /// API tokens.
     pub auth: AuthConfig,
+    /// Connection limits and timeouts of the API's HTTP server.
+    pub http: HttpConfig,
+}
+
+/// `[http]`: what one client may hold of the API's HTTP server. Each bounds a
+/// way to exhaust the host without a token (connections are accepted before
+/// anyone is authenticated).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// A request's headers must be complete within this time of the connection
+    /// opening or of the previous response; past it the connection is closed
+    /// (slowloris). In HTTP/1.1 this is also how long an idle keep-alive
+    /// connection stays open.
+    #[serde(rename = "header_read_timeout_ms", with = "millis")]
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moves either way for this long is closed,
+    /// whatever it is doing: a stalled upload, a reader that stopped reading an
+    /// event stream (whose keep-alive comments come every 15 s).
+    #[serde(rename = "idle_timeout_ms", with = "millis")]
+    pub idle_timeout: Duration,
+    /// A request, body included, must be answered within this time (408
+    /// `request_timeout` past it). The event stream is exempt: it is endless.
+    #[serde(rename = "request_timeout_ms", with = "millis")]
+    pub request_timeout: Duration,
+    /// Most connections open at once; past it a new connection gets a `503`
+    /// and is closed at once, and those already open are served as before.
+    /// Lowered at start to half the process' open-file limit if that is less.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(60),
+            max_connections: 512,
+        }
+    }
 }
 
 /// API tokens. With none here (and no embedded Redis, which makes an admin
@@ -126,6 +166,9 @@ pub struct MissionDefaults {
     pub max_timeout_ms: u64,
     /// Backoff when a submission gives none.
     pub backoff: Backoff,
+    /// Deepest nesting of arrays and objects a payload may have (400 past it):
+    /// plugins and clients parse payloads recursively.
+    pub max_payload_depth: usize,
     /// Overrides per mission type (a submission's own values win over these).
     pub per_type: std::collections::HashMap<String, TypeDefaults>,
 }
@@ -162,6 +205,7 @@ impl Default for MissionDefaults {
             timeout_ms: 60_000,
             max_timeout_ms: 24 * 3_600_000,
             backoff: Backoff { base_ms: 1_000, cap_ms: 300_000 },
+            max_payload_depth: 64,
             per_type: Default::default(),
         }
     }
@@ -190,6 +234,7 @@ impl Default for Config {
             limits: crate::runtime::Limits::default(),
             mission_defaults: MissionDefaults::default(),
             auth: AuthConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }

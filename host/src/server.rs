@@ -1,5 +1,8 @@
 //! Wires a host together: Redis (given or embedded), the plugin runtime, the
 //! worker and the API. The binary and the tests both start hosts through [`start`].
+//! The API's HTTP server (timeouts, connection cap) is in [`connections`].
+
+pub mod connections;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,7 +38,20 @@ pub struct Host {
     /// The loaded plugins.
     registry: Arc<PluginRegistry>,
     /// The admin token of an embedded default (kept in its data directory).
-    admin_token: Option<String>,
+    admin_token: Option<AdminToken>,
+    /// The Redis URL without its password, for messages.
+    redis_display: String,
+}
+
+/// The embedded default's admin token and where it is kept.
+#[derive(Debug)]
+struct AdminToken {
+    /// The token itself.
+    token: String,
+    /// `data_dir/admin-token`, owner-only.
+    path: std::path::PathBuf,
+    /// Made by this start (so shown once), rather than read back.
+    created: bool,
 }
 
 impl Host {
@@ -47,9 +63,13 @@ impl Host {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
-    /// The Redis this host uses.
+    /// The Redis this host uses (with its password, if it has one).
     pub fn redis_url(&self) -> &str {
         &self.redis_url
+    }
+    /// The Redis this host uses, fit for logs: without a password.
+    pub fn redis_display(&self) -> &str {
+        &self.redis_display
     }
     /// This host's worker id (`None` with concurrency 0).
     pub fn worker_id(&self) -> Option<&str> {
@@ -65,7 +85,15 @@ impl Host {
     }
     /// The admin token generated for the embedded default, if this host is one.
     pub fn admin_token(&self) -> Option<&str> {
-        self.admin_token.as_deref()
+        self.admin_token.as_ref().map(|t| t.token.as_str())
+    }
+    /// The file that keeps the embedded default's admin token.
+    pub fn admin_token_path(&self) -> Option<&std::path::Path> {
+        self.admin_token.as_ref().map(|t| t.path.as_path())
+    }
+    /// Whether this start made the admin token (the only time it is shown).
+    pub fn admin_token_created(&self) -> bool {
+        self.admin_token.as_ref().is_some_and(|t| t.created)
     }
     /// A token that stops the host when cancelled.
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -122,12 +150,14 @@ async fn check_eviction_policy(conn: &mut ConnectionManager) -> anyhow::Result<(
 
 /// Starts a host: Redis, plugins, worker and API. Returns once it is serving.
 pub async fn start(config: Config) -> anyhow::Result<Host> {
-    let (redis_url, embedded) = match &config.redis_url {
-        Some(url) => (url.clone(), None),
+    let (redis_url, redis_display, embedded) = match &config.redis_url {
+        Some(url) => (url.clone(), without_password(url), None),
         None => {
+            // Tokens, the Redis password and every tenant's payloads live here.
+            crate::embedded_redis::private_dir(&config.data_dir)?;
             let server = RedisServer::start(&config.data_dir.join("redis"), Persistence::AppendOnly).await?;
-            tracing::info!(url = %server.url(), dir = %config.data_dir.display(), "started embedded redis-server");
-            (server.url(), Some(server))
+            tracing::info!(url = %server.display_url(), dir = %config.data_dir.display(), "started embedded redis-server");
+            (server.url(), server.display_url(), Some(server))
         }
     };
     config.auth.validate()?;
@@ -139,7 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
                 name: "admin".into(),
                 tenant: crate::auth::DEFAULT_TENANT.into(),
                 scopes: vec![crate::auth::Scope::Admin],
-                sha256: crate::auth::hash_token(&token),
+                sha256: crate::auth::hash_token(&token.token),
             });
             Some(token)
         }
@@ -211,24 +241,31 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         max_body_bytes: config.max_body_bytes,
         metrics,
     });
-    let stop = shutdown.clone();
-    tasks.push(tokio::spawn(async move {
-        let served = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await }).await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "API server failed");
+    tasks.push(tokio::spawn(connections::serve(listener, app, config.http.clone(), shutdown.clone())));
+    Ok(Host { addr, redis_url, worker_id, shutdown, tasks, embedded, runtime, registry, admin_token, redis_display })
+}
+
+/// `url` with its password (if any) masked, for logs and messages.
+fn without_password(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) if at > scheme.len() + 3 => {
+            match rest[..at - scheme.len() - 3].split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{}", &url[at + 1..]),
+                None => url.to_owned(),
+            }
         }
-    }));
-    Ok(Host { addr, redis_url, worker_id, shutdown, tasks, embedded, runtime, registry, admin_token })
+        _ => url.to_owned(),
+    }
 }
 
 /// The embedded default's admin token: read from `data_dir/admin-token`, or
 /// generated there (owner-only) on first start.
-fn admin_token(data_dir: &std::path::Path) -> anyhow::Result<String> {
+fn admin_token(data_dir: &std::path::Path) -> anyhow::Result<AdminToken> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let path = data_dir.join("admin-token");
     match std::fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_owned()),
+        Ok(t) if !t.trim().is_empty() => return Ok(AdminToken { token: t.trim().to_owned(), path, created: false }),
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
@@ -243,5 +280,16 @@ fn admin_token(data_dir: &std::path::Path) -> anyhow::Result<String> {
         .open(&path)
         .with_context(|| format!("writing {}", path.display()))?;
     writeln!(f, "{token}")?;
-    Ok(token)
+    Ok(AdminToken { token, path, created: true })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_kept_out_of_displayed_urls() {
+        use super::without_password as w;
+        assert_eq!(w("redis://:s3cret@127.0.0.1:6379"), "redis://:***@127.0.0.1:6379");
+        assert_eq!(w("redis://app:s3cret@h:1/0"), "redis://app:***@h:1/0");
+        assert_eq!(w("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
 }

@@ -215,11 +215,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!(
         "mission-runner serving on {} (redis: {}, plugins: {})",
         host.url(),
-        host.redis_url(),
+        host.redis_display(),
         plugins_dir.display()
     );
-    if let Some(token) = host.admin_token() {
-        println!("admin token: {token}");
+    // The token is shown once, when it is made; later starts say where it is kept.
+    match (host.admin_token(), host.admin_token_path()) {
+        (Some(token), _) if host.admin_token_created() => println!("admin token: {token}"),
+        (Some(_), Some(path)) => println!("admin token: in {}", path.display()),
+        _ => {}
     }
     wait_for_signal().await;
     tracing::info!("shutting down: no new claims; waiting for running missions");
