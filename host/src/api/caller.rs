@@ -27,9 +27,12 @@ pub struct Write;
 /// `plugins:admin`.
 #[derive(Debug)]
 pub struct Plugins;
-/// `admin`.
+/// `admin`: the operator, across tenants.
 #[derive(Debug)]
 pub struct Admin;
+/// `tenant:admin` (or `admin`): manages tokens, of its own tenant only unless `admin`.
+#[derive(Debug)]
+pub struct TenantAdmin;
 
 impl Need for Read {
     const SCOPE: Scope = Scope::MissionsRead;
@@ -43,6 +46,17 @@ impl Need for Plugins {
 impl Need for Admin {
     const SCOPE: Scope = Scope::Admin;
 }
+impl Need for TenantAdmin {
+    const SCOPE: Scope = Scope::TenantAdmin;
+}
+
+/// The token of an `Authorization` header: `Bearer <token>`, the scheme in
+/// any case (RFC 9110, 11.1). `None` for another scheme or no token.
+pub(super) fn bearer_token(value: &axum::http::HeaderValue) -> Option<&str> {
+    let (scheme, token) = value.to_str().ok()?.trim().split_once([' ', '\t'])?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
 
 /// An authenticated caller holding scope `N`.
 #[derive(Debug)]
@@ -53,6 +67,10 @@ pub struct Caller<N> {
 }
 
 impl<N> Caller<N> {
+    /// Whether the caller is the operator (`admin`), whose reach spans tenants.
+    pub fn is_operator(&self) -> bool {
+        self.principal.is_operator()
+    }
     /// The caller's tenant.
     pub fn tenant(&self) -> &str {
         &self.principal.tenant
@@ -79,16 +97,13 @@ impl<N: Need> FromRequestParts<AppState> for Caller<N> {
         let bearer = match parts.headers.get(axum::http::header::AUTHORIZATION) {
             _ if !state.auth.enforced() => None,
             None => None,
-            Some(v) => {
-                let v = v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
-                Some(v.map(str::trim).ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "unauthorized",
-                        "the Authorization header must be `Bearer <token>`",
-                    )
-                })?)
-            }
+            Some(v) => Some(bearer_token(v).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "the Authorization header must be `Bearer <token>`",
+                )
+            })?),
         };
         let principal = state.auth.authenticate(bearer).await?;
         if !principal.allows(N::SCOPE) {
@@ -99,5 +114,21 @@ impl<N: Need> FromRequestParts<AppState> for Caller<N> {
             ));
         }
         Ok(Caller { principal, need: PhantomData })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer t1", "bearer t1", "BEARER t1", "BeArEr   t1 ", "Bearer\tt1"] {
+            assert_eq!(bearer_token(&HeaderValue::from_static(v)), Some("t1"), "{v:?}");
+        }
+        for v in ["Basic dTpw", "Bearer", "Bearer ", "Bearert1", "t1"] {
+            assert_eq!(bearer_token(&HeaderValue::from_static(v)), None, "{v:?}");
+        }
     }
 }

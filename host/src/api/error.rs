@@ -36,24 +36,60 @@ impl ApiError {
     }
 }
 
+/// Marks an answer that Redis failed (unreachable, timed out, out of memory,
+/// loading...), so the metrics count it; a client's bad input never is one.
+#[derive(Debug, Clone, Copy)]
+pub struct RedisFailure;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
+        let redis_failed = self.code == REDIS_UNAVAILABLE;
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if redis_failed {
+            resp.extensions_mut().insert(RedisFailure);
+        }
+        resp
+    }
+}
+
+/// The code of a 503 that Redis caused.
+const REDIS_UNAVAILABLE: &str = "redis_unavailable";
+
+/// Whether `e` says Redis cannot serve now (a 503, try again), rather than
+/// that it refused what it was sent (our bug or unchecked input: a 500).
+pub fn redis_unavailable(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
+        return true;
+    }
+    match e.kind() {
+        ErrorKind::AuthenticationFailed | ErrorKind::ClusterConnectionNotFound => true,
+        ErrorKind::Server(k) => matches!(
+            k,
+            ServerErrorKind::BusyLoading
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::ReadOnly
+        ),
+        // Out of memory (noeviction), a script running too long, a failing disk, no password.
+        ErrorKind::Extension => matches!(e.code(), Some("OOM" | "BUSY" | "MISCONF" | "NOAUTH" | "WRONGPASS")),
+        _ => false,
     }
 }
 
 impl From<QueueError> for ApiError {
     fn from(e: QueueError) -> Self {
         match e {
-            QueueError::Redis(e) => {
+            QueueError::Redis(e) if redis_unavailable(&e) => {
                 tracing::error!(error = %e, "redis unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "redis_unavailable",
+                    REDIS_UNAVAILABLE,
                     "Redis is unavailable; nothing was changed, try again",
                 )
             }

@@ -6,6 +6,7 @@ mod doc;
 mod error;
 mod events;
 mod extract;
+mod guard;
 mod missions;
 mod ops;
 mod plugins;
@@ -80,15 +81,20 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(openapi_json))
         .split_for_parts();
     let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
-    router
+    let open = !state.auth.enforced();
+    let router = router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route; see /api/openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
         })
         .layer(Extension(OpenApiJson(doc_json)))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), count_redis_errors))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count_redis_errors));
+    // Outermost, so a refused request reaches nothing.
+    match open {
+        true => router.layer(axum::middleware::from_fn(guard::loopback_only)).with_state(state),
+        false => router.with_state(state),
+    }
 }
 
 /// The rendered OpenAPI document.
@@ -102,14 +108,16 @@ async fn openapi_json(Extension(OpenApiJson(doc)): Extension<OpenApiJson>) -> im
     ([(axum::http::header::CONTENT_TYPE, "application/json")], doc.as_str().to_owned())
 }
 
-/// Counts answers that Redis failed (503 `redis_unavailable`) in the metrics.
+/// Counts answers that Redis failed (marked [`error::RedisFailure`]: it could
+/// not be reached or could not serve) in the metrics; no other answer, whatever
+/// its status, counts.
 async fn count_redis_errors(
     axum::extract::State(state): axum::extract::State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let resp = next.run(req).await;
-    if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+    if resp.extensions().get::<error::RedisFailure>().is_some() {
         state.metrics.redis_error();
     }
     resp

@@ -1,12 +1,12 @@
 //! What operators look at: health, stats, the queue, workers and metrics.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::caller::{Admin, Caller, Read};
+use super::caller::{Admin, Caller, Read, bearer_token};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, cursor, numeric_cursor};
@@ -15,13 +15,55 @@ use crate::mission::Status;
 use crate::queue::{ListQuery, MissionPage, QueueEntry, Stats};
 
 /// Whether the host can serve: 200 when Redis answers, 503 (with the reason)
-/// when not. Open to every caller, for load balancers and probes.
+/// when not. Open to every caller, for load balancers and probes, which see
+/// only `status` and `reason`; a caller with an `admin` token (every caller of
+/// an open API) also sees the version, Redis' latency or error, the active
+/// plugins and their digests, the compile cache and this host's worker id.
+/// A missing, unknown or too narrow token is no error here: it gets the short answer.
 #[utoipa::path(get, path = "/api/health", tag = "operations",
+    security((), ("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "Healthy", body = Object),
-        (status = 503, description = "Redis does not answer; `redis.error` says why", body = Object),
+        (status = 200, description = "Healthy: `{status, reason}`, and the detail for `admin`", body = Object),
+        (status = 503, description = "Redis does not answer; `reason` says so (`redis.error` for `admin`)", body = Object),
     ))]
-pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<Value>) {
+pub async fn health(State(state): State<AppState>, headers: HeaderMap) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let ping = state.queue.ping().await;
+    let status = if ping.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let reason = ping.as_ref().err().map(|_| "Redis does not answer");
+    let mut body = json!({ "status": if ping.is_ok() { "ok" } else { "degraded" }, "reason": reason });
+    if sees_detail(&state, &headers).await {
+        let redis = match &ping {
+            Ok(rtt) => json!({ "ok": true, "latency_ms": rtt.as_secs_f64() * 1000.0 }),
+            Err(e) => json!({ "ok": false, "error": e.to_string() }),
+        };
+        let (compiled, cache_hits) = state.registry.runtime().compile_stats();
+        body["version"] = json!(env!("CARGO_PKG_VERSION"));
+        body["redis"] = redis;
+        body["plugins"] = json!(active_plugins(&state));
+        body["compile"] = json!({ "compiled": compiled, "cache_hits": cache_hits });
+        body["worker"] = json!(state.worker_id);
+        body["auth"] = json!(if state.auth.enforced() { "tokens" } else { "open" });
+    }
+    let mut resp = (status, ApiJson(body)).into_response();
+    if ping.is_err() {
+        resp.extensions_mut().insert(super::error::RedisFailure);
+    }
+    resp
+}
+
+/// Whether the caller of `/api/health` may see its detail: an `admin` token
+/// (or an open API, where every caller is the anonymous admin).
+async fn sees_detail(state: &AppState, headers: &HeaderMap) -> bool {
+    let bearer = headers.get(axum::http::header::AUTHORIZATION).and_then(bearer_token);
+    if state.auth.enforced() && bearer.is_none() {
+        return false;
+    }
+    state.auth.authenticate(bearer).await.is_ok_and(|p| p.allows(crate::auth::Scope::Admin))
+}
+
+/// The active plugins, one entry per version with the mission types it serves.
+fn active_plugins(state: &AppState) -> Vec<Value> {
     let registry = &state.registry;
     let mut plugins: Vec<Value> = Vec::new();
     for (t, a) in registry.active() {
@@ -34,21 +76,7 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, ApiJson<Value
         }
     }
     plugins.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
-    let (compiled, cache_hits) = registry.runtime().compile_stats();
-    let (status, redis) = match state.queue.ping().await {
-        Ok(rtt) => (StatusCode::OK, json!({ "ok": true, "latency_ms": rtt.as_secs_f64() * 1000.0 })),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, json!({ "ok": false, "error": e.to_string() })),
-    };
-    let body = json!({
-        "status": if status == StatusCode::OK { "ok" } else { "degraded" },
-        "version": env!("CARGO_PKG_VERSION"),
-        "redis": redis,
-        "plugins": plugins,
-        "compile": { "compiled": compiled, "cache_hits": cache_hits },
-        "worker": state.worker_id,
-        "auth": if state.auth.enforced() { "tokens" } else { "open" },
-    });
-    (status, ApiJson(body))
+    plugins
 }
 
 /// Mission counts of the caller's tenant by status and type, and the gauges
@@ -149,9 +177,27 @@ pub async fn workers(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<ApiJson<WorkerPage>, ApiError> {
     let all = state.queue.workers().await?;
-    let (workers, next_cursor) =
-        page_by_key(all, |w| w["id"].as_str().unwrap_or_default().to_owned(), p.cursor, limit(p.limit, 100)?);
+    let (workers, next_cursor) = page_by_key(
+        all,
+        |w| w["id"].as_str().unwrap_or_default().to_owned(),
+        page_cursor(p.cursor)?,
+        limit(p.limit, 100)?,
+    );
     Ok(ApiJson(WorkerPage { workers, next_cursor }))
+}
+
+/// Longest `cursor` of a short list (its keys are ids of at most this length).
+pub(super) const MAX_KEY_CURSOR: usize = 200;
+
+/// Checks the `cursor` of a short list: a key, so at most [`MAX_KEY_CURSOR`] bytes.
+pub(super) fn page_cursor(given: Option<String>) -> Result<Option<String>, ApiError> {
+    match given {
+        Some(c) if c.is_empty() || c.len() > MAX_KEY_CURSOR => Err(ApiError::bad_request(
+            "invalid_query",
+            format!("`cursor` must be 1 to {MAX_KEY_CURSOR} bytes: the `next_cursor` of the previous page"),
+        )),
+        other => Ok(other),
+    }
 }
 
 /// One page of a short list sorted by a unique key: the items after `cursor`
