@@ -22,7 +22,14 @@ pub const DEFAULT_TENANT: &str = "default";
 /// revocation reaches every host within this time.
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// What a token may do. `admin` may do everything.
+/// What a token may do.
+///
+/// `admin` is the operator's scope and spans every tenant: it may do
+/// everything, mint tokens for any tenant, and see the shared views (queue,
+/// workers, metrics). `tenant:admin` is a tenant's own administrator: it reads
+/// and writes its tenant's missions and manages its tenant's tokens only,
+/// granting no more than it holds. Missions, events and stats are always
+/// those of the caller's own tenant, whatever its scopes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Scope {
     /// Submit, cancel and re-drive missions; append to their logs.
@@ -34,14 +41,18 @@ pub enum Scope {
     /// Upload, activate and delete plugins (shared by every tenant).
     #[serde(rename = "plugins:admin")]
     PluginsAdmin,
-    /// Everything, including the operators' views and tokens.
+    /// Everything, across tenants: the operators' views and every tenant's tokens.
     #[serde(rename = "admin")]
     Admin,
+    /// The tenant's missions (read and write) and the tenant's own tokens.
+    #[serde(rename = "tenant:admin")]
+    TenantAdmin,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 4] = [Scope::MissionsWrite, Scope::MissionsRead, Scope::PluginsAdmin, Scope::Admin];
+    pub const ALL: [Scope; 5] =
+        [Scope::MissionsWrite, Scope::MissionsRead, Scope::PluginsAdmin, Scope::Admin, Scope::TenantAdmin];
 
     /// The name in tokens, the configuration and the OpenAPI document.
     pub fn as_str(self) -> &'static str {
@@ -50,6 +61,16 @@ impl Scope {
             Scope::MissionsRead => "missions:read",
             Scope::PluginsAdmin => "plugins:admin",
             Scope::Admin => "admin",
+            Scope::TenantAdmin => "tenant:admin",
+        }
+    }
+
+    /// Whether a holder of this scope also holds `other`.
+    pub fn implies(self, other: Scope) -> bool {
+        match self {
+            Scope::Admin => true,
+            Scope::TenantAdmin => matches!(other, Scope::TenantAdmin | Scope::MissionsRead | Scope::MissionsWrite),
+            s => s == other,
         }
     }
 }
@@ -58,7 +79,7 @@ impl std::str::FromStr for Scope {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         Scope::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| {
-            format!("unknown scope `{s}`; expected missions:write, missions:read, plugins:admin or admin")
+            format!("unknown scope `{s}`; expected missions:write, missions:read, plugins:admin, tenant:admin or admin")
         })
     }
 }
@@ -79,9 +100,20 @@ impl Principal {
     pub fn anonymous() -> Self {
         Principal { name: "anonymous".into(), tenant: DEFAULT_TENANT.into(), scopes: vec![Scope::Admin] }
     }
-    /// Whether the caller holds `scope` (or `admin`).
+    /// Whether the caller holds `scope` (or one that implies it, such as `admin`).
     pub fn allows(&self, scope: Scope) -> bool {
-        self.scopes.iter().any(|s| *s == scope || *s == Scope::Admin)
+        self.scopes.iter().any(|s| s.implies(scope))
+    }
+    /// Whether the caller is the operator (`admin`), whose reach spans tenants.
+    pub fn is_operator(&self) -> bool {
+        self.scopes.contains(&Scope::Admin)
+    }
+    /// Whether the caller may act on tokens of `tenant` with `scopes`: the
+    /// operator on any; a tenant admin only in its own tenant, and only for
+    /// scopes it holds itself.
+    pub fn may_manage_token(&self, tenant: &str, scopes: &[Scope]) -> bool {
+        self.is_operator()
+            || (self.allows(Scope::TenantAdmin) && tenant == self.tenant && scopes.iter().all(|s| self.allows(*s)))
     }
 }
 
@@ -276,6 +308,14 @@ impl TokenStore {
         Ok(out)
     }
 
+    /// The record of token `id`, if there is one.
+    pub async fn get(&self, id: &str) -> Result<Option<StoredToken>, QueueError> {
+        let hash: Option<String> = self.conn.clone().hget(&self.ids, id).await?;
+        let Some(hash) = hash else { return Ok(None) };
+        let raw: Option<String> = self.conn.clone().hget(&self.tokens, &hash).await?;
+        Ok(raw.and_then(|r| serde_json::from_str(&r).ok()))
+    }
+
     /// Revokes a token by id; `false` if there was none.
     pub async fn revoke(&self, id: &str) -> Result<bool, QueueError> {
         let hash: Option<String> = self.conn.clone().hget(&self.ids, id).await?;
@@ -303,6 +343,20 @@ mod tests {
             assert!(admin.allows(s));
             assert_eq!(reader.allows(s), s == Scope::MissionsRead, "{s:?}");
         }
+    }
+
+    #[test]
+    fn a_tenant_admin_manages_only_its_tenant_and_grants_no_more_than_it_holds() {
+        let ta = Principal { name: "ta".into(), tenant: "acme".into(), scopes: vec![Scope::TenantAdmin] };
+        assert!(ta.allows(Scope::MissionsRead) && ta.allows(Scope::MissionsWrite));
+        assert!(!ta.allows(Scope::Admin) && !ta.allows(Scope::PluginsAdmin) && !ta.is_operator());
+        assert!(ta.may_manage_token("acme", &[Scope::MissionsRead, Scope::TenantAdmin]));
+        assert!(!ta.may_manage_token("rival", &[Scope::MissionsRead]), "another tenant");
+        assert!(!ta.may_manage_token("acme", &[Scope::Admin]), "a wider scope");
+        assert!(!ta.may_manage_token("acme", &[Scope::PluginsAdmin]), "a shared scope");
+        let op = Principal { name: "op".into(), tenant: "acme".into(), scopes: vec![Scope::Admin] };
+        assert!(op.may_manage_token("rival", &[Scope::Admin]), "the operator spans tenants");
+        assert_eq!("tenant:admin".parse::<Scope>(), Ok(Scope::TenantAdmin));
     }
 
     #[test]

@@ -11,12 +11,13 @@ use serde_json::{Value, json};
 
 use crate::harness::{Api, TestEnv, test_config, wait_until};
 
-/// The tokens of [`secured`]: (token, name, tenant, scopes).
-const TOKENS: [(&str, &str, &str, &[Scope]); 5] = [
+/// The tokens of [`secured`]: (token, name, tenant, scopes); all but the last are acme's.
+const TOKENS: [(&str, &str, &str, &[Scope]); 6] = [
     ("tok-root", "root", "acme", &[Scope::Admin]),
     ("tok-writer", "writer", "acme", &[Scope::MissionsWrite]),
     ("tok-reader", "reader", "acme", &[Scope::MissionsRead]),
     ("tok-plugins", "plugin-ops", "acme", &[Scope::PluginsAdmin]),
+    ("tok-acme-admin", "acme-admin", "acme", &[Scope::TenantAdmin]),
     ("tok-rival", "rival", "rival", &[Scope::MissionsRead, Scope::MissionsWrite]),
 ];
 
@@ -97,9 +98,9 @@ async fn every_operation_asks_for_the_scope_its_document_names() {
             }
             // Refusals first: none of them may change anything.
             let mut allowed = Vec::new();
-            for (token, name, _, scopes) in TOKENS.iter().take(4) {
+            for (token, name, _, scopes) in TOKENS.iter().take(5) {
                 match needs {
-                    Some(need) if !scopes.iter().any(|s| *s == need || *s == Scope::Admin) => {
+                    Some(need) if !scopes.iter().any(|s| s.implies(need)) => {
                         let (status, code) = call(&base, Some(token), &method, &concrete).await;
                         assert_eq!((status.as_u16(), code.as_deref()), (403, Some("forbidden")), "{what} as {name}");
                     }
@@ -239,4 +240,56 @@ async fn an_open_api_is_refused_beyond_loopback_and_makes_no_tokens() {
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("auth_disabled")));
     let (_, health) = env.api.get("/api/health").await;
     assert_eq!(health["auth"], "open");
+}
+
+#[tokio::test]
+async fn admin_spans_tenants_and_a_tenant_admin_stays_in_its_own() {
+    let env = secured(0).await;
+    let (root, acme_admin) = (as_(&env, "tok-root"), as_(&env, "tok-acme-admin"));
+
+    // The operator mints for any tenant, including a tenant admin of another one.
+    let (status, made) =
+        root.post("/api/tokens", json!({ "name": "rival-admin", "tenant": "rival", "scopes": ["tenant:admin"] })).await;
+    assert_eq!(status, 201, "{made}");
+    let rival_admin = as_(&env, made["token"].as_str().unwrap());
+    let (status, theirs) =
+        root.post("/api/tokens", json!({ "name": "r1", "tenant": "rival", "scopes": ["missions:read"] })).await;
+    assert_eq!(status, 201, "{theirs}");
+    let theirs_id = theirs["record"]["id"].as_str().unwrap().to_owned();
+
+    // A tenant admin mints in its own tenant (the default), with scopes it holds.
+    let (status, ours) = acme_admin.post("/api/tokens", json!({ "name": "ci", "scopes": ["missions:write"] })).await;
+    assert_eq!(status, 201, "{ours}");
+    assert_eq!(ours["record"]["tenant"], "acme", "a tenant admin's tokens are of its tenant by default");
+    let ci = as_(&env, ours["token"].as_str().unwrap());
+    let id = ci.submit(json!({ "type": "echo", "payload": 1 })).await;
+    assert_eq!(acme_admin.mission(&id).await["tenant"], "acme", "it reads its tenant's missions");
+
+    // ... but nothing beyond: no other tenant, no wider scope, no operator views.
+    for body in [
+        json!({ "name": "x", "tenant": "rival", "scopes": ["missions:read"] }),
+        json!({ "name": "x", "scopes": ["admin"] }),
+        json!({ "name": "x", "scopes": ["plugins:admin"] }),
+    ] {
+        let (status, err) = acme_admin.post("/api/tokens", body.clone()).await;
+        assert_eq!((status.as_u16(), err["error"]["code"].as_str()), (403, Some("forbidden")), "{body}: {err}");
+    }
+    let (status, _) = acme_admin.get("/api/queue").await;
+    assert_eq!(status, 403, "the queue of every tenant is the operator's");
+    let (status, _) = rival_admin.get(&format!("/api/missions/{id}")).await;
+    assert_eq!(status, 404, "another tenant's tenant admin does not see acme's missions");
+
+    // Listing and revoking stay inside the tenant; another tenant's token is absent.
+    let (_, listed) = acme_admin.get("/api/tokens").await;
+    let tenants: Vec<&str> =
+        listed["tokens"].as_array().unwrap().iter().map(|t| t["tenant"].as_str().unwrap()).collect();
+    assert_eq!(tenants, ["acme"], "{listed}");
+    let (_, all) = root.get("/api/tokens").await;
+    assert_eq!(all["tokens"].as_array().unwrap().len(), 3, "the operator lists every tenant's: {all}");
+    let (status, _) = acme_admin.request(Method::DELETE, &format!("/api/tokens/{theirs_id}")).await;
+    assert_eq!(status, 404);
+    let (status, _) = rival_admin.request(Method::DELETE, &format!("/api/tokens/{theirs_id}")).await;
+    assert_eq!(status, 204, "its own tenant's token");
+    let (_, all) = root.get("/api/tokens").await;
+    assert_eq!(all["tokens"].as_array().unwrap().len(), 2, "{all}");
 }

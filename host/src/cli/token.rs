@@ -16,7 +16,7 @@ pub struct NewToken {
     /// Its tenant.
     #[arg(long, default_value = crate::auth::DEFAULT_TENANT)]
     tenant: String,
-    /// A scope (repeat for several): missions:write, missions:read, plugins:admin, admin.
+    /// A scope (repeat for several): missions:write, missions:read, plugins:admin, tenant:admin, admin.
     #[arg(long = "scope", required = true)]
     scopes: Vec<Scope>,
 }
