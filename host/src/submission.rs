@@ -137,6 +137,34 @@ pub fn valid_type_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
 }
 
+/// How deeply arrays and objects nest in the JSON text `json` (a scalar: 0).
+/// A linear scan: the payload is kept as text (`RawValue`), which serde skips
+/// over without any depth limit, so nothing else bounds it.
+pub fn json_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for b in json.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 fn check_token(field: &'static str, value: Option<String>) -> Result<Option<String>, Invalid> {
     match value {
         Some(v) if v.is_empty() || v.len() > 200 => Err(invalid(field, "must be 1 to 200 characters")),
@@ -188,6 +216,13 @@ impl MissionRequest {
             Some(t) if t > now => t.timestamp_millis(),
             _ => 0,
         };
+        let depth = json_depth(self.payload.get());
+        if depth > defaults.max_payload_depth {
+            return Err(invalid(
+                "payload",
+                format!("nests arrays and objects {depth} deep; at most {} allowed", defaults.max_payload_depth),
+            ));
+        }
         let idempotency_key = check_token("idempotency_key", self.idempotency_key)?.unwrap_or_default();
         let correlation_id = check_token("correlation_id", self.correlation_id)?;
         let id = uuid::Uuid::now_v7().to_string();
@@ -245,6 +280,18 @@ mod tests {
             "backoff"
         );
         assert_eq!(req(r#"{"type":"e","payload":1,"idempotency_key":""}"#).unwrap_err().field, "idempotency_key");
+    }
+
+    #[test]
+    fn payload_depth_is_bounded_and_strings_do_not_count() {
+        assert_eq!(json_depth(r#"1"#), 0);
+        assert_eq!(json_depth(r#"{"a": [1, {"b": []}]}"#), 4);
+        assert_eq!(json_depth(r#"["[[[[\"]]]", "{{"]"#), 1, "brackets and escaped quotes in strings");
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let at = |n: usize| req(&format!(r#"{{"type":"e","payload":{}}}"#, deep(n)));
+        assert!(at(64).is_ok());
+        assert_eq!(at(65).unwrap_err().field, "payload");
+        assert_eq!(at(200_000).unwrap_err().field, "payload");
     }
 
     #[test]
