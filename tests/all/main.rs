@@ -15,6 +15,7 @@ mod config;
 mod embedded;
 mod faults;
 mod fuzz;
+mod http_hygiene;
 mod leases;
 mod lifecycle;
 mod live_events;
