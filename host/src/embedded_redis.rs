@@ -126,7 +126,39 @@ impl RedisServer {
             tracing::warn!(port = adopted.port, dir = %dir.display(), "adopted a redis-server left running by an earlier host");
             return Ok(adopted);
         }
+        Self::retire_unprotected(dir).await?;
         Self::start_on(dir, persistence, free_port()?).await
+    }
+
+    /// Stops a server that an earlier version left running on `dir` without a
+    /// password (its clients get no protection, and a second server must not
+    /// share its files). `SHUTDOWN` flushes its append-only file first.
+    async fn retire_unprotected(dir: &Path) -> anyhow::Result<()> {
+        let Some(port) =
+            std::fs::read_to_string(dir.join("redis.port")).ok().and_then(|p| p.trim().parse::<u16>().ok())
+        else {
+            return Ok(());
+        };
+        let bare = redis::Client::open(format!("redis://127.0.0.1:{port}"))?;
+        let connect = || tokio::time::timeout(Duration::from_secs(1), bare.get_multiplexed_async_connection());
+        let Ok(Ok(mut c)) = connect().await else { return Ok(()) };
+        let kv: Vec<String> = match redis::cmd("CONFIG").arg("GET").arg("dir").query_async(&mut c).await {
+            Ok(kv) => kv,
+            Err(_) => return Ok(()),
+        };
+        if kv.get(1).map(PathBuf::from).as_deref() != Some(dir) {
+            return Ok(());
+        }
+        tracing::warn!(port, dir = %dir.display(), "stopping a redis-server without a password left running by an earlier version");
+        let _ = redis::cmd("SHUTDOWN").query_async::<()>(&mut c).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(connect().await, Ok(Ok(_))) {
+            if Instant::now() > deadline {
+                bail!("the redis-server without a password on port {port} (data in {}) does not stop", dir.display());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
     }
 
     /// Starts `redis-server` on `port` (for restarting one where clients expect it).
@@ -195,10 +227,10 @@ impl RedisServer {
                 let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
                 bail!("redis-server exited ({status}) before answering: {}", log.trim());
             }
-            if let Ok(mut c) = client.get_multiplexed_async_connection().await {
-                if redis::cmd("PING").query_async::<String>(&mut c).await.is_ok() {
-                    return Ok(());
-                }
+            if let Ok(mut c) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING").query_async::<String>(&mut c).await.is_ok()
+            {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 bail!("redis-server did not answer on port {} within 10 s", self.port);
@@ -239,11 +271,11 @@ impl RedisServer {
 
     /// Asks the server to shut down (flushing its append-only file), then waits.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        if let Ok(client) = redis::Client::open(self.url()) {
-            if let Ok(mut c) = client.get_multiplexed_async_connection().await {
-                // The connection closes instead of answering: an error is expected.
-                let _ = redis::cmd("SHUTDOWN").query_async::<()>(&mut c).await;
-            }
+        if let Ok(client) = redis::Client::open(self.url())
+            && let Ok(mut c) = client.get_multiplexed_async_connection().await
+        {
+            // The connection closes instead of answering: an error is expected.
+            let _ = redis::cmd("SHUTDOWN").query_async::<()>(&mut c).await;
         }
         let _ = std::fs::remove_file(self.dir.join("redis.port"));
         if let Some(child) = self.child.as_mut() {

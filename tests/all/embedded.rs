@@ -183,3 +183,44 @@ async fn the_admin_token_is_printed_once_then_pointed_to() {
     let path = data.path().join("admin-token");
     assert!(second.contains(&format!("admin token: in {}", path.display())), "{second}");
 }
+
+#[tokio::test]
+async fn a_server_without_a_password_left_by_an_earlier_version_is_replaced_not_joined() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("redis");
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = std::fs::canonicalize(&dir).unwrap();
+    // As an earlier version ran it: no password, its port recorded beside its files.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut old = tokio::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    std::fs::write(dir.join("redis.port"), port.to_string()).unwrap();
+    let bare = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let ready = crate::harness::wait_until(
+        Duration::from_secs(10),
+        || async { bare.get_multiplexed_async_connection().await.is_ok() },
+        |up| *up,
+    )
+    .await;
+    assert!(ready.is_some());
+    let mut c = bare.get_multiplexed_async_connection().await.unwrap();
+    let () = redis::cmd("SET").arg("kept").arg("yes").query_async(&mut c).await.unwrap();
+
+    let server = RedisServer::start(&dir, Persistence::AppendOnly).await.unwrap();
+    let exited = tokio::time::timeout(Duration::from_secs(10), old.wait()).await;
+    assert!(exited.is_ok(), "the unprotected server still runs");
+    assert_ne!(server.pid(), None, "a server of its own, with a password");
+    let mut c = redis::Client::open(server.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    assert_eq!(
+        redis::cmd("GET").arg("kept").query_async::<String>(&mut c).await.unwrap(),
+        "yes",
+        "its data carried over"
+    );
+    server.shutdown().await.unwrap();
+}

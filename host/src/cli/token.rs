@@ -13,9 +13,9 @@ pub struct NewToken {
     /// Who will hold it.
     #[arg(long)]
     name: String,
-    /// Its tenant.
-    #[arg(long, default_value = crate::auth::DEFAULT_TENANT)]
-    tenant: String,
+    /// Its tenant [default: `generate`: default; `create`: the caller's].
+    #[arg(long)]
+    tenant: Option<String>,
     /// A scope (repeat for several): missions:write, missions:read, plugins:admin, tenant:admin, admin.
     #[arg(long = "scope", required = true)]
     scopes: Vec<Scope>,
@@ -47,6 +47,7 @@ fn scope_list(scopes: &[Scope]) -> String {
 pub async fn run(remote: &Remote, cmd: TokenCommand) -> Result<(), Failure> {
     match cmd {
         TokenCommand::Generate(NewToken { name, tenant, scopes }) => {
+            let tenant = tenant.unwrap_or_else(|| crate::auth::DEFAULT_TENANT.to_owned());
             if !crate::auth::valid_tenant(&tenant) {
                 return Err(Failure::input(format!("`{tenant}` is not a tenant name (a-z, 0-9, `_`, `-`)")));
             }
@@ -69,7 +70,11 @@ pub async fn run(remote: &Remote, cmd: TokenCommand) -> Result<(), Failure> {
         }
         TokenCommand::Create(NewToken { name, tenant, scopes }) => {
             let http = remote.http()?;
-            let body = json!({ "name": name, "tenant": tenant, "scopes": scopes });
+            // Without --tenant the host uses the caller's (a tenant admin may use no other).
+            let mut body = json!({ "name": name, "scopes": scopes });
+            if let Some(t) = tenant {
+                body["tenant"] = json!(t);
+            }
             let made = remote.send(http.post(remote.url("/api/tokens")).json(&body)).await?;
             remote.print(&made, |m| {
                 println!("token: {}", s(m, "token"));
