@@ -144,6 +144,20 @@ async fn the_event_stream_outlives_the_request_timeout() {
 }
 
 #[tokio::test]
+async fn an_event_stream_ends_with_the_host() {
+    // The default request timeout (60 s) bounds the drain of in-flight requests;
+    // an endless stream must not wait for it, let alone hold the stop forever.
+    let TestEnv { redis: _redis, host, .. } = TestEnv::start_with(|c| c.concurrency = 0).await;
+    let mut stream = reqwest::Client::new().get(format!("{}/api/events/stream", host.url())).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    let stopped = tokio::time::timeout(Duration::from_secs(10), host.shutdown()).await;
+    assert!(stopped.is_ok_and(|r| r.is_ok()), "the host did not stop with an event stream open");
+    let ended =
+        tokio::time::timeout(Duration::from_secs(5), async { while let Ok(Some(_)) = stream.chunk().await {} }).await;
+    assert!(ended.is_ok(), "the stream outlived the host");
+}
+
+#[tokio::test]
 async fn the_connection_cap_refuses_new_connections_and_keeps_serving_open_ones() {
     let env = TestEnv::start_with(|c| {
         c.concurrency = 0;
