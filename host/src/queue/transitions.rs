@@ -110,15 +110,26 @@ fn status(s: &str) -> Result<Status, QueueError> {
 }
 
 impl Queue {
-    /// Creates missions atomically (all or none), honouring idempotency keys.
+    /// Creates missions of one tenant atomically (all or none), honouring
+    /// idempotency keys and the tenant's quotas ([`QueueError::Quota`]: nothing
+    /// was written).
     pub async fn enqueue(&self, missions: &[NewMission]) -> Result<Vec<Enqueued>, QueueError> {
+        if missions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let protocol = |e: serde_json::Error| QueueError::Protocol(e.to_string());
         let mut inv = self.invocation(&self.scripts.enqueue);
         inv.arg(self.settings.idempotency_window_ms);
+        inv.arg(serde_json::to_string(&self.settings.quotas).map_err(protocol)?);
         for m in missions {
-            inv.arg(serde_json::to_string(m).map_err(|e| QueueError::Protocol(e.to_string()))?);
+            inv.arg(serde_json::to_string(m).map_err(protocol)?);
         }
         let rows: Vec<(String, u8)> = inv.invoke_async(&mut self.conn()).await.map_err(|e| match e.code() {
             Some("UNKNOWN_TYPE") => QueueError::UnknownType(e.detail().unwrap_or_default().to_owned()),
+            Some("QUOTA") => match super::QuotaExceeded::from_script(e.detail().unwrap_or_default()) {
+                Some(q) => QueueError::Quota(q),
+                None => QueueError::Protocol(format!("unreadable quota error: {e}")),
+            },
             _ => QueueError::Redis(e),
         })?;
         Ok(rows.into_iter().map(|(id, created)| Enqueued { id, created: created == 1 }).collect())
