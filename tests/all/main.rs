@@ -26,3 +26,4 @@ mod retries;
 mod sandbox;
 mod shutdown;
 mod submit;
+mod tenancy;
