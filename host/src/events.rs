@@ -175,7 +175,7 @@ mod tests {
             assert!(bad.parse::<StreamId>().is_err(), "{bad}");
         }
         assert_eq!(StreamId { ms: 1, seq: u64::MAX }.successor(), StreamId { ms: 2, seq: 0 });
-        let p: EventPosition = "5-1_4-0".parse().unwrap();
+        let p: EventPosition = "5-1_4-0".parse().expect("a position");
         assert_eq!((p.tenant, p.plugins), (StreamId { ms: 5, seq: 1 }, StreamId { ms: 4, seq: 0 }));
         assert_eq!(p.to_string(), "5-1_4-0");
         assert_eq!("9-9".parse(), Ok(EventPosition::both(StreamId { ms: 9, seq: 9 })));

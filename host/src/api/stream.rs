@@ -96,7 +96,9 @@ impl Drop for Slot {
     }
 }
 
-type Reply = Option<Vec<(String, Vec<(String, Vec<String>)>)>>;
+/// What `XREAD` answers: per stream key, its entries (id, fields).
+type Batches = Vec<(String, Vec<(String, Vec<String>)>)>;
+type Reply = Option<Batches>;
 type PendingRead = Pin<Box<dyn Future<Output = redis::RedisResult<Reply>> + Send>>;
 
 /// Follows the tenant's stream and the plugin stream for one client.
@@ -169,7 +171,7 @@ impl Reader {
 
     /// Queues what a read brought, in id order across both streams (the
     /// tenant's first on a tie), each with the position after it.
-    async fn accept(&mut self, reply: Vec<(String, Vec<(String, Vec<String>)>)>) {
+    async fn accept(&mut self, reply: Batches) {
         let mut entries: Vec<(StreamId, bool, String, Vec<String>)> = Vec::new();
         for (key, batch) in reply {
             let own = self.tenant_key.as_deref() == Some(key.as_str());

@@ -60,6 +60,9 @@ pub struct EventStats {
     pub plugin_stream_length: u64,
 }
 
+/// Stream entries as `XRANGE` answers them: (id, fields).
+type Entries = Vec<(String, Vec<String>)>;
+
 /// One stream read backwards in chunks.
 struct Backwards {
     key: String,
@@ -95,7 +98,7 @@ impl Backwards {
             return Ok(());
         }
         let end = self.end.map_or_else(|| "+".to_owned(), |e| format!("({e}"));
-        let entries: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+        let entries: Entries = redis::cmd("XREVRANGE")
             .arg(&self.key)
             .arg(end)
             .arg(&self.start)
@@ -206,7 +209,7 @@ impl Queue {
         let mut start = format!("{created_ms}-0");
         let mut out: VecDeque<Event> = VecDeque::new();
         loop {
-            let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            let entries: Entries = redis::cmd("XRANGE")
                 .arg(&stream)
                 .arg(&start)
                 .arg("+")
@@ -259,12 +262,12 @@ impl Queue {
             c.arg(key).arg("+").arg("-").arg("COUNT").arg(1);
             c
         };
-        let (own, shared): (Vec<(String, Vec<String>)>, Vec<(String, Vec<String>)>) = redis::pipe()
+        let (own, shared): (Entries, Entries) = redis::pipe()
             .add_command(newest(self.keys.tenant_events(tenant)))
             .add_command(newest(self.keys.events()))
             .query_async(&mut self.conn())
             .await?;
-        let id = |v: Vec<(String, Vec<String>)>| v.first().and_then(|(id, _)| id.parse().ok()).unwrap_or_default();
+        let id = |v: Entries| v.first().and_then(|(id, _)| id.parse().ok()).unwrap_or_default();
         Ok(EventPosition { tenant: id(own), plugins: id(shared) })
     }
 

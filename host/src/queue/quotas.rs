@@ -302,14 +302,14 @@ mod tests {
         let q = d.with(&o);
         assert_eq!((q.max_priority, q.queued_missions), (50, d.queued_missions));
         let bad = d.with(&QuotaOverrides { submissions_per_second: Some(0), ..Default::default() });
-        assert!(bad.validate().unwrap_err().contains("submissions_per_second"));
-        assert_eq!(serde_json::to_string(&o).unwrap(), r#"{"max_priority":50}"#);
+        assert!(bad.validate().is_err_and(|e| e.contains("submissions_per_second")));
+        assert_eq!(serde_json::to_string(&o).expect("JSON"), r#"{"max_priority":50}"#);
         assert!(serde_json::from_str::<QuotaOverrides>(r#"{"max_prio":1}"#).is_err());
     }
 
     #[test]
     fn script_errors_name_the_quota() {
-        let e = QuotaExceeded::from_script("queued_missions 10 1 tenant a has 10 missions waiting").unwrap();
+        let e = QuotaExceeded::from_script("queued_missions 10 1 tenant a has 10 missions waiting").expect("read");
         assert_eq!((e.quota, e.limit, e.retry_after_s), (Quota::QueuedMissions, 10, 1));
         assert_eq!(e.message, "tenant a has 10 missions waiting");
         assert!(QuotaExceeded::from_script("nonsense 1 1 x").is_none());
