@@ -83,7 +83,14 @@ impl QueueSettings {
             retention_failed_ms: ms(c.retention_failed),
             idempotency_window_ms: ms(c.idempotency_window).max(1),
             max_log_lines: c.max_log_lines,
-            quotas: TenantQuotas::from(&c.quotas),
+            // Out-of-range defaults are refused by `QuotaConfig::validate`; these
+            // floors only keep the scripts' arithmetic sound should one slip through.
+            quotas: TenantQuotas {
+                submissions_per_second: c.quotas.submissions_per_second.max(1),
+                submission_burst: c.quotas.submission_burst.max(1),
+                max_priority: c.quotas.max_priority.min(crate::submission::MAX_PRIORITY),
+                ..TenantQuotas::from(&c.quotas)
+            },
             host_sse_streams: c.quotas.host_sse_streams.max(1),
         }
     }
