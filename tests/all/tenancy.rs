@@ -466,3 +466,19 @@ async fn event_reads_are_bounded_and_malformed_queries_are_400s() {
     assert!(seen.iter().any(|k| k.starts_with("\"plugin.")), "plugin events are part of the tenant's view");
     assert!(pages >= 3, "{pages} pages");
 }
+
+#[tokio::test]
+async fn a_redrive_counts_against_the_queued_missions_quota() {
+    let env = secured(|c| c.concurrency = 2).await;
+    let (base, alpha) = (env.host.url(), as_(&env, "tok-alpha"));
+    let id =
+        alpha.submit(json!({ "type": "chaos", "payload": { "do": "fail", "message": "no" }, "max_attempts": 1 })).await;
+    alpha.wait_status(&id, "failed", Duration::from_secs(10)).await;
+    put_quotas(&base, "alpha", json!({ "queued_missions": 0 })).await;
+    let retry = format!("/api/missions/{id}/retry");
+    assert_quota(&submit(&base, "tok-alpha", json!({}), &retry).await, "queued_missions");
+    assert_eq!(alpha.mission(&id).await["status"], "failed", "nothing changed");
+    put_quotas(&base, "alpha", json!({})).await;
+    let (status, body, _) = submit(&base, "tok-alpha", json!({}), &retry).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}

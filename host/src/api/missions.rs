@@ -287,6 +287,7 @@ pub struct RetryRequest {
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 404, description = "No such mission in the caller's tenant", body = ErrorBody),
         (status = 409, description = "Not failed; nothing changed", body = ErrorBody),
+        (status = 429, description = "The tenant has as many missions waiting as its quota allows (`Retry-After`); nothing changed", body = ErrorBody),
     ))]
 pub async fn retry(
     State(state): State<AppState>,
