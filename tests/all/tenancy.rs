@@ -380,6 +380,7 @@ async fn a_revoked_tokens_stream_ends_within_the_revocation_delay() {
         last = Some(b);
     }
     let took = revoked.elapsed();
+    eprintln!("the revoked token's stream ended {took:?} after the revocation");
     let last = last.expect("a closing event");
     assert_eq!((last.event.as_str(), last.data["reason"].as_str()), ("stream.closed", Some("token_revoked")));
     // The revocation delay is the token cache's 5 s, plus a recheck of 0.5 s.
