@@ -29,6 +29,12 @@ fn repo() -> PathBuf {
 /// A host process on `redis_url`; returns it and its URL once it serves.
 async fn spawn_host(redis_url: &str) -> anyhow::Result<(Child, String)> {
     let data = tempfile::tempdir()?.keep();
+    // The load generator is one tenant submitting as fast as it can: no quota in the way.
+    let config = data.join("quotas.toml");
+    std::fs::write(
+        &config,
+        "[quotas]\nqueued_missions = 100000000\nsubmissions_per_second = 1000000\nsubmission_burst = 10000000\n",
+    )?;
     let mut child = Command::new(env!("CARGO_BIN_EXE_mission-runner"))
         .args(["serve", "--listen", "127.0.0.1:0", "--no-watch", "--lease-ms", "2000", "--concurrency", "8"])
         .arg("--redis-url")
@@ -37,6 +43,8 @@ async fn spawn_host(redis_url: &str) -> anyhow::Result<(Child, String)> {
         .arg(repo().join("plugins/dist"))
         .arg("--data-dir")
         .arg(&data)
+        .arg("--config")
+        .arg(&config)
         .arg("--cache-dir")
         .arg(repo().join("target/tmp/compile-cache"))
         .env("MISSION_RUNNER_LOG", "error")
@@ -141,14 +149,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let active: u64 = redis::cmd("ZCARD").arg("{mr}:active").query_async(&mut conn).await?;
 
-    // No two attempts of one mission at the same time: in the one ordered
-    // stream, each mission's `started` is followed by its attempt's end before
+    // No two attempts of one mission at the same time: in the tenant's one
+    // ordered stream, each mission's `started` is followed by its attempt's end before
     // the next `started`.
     let mut open: HashMap<String, bool> = HashMap::new();
     let (mut overlaps, mut start_id, mut attempts) = (0, "-".to_owned(), 0usize);
     loop {
         let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-            .arg("{mr}:events")
+            .arg("{mr}:t:default:events")
             .arg(&start_id)
             .arg("+")
             .arg("COUNT")

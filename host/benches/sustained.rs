@@ -44,6 +44,12 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let redis = RedisServer::start(dir.path(), Persistence::None).await?;
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The load generator is one tenant submitting at `rate`: no quota in the way.
+    let config = dir.path().join("quotas.toml");
+    std::fs::write(
+        &config,
+        "[quotas]\nqueued_missions = 100000000\nsubmissions_per_second = 1000000\nsubmission_burst = 10000000\n",
+    )?;
     let mut host = tokio::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
         .args(["serve", "--listen", "127.0.0.1:0", "--no-watch", "--redis-url", &redis.url()])
         .args(["--retention-completed-s", &retention.to_string(), "--events-max-len", "100000"])
@@ -51,6 +57,8 @@ async fn main() -> anyhow::Result<()> {
         .arg(repo.join("plugins/dist"))
         .arg("--data-dir")
         .arg(dir.path().join("host"))
+        .arg("--config")
+        .arg(&config)
         .arg("--cache-dir")
         .arg(repo.join("target/tmp/compile-cache"))
         .env("MISSION_RUNNER_LOG", "warn")

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use mission_runner::config::Config;
+use mission_runner::config::{Config, QuotaConfig};
 use mission_runner::embedded_redis::{Persistence, RedisServer};
 use mission_runner::server::{self, Host};
 use serde_json::{Value, json};
@@ -40,6 +40,13 @@ async fn hosts(redis: &RedisServer, n: usize, concurrency: usize, prefix: &str) 
             concurrency,
             key_prefix: prefix.to_owned(),
             events_max_len: setting("BENCH_EVENTS_MAX_LEN", 10_000) as u64,
+            // One tenant submits everything, as fast as it can: no quota in the way.
+            quotas: QuotaConfig {
+                queued_missions: 100_000_000,
+                submissions_per_second: 1_000_000,
+                submission_burst: 10_000_000,
+                ..QuotaConfig::default()
+            },
             ..Config::default()
         };
         out.push(server::start(c).await?);

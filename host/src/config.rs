@@ -80,6 +80,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Connection limits and timeouts of the API's HTTP server.
     pub http: HttpConfig,
+    /// `[quotas]`: each tenant's default budget (an admin overrides it per
+    /// tenant through `PUT /api/tenants/{tenant}/quotas`) and this host's caps.
+    pub quotas: QuotaConfig,
 }
 
 /// `[http]`: what one client may hold of the API's HTTP server. Each bounds a
@@ -117,6 +120,53 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(60),
             max_connections: 512,
         }
+    }
+}
+
+/// `[quotas]`: what one tenant may hold or do at once unless an admin set
+/// otherwise for it, and the caps of one host. Every tenant quota is enforced
+/// in Redis (the enqueue script, the stream-slot script), so it holds across
+/// hosts; give every host sharing a Redis the same defaults.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    /// Missions of one tenant waiting to run (pending or retrying, ready or delayed).
+    pub queued_missions: u64,
+    /// Missions one tenant may submit per second, sustained (a token bucket).
+    pub submissions_per_second: u64,
+    /// How many it may submit at once after a quiet spell (the bucket's size;
+    /// a batch larger than this is refused whole).
+    pub submission_burst: u64,
+    /// Highest priority (0..=100) a tenant's missions may ask for.
+    pub max_priority: u8,
+    /// Longest attempt timeout (ms) a tenant's missions may ask for.
+    pub max_timeout_ms: u64,
+    /// Event streams (SSE) one tenant may hold open at once, over every host.
+    pub sse_streams: u64,
+    /// Event streams (SSE) this host serves at once, every tenant together.
+    pub host_sse_streams: usize,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            queued_missions: 100_000,
+            submissions_per_second: 1_000,
+            submission_burst: 10_000,
+            max_priority: 100,
+            max_timeout_ms: 3_600_000,
+            sse_streams: 16,
+            host_sse_streams: 1_024,
+        }
+    }
+}
+
+impl QuotaConfig {
+    /// Checks the values: each within what [`crate::queue::QuotaOverrides`] accepts.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        crate::queue::TenantQuotas::from(self).validate().map_err(|e| anyhow::anyhow!("[quotas] {e}"))?;
+        anyhow::ensure!(self.host_sse_streams >= 1, "[quotas] `host_sse_streams` must be at least 1");
+        Ok(())
     }
 }
 
@@ -235,6 +285,7 @@ impl Default for Config {
             mission_defaults: MissionDefaults::default(),
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
+            quotas: QuotaConfig::default(),
         }
     }
 }

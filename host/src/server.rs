@@ -161,6 +161,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         }
     };
     config.auth.validate()?;
+    config.quotas.validate()?;
     let mut tokens = config.auth.tokens.clone();
     let admin_token = match &embedded {
         Some(_) => {

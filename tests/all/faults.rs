@@ -71,9 +71,9 @@ async fn repeated_sigkills_and_a_redis_restart_lose_nothing_and_never_overlap() 
     let leased: u64 = redis::cmd("ZCARD").arg("{mr}:active").query_async(&mut conn).await.unwrap();
     assert_eq!(leased, 0);
 
-    // In the one ordered stream, an attempt's end comes before the next start.
+    // In the tenant's one ordered stream, an attempt's end comes before the next start.
     let entries: Vec<(String, Vec<String>)> =
-        redis::cmd("XRANGE").arg("{mr}:events").arg("-").arg("+").query_async(&mut conn).await.unwrap();
+        redis::cmd("XRANGE").arg("{mr}:t:default:events").arg("-").arg("+").query_async(&mut conn).await.unwrap();
     let mut running = std::collections::HashSet::new();
     let mut starts = 0;
     for (sid, f) in &entries {

@@ -30,3 +30,4 @@ mod retries;
 mod sandbox;
 mod shutdown;
 mod submit;
+mod tenancy;

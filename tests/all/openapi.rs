@@ -7,7 +7,7 @@ use crate::harness::TestEnv;
 
 /// Operations a client of this API relies on; a route dropped from the
 /// router (and so from the document) fails here.
-const EXPECTED: [&str; 25] = [
+const EXPECTED: [&str; 27] = [
     "post /api/missions",
     "get /api/missions",
     "post /api/missions/batch",
@@ -32,6 +32,8 @@ const EXPECTED: [&str; 25] = [
     "post /api/tokens",
     "get /api/tokens",
     "delete /api/tokens/{id}",
+    "get /api/tenants/{tenant}/quotas",
+    "put /api/tenants/{tenant}/quotas",
     "get /api/openapi.json",
 ];
 

@@ -61,7 +61,7 @@ async fn a_given_correlation_id_is_in_every_event_and_the_stream_is_capped() {
     let (status, _) = env.api.post("/api/missions/batch", json!({ "missions": missions })).await;
     assert_eq!(status, 201);
     let (_, stats) = env.api.get("/api/events/stats").await;
-    let len = stats["stream_length"].as_u64().unwrap();
-    assert!(len <= 10 + 100, "stream holds {len} entries");
+    let len = stats["tenant_stream_length"].as_u64().unwrap();
+    assert!(len <= 10 + 100, "the tenant's stream holds {len} entries");
     assert!(stats["by_type"]["mission.created"].as_u64().unwrap() >= 301, "counts are not trimmed: {stats}");
 }

@@ -21,6 +21,9 @@ pub struct ErrorDetail {
     code: String,
     /// What was wrong, for a person.
     message: String,
+    /// On a 429 (`quota_exceeded`): the quota that refused the request; the
+    /// answer's `Retry-After` header says when to try again.
+    quota: Option<String>,
 }
 
 /// Adds the `bearer` security scheme that operations name with their scope.
@@ -57,6 +60,7 @@ impl Modify for Bearer {
         (name = "operations", description = "Health, stats, the queue, workers, metrics"),
         (name = "plugins", description = "Plugin versions: upload, activate, roll back, delete"),
         (name = "tokens", description = "API tokens created at run time"),
+        (name = "tenants", description = "Per-tenant quotas (admin)"),
     )
 )]
 pub struct ApiDoc;

@@ -19,12 +19,28 @@ pub struct ApiError {
     pub code: &'static str,
     /// What was wrong, for a person.
     pub message: String,
+    /// On a 429: the quota that refused, and when to try again.
+    pub limited: Option<Limited>,
+}
+
+/// What a 429 adds: the quota's name (in the body) and `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limited {
+    /// The quota, such as `queued_missions`.
+    pub quota: &'static str,
+    /// Seconds, sent as `Retry-After`.
+    pub retry_after_s: u64,
 }
 
 impl ApiError {
     /// An error with any status.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), limited: None }
+    }
+    /// 429 `quota_exceeded`, naming the quota, with `Retry-After`.
+    pub fn too_many(quota: &'static str, retry_after_s: u64, message: impl Into<String>) -> Self {
+        let limited = Some(Limited { quota, retry_after_s: retry_after_s.max(1) });
+        ApiError { limited, ..Self::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message) }
     }
     /// 400.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -47,8 +63,15 @@ impl IntoResponse for ApiError {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
         let redis_failed = self.code == REDIS_UNAVAILABLE;
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
-        let mut resp = (self.status, Json(body)).into_response();
+        let mut body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut resp = match self.limited {
+            None => (self.status, Json(body)).into_response(),
+            Some(limited) => {
+                body["error"]["quota"] = json!(limited.quota);
+                let retry = [(axum::http::header::RETRY_AFTER, limited.retry_after_s.to_string())];
+                (self.status, retry, Json(body)).into_response()
+            }
+        };
         if redis_failed {
             resp.extensions_mut().insert(RedisFailure);
         }
@@ -85,6 +108,11 @@ pub fn redis_unavailable(e: &redis::RedisError) -> bool {
 impl From<QueueError> for ApiError {
     fn from(e: QueueError) -> Self {
         match e {
+            QueueError::Quota(q) => ApiError::too_many(
+                q.quota.as_str(),
+                q.retry_after_s,
+                format!("quota `{}`: {}", q.quota.as_str(), q.message),
+            ),
             QueueError::Redis(e) if redis_unavailable(&e) => {
                 tracing::error!(error = %e, "redis unavailable");
                 ApiError::new(

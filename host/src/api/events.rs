@@ -1,4 +1,6 @@
-//! `/api/events`: the lifecycle events, from the Redis Stream.
+//! `/api/events`: the lifecycle events, from the tenant's Redis Stream and the
+//! shared plugin stream. Every query value is checked before Redis is asked:
+//! a malformed one is a 400 naming it, never a Redis error.
 
 use axum::extract::State;
 use serde::Deserialize;
@@ -9,25 +11,29 @@ use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::missions::limit;
-use crate::events::Event;
+use crate::events::{Event, EventPosition};
 use crate::queue::{EventQuery, EventStats};
+
+/// Latest time a query may name: the end of year 9999 (ms).
+const MAX_TIME_MS: u64 = 253_402_300_799_999;
 
 /// Query of `GET /api/events`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EventParams {
-    /// Only this mission's events.
+    /// Only this mission's events (a mission of the caller's tenant; 404 otherwise).
     mission_id: Option<String>,
     /// Only events of this type, such as `mission.completed`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     event_type: Option<String>,
-    /// RFC 3339 time or Unix seconds.
+    /// RFC 3339 time or Unix seconds, from 1970 to 9999.
     since: Option<String>,
-    /// RFC 3339 time or Unix seconds.
+    /// RFC 3339 time or Unix seconds, from 1970 to 9999.
     until: Option<String>,
-    /// Only events older than this id: the previous page's `next_cursor`.
+    /// Only events older than this: the previous page's `next_cursor` (or an event id).
+    #[param(pattern = r"^[0-9]{1,20}(-[0-9]{1,20})?(_[0-9]{1,20}(-[0-9]{1,20})?)?$")]
     before: Option<String>,
     /// 1 to 1,000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -39,30 +45,56 @@ pub struct EventParams {
 pub struct EventPage {
     /// Oldest first.
     events: Vec<Event>,
-    /// Older events follow: pass it as `before`.
+    /// Older events may follow: pass it as `before`.
     next_cursor: Option<String>,
 }
 
-/// Reads a time given as RFC 3339 or as Unix seconds (fractions allowed), in ms.
-fn time_ms(name: &str, v: Option<&str>) -> Result<Option<i64>, ApiError> {
+fn invalid(field: &str, what: &str) -> ApiError {
+    ApiError::bad_request("invalid_query", format!("`{field}` must be {what}"))
+}
+
+/// Reads a time given as RFC 3339 or as Unix seconds (fractions allowed), in
+/// ms since 1970, up to the year 9999.
+pub(super) fn time_ms(name: &str, v: Option<&str>) -> Result<Option<u64>, ApiError> {
     let Some(v) = v else { return Ok(None) };
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-        return Ok(Some(t.timestamp_millis()));
+    let ms = match chrono::DateTime::parse_from_rfc3339(v) {
+        Ok(t) => t.timestamp_millis() as f64,
+        Err(_) => v.parse::<f64>().ok().filter(|s| s.is_finite()).map(|s| s * 1000.0).unwrap_or(-1.0),
+    };
+    if !(0.0..=MAX_TIME_MS as f64).contains(&ms) {
+        return Err(invalid(name, "an RFC 3339 time or Unix seconds between 1970 and 9999"));
     }
-    match v.parse::<f64>() {
-        Ok(s) if s.is_finite() && s >= 0.0 => Ok(Some((s * 1000.0) as i64)),
-        _ => Err(ApiError::bad_request("invalid_query", format!("`{name}` must be an RFC 3339 time or Unix seconds"))),
+    Ok(Some(ms as u64))
+}
+
+/// Reads an event type filter: a dotted name such as `mission.completed`.
+pub(super) fn event_type(v: Option<String>) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(t) if !crate::submission::valid_type_name(&t) => {
+            Err(invalid("type", "an event type such as mission.completed"))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Reads a mission id given in a query: malformed is a 400 (a path's is a 404).
+pub(super) fn mission_param(v: Option<String>) -> Result<Option<String>, ApiError> {
+    match v {
+        Some(id) if super::extract::mission_id(&id).is_err() => Err(invalid("mission_id", "a mission id (a UUID)")),
+        other => Ok(other),
     }
 }
 
 /// Reads events the caller's tenant may see (its missions' and the plugin
 /// events): the newest `limit` that match, oldest first; `next_cursor` (as
-/// `before`) pages back.
+/// `before`) pages back. With `mission_id`, that mission's events from its
+/// creation on; a mission that does not exist (or no longer does, or is
+/// another tenant's) is a 404, answered without reading any stream.
 #[utoipa::path(get, path = "/api/events", tag = "events", params(EventParams),
     security(("bearer" = ["missions:read"])),
     responses(
         (status = 200, description = "One page", body = EventPage),
-        (status = 400, description = "Invalid query", body = ErrorBody),
+        (status = 400, description = "Invalid query; the message names the field", body = ErrorBody),
         (status = 404, description = "`mission_id` is not a mission of the caller's tenant", body = ErrorBody),
     ))]
 pub async fn list(
@@ -70,32 +102,33 @@ pub async fn list(
     caller: Caller<Read>,
     ApiQuery(p): ApiQuery<EventParams>,
 ) -> Result<ApiJson<EventPage>, ApiError> {
-    if let Some(id) = &p.mission_id {
-        super::missions::not_foreign(&state, &caller, id).await?;
-    }
-    if p.before.as_deref().is_some_and(|b| !super::stream::valid_stream_id(b)) {
-        return Err(ApiError::bad_request("invalid_query", "`before` must be an event id such as 1700000000000-0"));
-    }
+    let before = match p.before.as_deref() {
+        None => None,
+        Some(b) => Some(
+            b.parse::<EventPosition>()
+                .map_err(|()| invalid("before", "a `next_cursor` or an event id such as 1700000000000-0"))?,
+        ),
+    };
     let q = EventQuery {
-        tenant: Some(caller.tenant().to_owned()),
-        before: p.before,
+        tenant: caller.tenant().to_owned(),
+        before,
         since_ms: time_ms("since", p.since.as_deref())?,
         until_ms: time_ms("until", p.until.as_deref())?,
-        mission_id: p.mission_id,
-        event_type: p.event_type,
+        mission_id: mission_param(p.mission_id)?,
+        event_type: event_type(p.event_type)?,
         limit: limit(p.limit, 100)?,
     };
-    let limit = q.limit;
-    let events = state.queue.events(&q).await?;
-    // A full page may have older events before it: continue with `before`.
-    let next_cursor = (events.len() == limit).then(|| events.first().map(|e| e.id.clone())).flatten();
-    Ok(ApiJson(EventPage { events, next_cursor }))
+    if let Some(id) = &q.mission_id {
+        super::missions::check_owner(&state, &caller, id).await?;
+    }
+    let page = state.queue.events(&q).await?;
+    Ok(ApiJson(EventPage { events: page.events, next_cursor: page.next.map(|p| p.to_string()) }))
 }
 
-/// Events per type the caller's tenant may see, and the stream's length.
+/// Events per type the caller's tenant may see, and its streams' lengths.
 #[utoipa::path(get, path = "/api/events/stats", tag = "events",
     security(("bearer" = ["missions:read"])),
     responses((status = 200, description = "Counts", body = EventStats)))]
 pub async fn stats(State(state): State<AppState>, caller: Caller<Read>) -> Result<ApiJson<EventStats>, ApiError> {
-    Ok(ApiJson(state.queue.event_stats(Some(caller.tenant())).await?))
+    Ok(ApiJson(state.queue.event_stats(caller.tenant()).await?))
 }

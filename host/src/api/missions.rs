@@ -38,17 +38,8 @@ pub(super) async fn owned<N>(state: &AppState, caller: &Caller<N>, id: &str) -> 
     }
 }
 
-/// Checks that mission `id` is not another tenant's; one that no longer
-/// exists is fine (its events may outlive it).
-pub(super) async fn not_foreign<N>(state: &AppState, caller: &Caller<N>, id: &str) -> Result<(), ApiError> {
-    match state.queue.owner(mission_id(id)?).await? {
-        Some(t) if t != caller.tenant() => Err(ApiError::mission_not_found(id)),
-        _ => Ok(()),
-    }
-}
-
 /// Checks that the caller's tenant owns mission `id`, without reading it all.
-async fn check_owner<N>(state: &AppState, caller: &Caller<N>, id: &str) -> Result<(), ApiError> {
+pub(super) async fn check_owner<N>(state: &AppState, caller: &Caller<N>, id: &str) -> Result<(), ApiError> {
     match state.queue.owner(mission_id(id)?).await? {
         Some(t) if t == caller.tenant() => Ok(()),
         _ => Err(ApiError::mission_not_found(id)),
@@ -80,6 +71,7 @@ async fn enqueue(state: &AppState, missions: &[NewMission]) -> Result<Vec<crate:
         (status = 400, description = "Invalid body or field", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "No plugin serves the type", body = ErrorBody),
+        (status = 429, description = "A tenant quota refused it (named in `error.quota`; see `Retry-After`); nothing was created", body = ErrorBody),
     ))]
 pub async fn submit(
     State(state): State<AppState>,
@@ -120,7 +112,8 @@ pub struct BatchResponse {
     missions: Vec<BatchItem>,
 }
 
-/// Submits up to 1,000 missions, all or none, in one atomic step.
+/// Submits up to 1,000 missions, all or none, in one atomic step: a batch
+/// that would pass any of the tenant's quotas is refused whole (429).
 #[utoipa::path(post, path = "/api/missions/batch", tag = "missions", request_body = BatchRequest,
     security(("bearer" = ["missions:write"])),
     responses(
@@ -128,6 +121,7 @@ pub struct BatchResponse {
         (status = 400, description = "Invalid body; names the item at fault", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 422, description = "No plugin serves a type; nothing was created", body = ErrorBody),
+        (status = 429, description = "A tenant quota refused the batch, whole (named in `error.quota`; see `Retry-After`); nothing was created", body = ErrorBody),
     ))]
 pub async fn submit_batch(
     State(state): State<AppState>,
@@ -293,6 +287,7 @@ pub struct RetryRequest {
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 404, description = "No such mission in the caller's tenant", body = ErrorBody),
         (status = 409, description = "Not failed; nothing changed", body = ErrorBody),
+        (status = 429, description = "The tenant has as many missions waiting as its quota allows (`Retry-After`); nothing changed", body = ErrorBody),
     ))]
 pub async fn retry(
     State(state): State<AppState>,

@@ -11,6 +11,7 @@ mod missions;
 mod ops;
 mod plugins;
 mod stream;
+mod tenants;
 mod tokens;
 
 pub use error::ApiError;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(plugins::delete))
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
+        .routes(routes!(tenants::get_quotas, tenants::put_quotas))
         .routes(routes!(openapi_json))
         .split_for_parts();
     let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
@@ -88,6 +90,7 @@ pub fn router(state: AppState) -> Router {
             ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
         })
         .layer(Extension(OpenApiJson(doc_json)))
+        .layer(Extension(stream::HostStreams::new(state.queue.settings().host_sse_streams)))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), count_redis_errors));
     // Outermost, so a refused request reaches nothing.

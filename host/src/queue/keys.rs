@@ -22,7 +22,7 @@ impl Keys {
     }
 
     /// The fixed keys every script receives as KEYS, in the prelude's order.
-    pub fn fixed(&self) -> [String; 13] {
+    pub fn fixed(&self) -> [String; 14] {
         [
             "ready",
             "delayed",
@@ -37,6 +37,7 @@ impl Keys {
             "workers:seen",
             "events:counts",
             "plugins:active",
+            "quotas",
         ]
         .map(|k| self.key(k))
     }
@@ -61,9 +62,27 @@ impl Keys {
     pub fn dead(&self) -> String {
         self.key("dead")
     }
-    /// The event stream.
+    /// The shared event stream: events of no tenant (`plugin.*`), which every
+    /// tenant sees. Mission events go to [`Keys::tenant_events`].
     pub fn events(&self) -> String {
         self.key("events")
+    }
+    /// The event stream of one tenant's missions, capped on its own so that no
+    /// tenant's burst can push another's events out.
+    pub fn tenant_events(&self, tenant: &str) -> String {
+        format!("{}t:{tenant}:events", self.root)
+    }
+    /// HASH of tenant -> JSON [`super::QuotaOverrides`] an admin set.
+    pub fn quotas(&self) -> String {
+        self.key("quotas")
+    }
+    /// HASH `tokens`, `ts_ms`: a tenant's submission token bucket (expires when full).
+    pub fn submission_bucket(&self, tenant: &str) -> String {
+        format!("{}t:{tenant}:bucket", self.root)
+    }
+    /// ZSET of a tenant's open event streams (SSE), scored by lease expiry (ms).
+    pub fn open_streams(&self, tenant: &str) -> String {
+        format!("{}t:{tenant}:streams", self.root)
     }
     /// LIST of wake-up markers for idle workers.
     pub fn wake(&self) -> String {
@@ -144,7 +163,17 @@ mod tests {
         let k = Keys::new("mr");
         assert_eq!(k.ready(), "{mr}:ready");
         assert_eq!(k.fixed()[4], k.events());
-        for key in [k.mission("x"), k.log("x"), k.by_status("default", "pending"), k.all("default")] {
+        assert_eq!(k.fixed()[13], k.quotas());
+        assert_eq!(k.tenant_events("acme"), "{mr}:t:acme:events");
+        for key in [
+            k.mission("x"),
+            k.log("x"),
+            k.by_status("default", "pending"),
+            k.all("default"),
+            k.tenant_events("default"),
+            k.submission_bucket("default"),
+            k.open_streams("default"),
+        ] {
             assert!(key.starts_with(k.root()), "{key}");
         }
     }

@@ -5,13 +5,17 @@
 //! renewing leases, `reap` recovering expired ones, `cancel` and `redrive`
 //! for operators, and `expire` enforcing retention.
 
+mod event_log;
 mod keys;
+mod quotas;
 mod read;
 mod scripts;
 mod transitions;
 
+pub use event_log::{EventPage, EventQuery, EventStats};
 pub use keys::Keys;
-pub use read::{Cursor, EventQuery, EventStats, ListQuery, MissionPage, QueueEntry, Stats, TypeStats};
+pub use quotas::{Quota, QuotaExceeded, QuotaOverrides, QuotaUsage, QuotaView, STREAM_LEASE, SlotOp, TenantQuotas};
+pub use read::{Cursor, ListQuery, MissionPage, QueueEntry, Stats, TypeStats};
 pub use scripts::Scripts;
 pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RedriveOutcome};
 
@@ -39,6 +43,9 @@ pub enum QueueError {
     /// No plugin is active for this mission type; nothing was written.
     #[error("no plugin serves mission type `{0}`")]
     UnknownType(String),
+    /// A tenant's quota refused the change; nothing was written.
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
 }
 
 impl From<redis::ParsingError> for QueueError {
@@ -50,7 +57,7 @@ impl From<redis::ParsingError> for QueueError {
 /// Settings of the queue taken from [`Config`].
 #[derive(Debug, Clone)]
 pub struct QueueSettings {
-    /// Approximate cap of the event stream.
+    /// Approximate cap of each event stream (each tenant's and the shared one).
     pub events_max_len: u64,
     /// Retention of completed and cancelled missions (ms, 0: forever).
     pub retention_completed_ms: u64,
@@ -60,6 +67,10 @@ pub struct QueueSettings {
     pub idempotency_window_ms: u64,
     /// Log lines kept per mission.
     pub max_log_lines: u32,
+    /// Every tenant's quotas unless an admin set others.
+    pub quotas: TenantQuotas,
+    /// Event streams (SSE) one host serves at once.
+    pub host_sse_streams: usize,
 }
 
 impl QueueSettings {
@@ -72,6 +83,15 @@ impl QueueSettings {
             retention_failed_ms: ms(c.retention_failed),
             idempotency_window_ms: ms(c.idempotency_window).max(1),
             max_log_lines: c.max_log_lines,
+            // Out-of-range defaults are refused by `QuotaConfig::validate`; these
+            // floors only keep the scripts' arithmetic sound should one slip through.
+            quotas: TenantQuotas {
+                submissions_per_second: c.quotas.submissions_per_second.max(1),
+                submission_burst: c.quotas.submission_burst.max(1),
+                max_priority: c.quotas.max_priority.min(crate::submission::MAX_PRIORITY),
+                ..TenantQuotas::from(&c.quotas)
+            },
+            host_sse_streams: c.quotas.host_sse_streams.max(1),
         }
     }
 }
@@ -81,7 +101,7 @@ impl QueueSettings {
 pub struct Queue {
     conn: ConnectionManager,
     keys: Keys,
-    fixed: Arc<[String; 13]>,
+    fixed: Arc<[String; 14]>,
     scripts: Arc<Scripts>,
     settings: Arc<QueueSettings>,
     /// Who this host is, written as the `source` of the events it produces.

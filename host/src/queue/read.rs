@@ -6,7 +6,6 @@ use redis::AsyncCommands;
 use serde::Serialize;
 
 use super::{Queue, QueueError};
-use crate::events::Event;
 use crate::mission::{Mission, Status};
 
 /// Filters of `GET /api/missions`.
@@ -56,36 +55,6 @@ pub struct MissionPage {
     pub next_cursor: Option<String>,
 }
 
-/// Filters of `GET /api/events`.
-#[derive(Debug, Clone, Default)]
-pub struct EventQuery {
-    /// Only events this tenant may see (its missions' and the plugin events);
-    /// `None`: every event.
-    pub tenant: Option<String>,
-    /// Only this mission's events (in order).
-    pub mission_id: Option<String>,
-    /// Only events of this type.
-    pub event_type: Option<String>,
-    /// Only events at or after this Unix time (ms).
-    pub since_ms: Option<i64>,
-    /// Only events at or before this Unix time (ms).
-    pub until_ms: Option<i64>,
-    /// Only events older than this stream id (the previous page's `next_cursor`).
-    pub before: Option<String>,
-    /// At most this many (the newest that match, oldest first).
-    pub limit: usize,
-}
-
-/// `GET /api/events/stats`.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct EventStats {
-    /// Events the caller may see written per type since the queue began (not
-    /// reduced by trimming).
-    pub by_type: BTreeMap<String, u64>,
-    /// Entries in the stream now, of every tenant (it is capped).
-    pub stream_length: u64,
-}
-
 /// Counts per status for one mission type (or all).
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct TypeStats {
@@ -129,7 +98,7 @@ pub struct QueueEntry {
     pub tenant: String,
 }
 
-/// How many ids a filtered scan reads per round trip, and in all.
+/// How many ids a filtered listing reads per round trip, and in all.
 const SCAN_CHUNK: usize = 200;
 const SCAN_MAX: usize = 10_000;
 
@@ -235,100 +204,6 @@ impl Queue {
         Ok((parsed.collect(), more))
     }
 
-    /// Events matching `q`.
-    pub async fn events(&self, q: &EventQuery) -> Result<Vec<Event>, QueueError> {
-        let stream = self.keys.events();
-        let in_time = |e: &Event| {
-            let ms = (e.timestamp * 1000.0).round() as i64;
-            q.since_ms.is_none_or(|s| ms >= s) && q.until_ms.is_none_or(|u| ms <= u)
-        };
-        let older = |e: &Event| q.before.as_ref().is_none_or(|b| stream_id_lt(&e.id, b));
-        let visible = |e: &Event| q.tenant.as_deref().is_none_or(|t| e.visible_to(t));
-        let matches = |e: &Event| {
-            q.event_type.as_ref().is_none_or(|t| *t == e.event_type) && in_time(e) && older(e) && visible(e)
-        };
-        if let Some(id) = &q.mission_id {
-            return self.mission_events(id, q.limit, &matches).await;
-        }
-        // Newest first through the stream, then returned oldest first.
-        let mut out = Vec::new();
-        // Stream ids start with the Redis time in ms, so a time range is an id range.
-        let mut end = match (&q.before, q.until_ms) {
-            (Some(b), _) => format!("({b}"),
-            (None, Some(u)) => format!("{u}-18446744073709551615"),
-            (None, None) => "+".to_owned(),
-        };
-        let start = q.since_ms.map_or_else(|| "-".to_owned(), |s| format!("{}-0", s.max(0)));
-        let mut scanned = 0;
-        while out.len() < q.limit && scanned < SCAN_MAX {
-            let entries: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
-                .arg(&stream)
-                .arg(&end)
-                .arg(&start)
-                .arg("COUNT")
-                .arg(SCAN_CHUNK)
-                .query_async(&mut self.conn())
-                .await?;
-            let Some((last, _)) = entries.last() else { break };
-            end = format!("({last}");
-            scanned += entries.len();
-            for (sid, f) in entries {
-                if let Some(e) = Event::from_entry(sid, f).filter(matches) {
-                    if out.len() < q.limit {
-                        out.push(e);
-                    }
-                }
-            }
-        }
-        out.reverse();
-        Ok(out)
-    }
-
-    /// The newest `limit` events of one mission that pass `matches`, oldest
-    /// first. There is no index per mission (it would cost memory and a write
-    /// per event): the stream is read forward from the mission's creation,
-    /// which its id (a UUIDv7) tells, so the read is bounded by the stream's cap.
-    async fn mission_events(
-        &self,
-        id: &str,
-        limit: usize,
-        matches: &(dyn Fn(&Event) -> bool + Sync),
-    ) -> Result<Vec<Event>, QueueError> {
-        let created_ms = uuid::Uuid::parse_str(id).ok().and_then(|u| u.get_timestamp()).map_or(0, |t| {
-            let (s, n) = t.to_unix();
-            s * 1000 + u64::from(n) / 1_000_000
-        });
-        let stream = self.keys.events();
-        let mut start = format!("{created_ms}-0");
-        let mut out: std::collections::VecDeque<Event> = std::collections::VecDeque::new();
-        loop {
-            let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-                .arg(&stream)
-                .arg(&start)
-                .arg("+")
-                .arg("COUNT")
-                .arg(SCAN_CHUNK * 5)
-                .query_async(&mut self.conn())
-                .await?;
-            let Some((last, _)) = entries.last() else { break };
-            start = format!("({last}");
-            let full = entries.len() == SCAN_CHUNK * 5;
-            for (sid, f) in entries {
-                let mine = f.chunks(2).any(|kv| kv[0] == "mission" && kv.get(1).is_some_and(|v| v == id));
-                if let Some(e) = mine.then(|| Event::from_entry(sid, f)).flatten().filter(|e| matches(e)) {
-                    out.push_back(e);
-                    if out.len() > limit {
-                        out.pop_front();
-                    }
-                }
-            }
-            if !full {
-                break;
-            }
-        }
-        Ok(out.into())
-    }
-
     /// Counters per status and type of one tenant (`None`: of all), and the
     /// sizes of the queue structures.
     pub async fn stats(&self, tenant: Option<&str>) -> Result<Stats, QueueError> {
@@ -385,23 +260,6 @@ impl Queue {
 }
 
 impl Queue {
-    /// Event counts per type that a tenant may see (`None`: all), and the stream's length.
-    pub async fn event_stats(&self, tenant: Option<&str>) -> Result<EventStats, QueueError> {
-        let (counts, len): (Vec<(String, u64)>, u64) = redis::pipe()
-            .hgetall(self.keys.event_counts())
-            .xlen(self.keys.events())
-            .query_async(&mut self.conn())
-            .await?;
-        let mut by_type = BTreeMap::new();
-        for (field, n) in counts {
-            let Some((owner, event_type)) = field.split_once('|') else { continue };
-            if owner.is_empty() || tenant.is_none_or(|t| t == owner) {
-                *by_type.entry(event_type.to_owned()).or_default() += n;
-            }
-        }
-        Ok(EventStats { by_type, stream_length: len })
-    }
-
     /// The tenant owning mission `id`, or `None` if there is no such mission.
     pub async fn owner(&self, id: &str) -> Result<Option<String>, QueueError> {
         let (exists, tenant): (bool, Option<String>) = redis::pipe()
@@ -434,13 +292,4 @@ impl Queue {
         out.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
         Ok(out)
     }
-}
-
-/// Whether stream id `a` is older than `b` (ids are `<ms>-<seq>`).
-fn stream_id_lt(a: &str, b: &str) -> bool {
-    let parse = |id: &str| {
-        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-        (ms.parse::<u64>().unwrap_or(0), seq.parse::<u64>().unwrap_or(0))
-    };
-    parse(a) < parse(b)
 }

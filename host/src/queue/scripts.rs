@@ -25,6 +25,7 @@ pub struct Scripts {
     pub(crate) plugin_put: Script,
     pub(crate) plugin_activate: Script,
     pub(crate) plugin_delete: Script,
+    pub(crate) streams: Script,
 }
 
 impl Scripts {
@@ -45,6 +46,7 @@ impl Scripts {
             plugin_put: load(include_str!("lua/plugin_put.lua")),
             plugin_activate: load(include_str!("lua/plugin_activate.lua")),
             plugin_delete: load(include_str!("lua/plugin_delete.lua")),
+            streams: load(include_str!("lua/streams.lua")),
         }
     }
 }

@@ -105,22 +105,38 @@ fn report_args(inv: &mut redis::ScriptInvocation<'_>, reports: &[Report]) {
     }
 }
 
+/// Reads the errors scripts raise on purpose (nothing written); any other is Redis'.
+fn script_error(e: redis::RedisError) -> QueueError {
+    match e.code() {
+        Some("UNKNOWN_TYPE") => QueueError::UnknownType(e.detail().unwrap_or_default().to_owned()),
+        Some("QUOTA") => match super::QuotaExceeded::from_script(e.detail().unwrap_or_default()) {
+            Some(q) => QueueError::Quota(q),
+            None => QueueError::Protocol(format!("unreadable quota error: {e}")),
+        },
+        _ => QueueError::Redis(e),
+    }
+}
+
 fn status(s: &str) -> Result<Status, QueueError> {
     Status::from_str(s).map_err(QueueError::Protocol)
 }
 
 impl Queue {
-    /// Creates missions atomically (all or none), honouring idempotency keys.
+    /// Creates missions of one tenant atomically (all or none), honouring
+    /// idempotency keys and the tenant's quotas ([`QueueError::Quota`]: nothing
+    /// was written).
     pub async fn enqueue(&self, missions: &[NewMission]) -> Result<Vec<Enqueued>, QueueError> {
+        if missions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let protocol = |e: serde_json::Error| QueueError::Protocol(e.to_string());
         let mut inv = self.invocation(&self.scripts.enqueue);
         inv.arg(self.settings.idempotency_window_ms);
+        inv.arg(serde_json::to_string(&self.settings.quotas).map_err(protocol)?);
         for m in missions {
-            inv.arg(serde_json::to_string(m).map_err(|e| QueueError::Protocol(e.to_string()))?);
+            inv.arg(serde_json::to_string(m).map_err(protocol)?);
         }
-        let rows: Vec<(String, u8)> = inv.invoke_async(&mut self.conn()).await.map_err(|e| match e.code() {
-            Some("UNKNOWN_TYPE") => QueueError::UnknownType(e.detail().unwrap_or_default().to_owned()),
-            _ => QueueError::Redis(e),
-        })?;
+        let rows: Vec<(String, u8)> = inv.invoke_async(&mut self.conn()).await.map_err(script_error)?;
         Ok(rows.into_iter().map(|(id, created)| Enqueued { id, created: created == 1 }).collect())
     }
 
@@ -277,15 +293,18 @@ impl Queue {
     }
 
     /// Sends a failed mission back to the queue with `max_attempts` fresh
-    /// attempts (`None`: as many as it had).
+    /// attempts (`None`: as many as it had), within its tenant's
+    /// `queued_missions` quota ([`QueueError::Quota`]: nothing changed).
     pub async fn redrive(&self, id: &str, by: &str, max_attempts: Option<u32>) -> Result<RedriveOutcome, QueueError> {
         let (what, st): (String, String) = self
             .invocation(&self.scripts.redrive)
             .arg(id)
             .arg(by)
             .arg(max_attempts.unwrap_or(0))
+            .arg(self.settings.quotas.queued_missions)
             .invoke_async(&mut self.conn())
-            .await?;
+            .await
+            .map_err(script_error)?;
         Ok(match what.as_str() {
             "requeued" => RedriveOutcome::Requeued,
             "not_dead" => RedriveOutcome::NotDead(status(&st)?),

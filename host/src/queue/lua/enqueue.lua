@@ -1,16 +1,24 @@
--- enqueue: creates missions, all in one step (a batch is all or none).
+-- enqueue: creates missions of one tenant, all in one step (a batch is all or
+-- none), within the tenant's quotas.
 -- KEYS: the fixed queue keys (see prelude).
 -- ARGV[4]  idempotency window (ms)
--- ARGV[5..] one JSON object per mission: id, type, priority, payload (JSON text),
+-- ARGV[5]  the host's default quotas (JSON: queued_missions, submissions_per_second,
+--          submission_burst, max_priority, max_timeout_ms, sse_streams); what an
+--          admin set for the tenant (KEYS quotas) overrides them field by field
+-- ARGV[6..] one JSON object per mission: id, type, priority, payload (JSON text),
 --           max_attempts, timeout_ms, run_at_ms (0: now), backoff_base_ms,
 --           backoff_cap_ms, correlation_id, idempotency_key (may be empty),
 --           tenant, created_by (idempotency keys are per tenant)
 -- Returns: per mission, in order, {id, 1} if created or {existing id, 0} when its
---          idempotency key was already used within the window; or the error
---          `UNKNOWN_TYPE <type>` (nothing written) if a type has no active plugin.
+--          idempotency key was already used within the window; or, with nothing
+--          written, the error `UNKNOWN_TYPE <type>` if a type has no active plugin,
+--          or `QUOTA <quota> <limit> <retry after (s)> <message>` past a quota.
+-- Quotas count only the missions this call creates (not idempotent repeats):
+-- waiting missions (pending + retrying) against queued_missions, and a token
+-- bucket (rate submissions_per_second, size submission_burst) refilled by time.
 local idem_ttl = tonumber(ARGV[4])
 local specs, known = {}, {}
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   local spec = cjson.decode(ARGV[i])
   specs[#specs + 1] = spec
   if not known[spec.type] then
@@ -20,20 +28,77 @@ for i = 5, #ARGV do
     known[spec.type] = true
   end
 end
-local out, created_n = {}, 0
-for _, m in ipairs(specs) do
-  local existing = false
+local tenant = specs[1].tenant
+
+local q = cjson.decode(ARGV[5])
+local set = redis.call('HGET', K.quotas, tenant)
+if set then
+  for k, v in pairs(cjson.decode(set)) do q[k] = v end
+end
+local function over(quota, limit, retry_s, message)
+  return redis.error_reply(string.format('QUOTA %s %d %d %s', quota, limit, retry_s, message))
+end
+
+-- Per mission: what it asks for. Only an admin can raise these, so the
+-- Retry-After is long.
+for i, m in ipairs(specs) do
+  if m.tenant ~= tenant then return redis.error_reply('ERR one tenant per enqueue call') end
+  if tonumber(m.priority) > q.max_priority then
+    return over('max_priority', q.max_priority, 60, string.format(
+      'mission %d asks for priority %d; tenant %s may use at most %d', i - 1, m.priority, tenant, q.max_priority))
+  end
+  if tonumber(m.timeout_ms) > q.max_timeout_ms then
+    return over('max_timeout_ms', q.max_timeout_ms, 60, string.format(
+      'mission %d asks for timeout_ms %d; tenant %s may use at most %d', i - 1, m.timeout_ms, tenant, q.max_timeout_ms))
+  end
+end
+
+-- Which missions are new: a key used within the window (or earlier in this
+-- batch) returns its first mission instead.
+local existing, claimed, new_n = {}, {}, 0
+for i, m in ipairs(specs) do
   if m.idempotency_key ~= '' then
     local ik = P .. 'idem:' .. m.tenant .. ':' .. m.idempotency_key
-    existing = redis.call('GET', ik)
-    if not existing then
-      redis.call('SET', ik, m.id, 'PX', idem_ttl)
-    end
+    existing[i] = claimed[ik] or redis.call('GET', ik)
+    if not existing[i] then claimed[ik] = m.id end
   end
-  if existing then
-    out[#out + 1] = { existing, 0 }
+  if not existing[i] then new_n = new_n + 1 end
+end
+
+if new_n > 0 then
+  local waiting = redis.call('ZCARD', status_key(tenant, 'pending')) + redis.call('ZCARD', status_key(tenant, 'retrying'))
+  if waiting + new_n > q.queued_missions then
+    return over('queued_missions', q.queued_missions, 1, string.format(
+      'tenant %s has %d missions waiting; %d more would pass its limit of %d', tenant, waiting, new_n, q.queued_missions))
+  end
+  local rate, burst = q.submissions_per_second, q.submission_burst
+  if new_n > burst then
+    return over('submission_burst', burst, 60, string.format(
+      '%d missions at once is more than tenant %s may submit at once (%d); send smaller batches', new_n, tenant, burst))
+  end
+  local bucket = P .. 't:' .. tenant .. ':bucket'
+  local b = redis.call('HMGET', bucket, 'tokens', 'ts_ms')
+  local tokens = tonumber(b[1]) or burst
+  local since = math.max(0, NOW - (tonumber(b[2]) or NOW))
+  tokens = math.min(burst, tokens + since * rate / 1000)
+  if tokens < new_n then
+    return over('submissions_per_second', rate, math.max(1, math.ceil((new_n - tokens) / rate)), string.format(
+      'tenant %s may submit %d missions per second (up to %d at once)', tenant, rate, burst))
+  end
+  redis.call('HSET', bucket, 'tokens', string.format('%.3f', tokens - new_n), 'ts_ms', NOW_MS)
+  -- Once full again the bucket says nothing a missing one would not.
+  redis.call('PEXPIRE', bucket, math.ceil(burst * 1000 / rate) + 1000)
+end
+
+local out, created_n = {}, 0
+for i, m in ipairs(specs) do
+  if existing[i] then
+    out[#out + 1] = { existing[i], 0 }
   else
     local id = m.id
+    if m.idempotency_key ~= '' then
+      redis.call('SET', P .. 'idem:' .. m.tenant .. ':' .. m.idempotency_key, id, 'PX', idem_ttl)
+    end
     -- The id is the key's; a correlation id equal to it and an empty
     -- idempotency key are left out (the reader fills them in): less memory.
     local fields = { 'type', m.type, 'priority', m.priority, 'payload', m.payload,

@@ -5,7 +5,7 @@
 --   2 delayed   ZSET  missions waiting for run_at / a retry, score = due time (ms)
 --   3 active    ZSET  missions under a lease, score = lease expiry (ms)
 --   4 dead      ZSET  failed missions (the dead-letter set), score = failure time (ms)
---   5 events    STREAM lifecycle events
+--   5 events    STREAM events of no tenant (plugin.*), which every tenant sees
 --   6 wake      LIST  markers that wake idle workers blocked on BLPOP
 --   7 stats     HASH  "<tenant>|<type>|<status>" -> number of missions
 --   8 seq       STRING sequence for FIFO order within one priority
@@ -14,12 +14,15 @@
 --  11 seen      ZSET  worker id, score = its last heartbeat (ms)
 --  12 counts    HASH  "<tenant>|<event type>" -> events written (never trimmed)
 --  13 plugins   HASH  mission type -> JSON {name, version, digest} of its active plugin
+--  14 quotas    HASH  tenant -> JSON of the quotas an admin set for it
 -- Listing indexes are per tenant (derived from the prefix): t:<tenant>:all and
 -- t:<tenant>:status:<status>, scored by time (ms). (No index per type: each
 -- costs memory per mission; a type filter reads the narrower of these.)
+-- Each tenant's mission events go to its own stream, t:<tenant>:events, capped
+-- on its own: one tenant's burst cannot trim another's history.
 -- ARGV (the same first three for every script; each script's own start at ARGV[4]):
 --   1 key prefix with its hash tag, e.g. "{mr}:"; per-mission keys are derived from it
---   2 approximate cap (MAXLEN ~) of the event stream
+--   2 approximate cap (MAXLEN ~) of each event stream (each tenant's, the shared one)
 --   3 source of the events this call writes (the producing host or worker)
 -- Time comes from the Redis server (TIME), the one clock every host shares.
 
@@ -30,6 +33,7 @@ local K = {
   ready = KEYS[1], delayed = KEYS[2], active = KEYS[3], dead = KEYS[4],
   events = KEYS[5], wake = KEYS[6], stats = KEYS[7], seq = KEYS[8],
   expiry = KEYS[9], workers = KEYS[10], seen = KEYS[11], counts = KEYS[12], plugins = KEYS[13],
+  quotas = KEYS[14],
 }
 
 local t = redis.call('TIME')
@@ -41,6 +45,7 @@ local NOW_MS = string.format('%d', NOW)
 local function mkey(id) return P .. 'm:' .. id end
 local function all_key(tenant) return P .. 't:' .. tenant .. ':all' end
 local function status_key(tenant, status) return P .. 't:' .. tenant .. ':status:' .. status end
+local function events_key(tenant) return P .. 't:' .. tenant .. ':events' end
 
 -- Per-call memo of each mission's correlation id and tenant, which never
 -- change: scripts that read the record anyway prime it, so events and index
@@ -75,20 +80,24 @@ local function wake(n)
   redis.call('LTRIM', K.wake, 0, 255)
 end
 
--- Appends an event to the stream. `payload` is a Lua table; with a mission
--- id, mission_id is added to it. Events of a mission carry its tenant (in `meta` and in a `tenant` field for
--- filtering); events without a mission (plugins) belong to no tenant.
+-- Appends an event. `payload` is a Lua table; with a mission id, mission_id is
+-- added to it. Events of a mission carry its tenant (in `meta` and in a `tenant`
+-- field) and go to the tenant's own stream; events without a mission (plugins)
+-- belong to no tenant and go to the shared stream.
 local function emit(etype, id, payload)
   local meta = { schema_version = '1', producer = 'mission-runner', correlation_id = '' }
   local tenant = ''
+  local stream = K.events
   if id then
     payload.mission_id = id
     local c = ctx_of(id)
     meta.correlation_id = c.cid
     tenant = c.tenant
     meta.tenant = tenant
+    c.stream = c.stream or events_key(tenant)
+    stream = c.stream
   end
-  local sid = redis.call('XADD', K.events, 'MAXLEN', '~', MAXLEN, '*',
+  local sid = redis.call('XADD', stream, 'MAXLEN', '~', MAXLEN, '*',
     'type', etype, 'mission', id or '', 'tenant', tenant, 'source', SOURCE, 'timestamp', NOW_S,
     'payload', cjson.encode(payload), 'meta', cjson.encode(meta))
   redis.call('HINCRBY', K.counts, tenant .. '|' .. etype, 1)

@@ -3,12 +3,24 @@
 -- ARGV[4] mission id
 -- ARGV[5] who re-drives
 -- ARGV[6] attempts it gets anew (0: its previous max_attempts)
--- Returns: {'requeued', ''} | {'not_dead', status} | {'missing', ''}
+-- ARGV[7] the host's default `queued_missions` quota (KEYS quotas overrides it)
+-- Returns: {'requeued', ''} | {'not_dead', status} | {'missing', ''}, or, with
+--          nothing changed, the error `QUOTA queued_missions <limit> 1 <message>`
+--          when the tenant already has as many missions waiting as it may.
 local id = ARGV[4]
 local key = mkey(id)
-local m = redis.call('HMGET', key, 'type', 'status', 'priority', 'max_attempts')
+local m = redis.call('HMGET', key, 'type', 'status', 'priority', 'max_attempts', 'correlation_id', 'tenant')
 if not m[1] then return { 'missing', '' } end
 if m[2] ~= 'failed' then return { 'not_dead', m[2] } end
+local tenant = remember(id, m[5], m[6]).tenant
+local limit = tonumber(ARGV[7])
+local set = redis.call('HGET', K.quotas, tenant)
+if set then limit = cjson.decode(set).queued_missions or limit end
+local waiting = redis.call('ZCARD', status_key(tenant, 'pending')) + redis.call('ZCARD', status_key(tenant, 'retrying'))
+if waiting + 1 > limit then
+  return redis.error_reply(string.format('QUOTA queued_missions %d 1 tenant %s has %d missions waiting, its limit',
+    limit, tenant, waiting))
+end
 local max = tonumber(ARGV[6])
 if max == 0 then max = tonumber(m[4]) end
 redis.call('ZREM', K.dead, id)
