@@ -220,7 +220,7 @@ mod tests {
     use super::*;
 
     fn manifest(json: &str) -> Manifest {
-        serde_json::from_str(json).unwrap()
+        serde_json::from_str(json).expect("parses")
     }
 
     #[test]
@@ -229,22 +229,24 @@ mod tests {
         assert_eq!(m.validate(&LimitMaxima::default()), Ok(()));
         let types = vec!["echo".to_owned()];
         assert_eq!(m.check_describe("echo", "1.0.0+abc", &types), Ok(()));
-        assert!(m.check_describe("echo", "1.1.0", &types).unwrap_err().0.contains("version"));
-        assert!(m.check_describe("ekko", "1.0.0", &types).unwrap_err().0.contains("ekko"));
-        assert!(m.check_describe("echo", "1.0.0", &["other".to_owned()]).unwrap_err().0.contains("other"));
+        assert!(m.check_describe("echo", "1.1.0", &types).expect_err("refused").0.contains("version"));
+        assert!(m.check_describe("ekko", "1.0.0", &types).expect_err("refused").0.contains("ekko"));
+        assert!(m.check_describe("echo", "1.0.0", &["other".to_owned()]).expect_err("refused").0.contains("other"));
 
         let bad = manifest(r#"{"name":"echo","version":"one","mission_types":["echo"]}"#);
-        assert!(bad.validate(&LimitMaxima::default()).unwrap_err().0.contains("version"));
+        assert!(bad.validate(&LimitMaxima::default()).expect_err("refused").0.contains("version"));
         let bad = manifest(r#"{"name":"echo","version":"1.0.0","mission_types":[]}"#);
-        assert!(bad.validate(&LimitMaxima::default()).unwrap_err().0.contains("mission_types"));
+        assert!(bad.validate(&LimitMaxima::default()).expect_err("refused").0.contains("mission_types"));
         let bad = manifest(r#"{"name":"echo","version":"1.0.0","mission_types":["e"],"limits":{"memory_mb":99999}}"#);
-        assert!(bad.validate(&LimitMaxima::default()).unwrap_err().0.contains("memory_mb"));
+        assert!(bad.validate(&LimitMaxima::default()).expect_err("refused").0.contains("memory_mb"));
         let long = format!(r#"{{"name":"echo","version":"1.0.0+{}","mission_types":["echo"]}}"#, "b".repeat(60_000));
-        assert!(manifest(&long).validate(&LimitMaxima::default()).unwrap_err().0.starts_with("`version`"));
+        assert!(manifest(&long).validate(&LimitMaxima::default()).expect_err("refused").0.starts_with("`version`"));
         let bad = manifest(r#"{"name":"e","version":"1.0.0","mission_types":["e"],"limits":{"max_log_lines":0}}"#);
-        assert!(bad.validate(&LimitMaxima::default()).unwrap_err().0.contains("limits.max_log_lines"));
+        assert!(bad.validate(&LimitMaxima::default()).expect_err("refused").0.contains("limits.max_log_lines"));
         let over = r#"{"name":"e","version":"1.0.0","mission_types":["e"],"limits":{"max_error_bytes":1073741824}}"#;
-        assert!(manifest(over).validate(&LimitMaxima::default()).unwrap_err().0.contains("limits.max_error_bytes"));
+        assert!(
+            manifest(over).validate(&LimitMaxima::default()).expect_err("refused").0.contains("limits.max_error_bytes")
+        );
         assert!(
             serde_json::from_str::<Manifest>(
                 r#"{"name":"e","version":"1.0.0","mission_types":["e"],"grants":{"net":true}}"#

@@ -70,10 +70,10 @@ impl CompileCache {
 
     /// Stores a validated component; a failure only costs a later compile.
     pub fn store(&self, digest: &str, component: &Component) {
-        if let Some(path) = self.entry(digest) {
-            if let Err(e) = store(component, &path) {
-                tracing::warn!(path = %path.display(), error = %e, "could not write the compile cache");
-            }
+        if let Some(path) = self.entry(digest)
+            && let Err(e) = store(component, &path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the compile cache");
         }
     }
 }

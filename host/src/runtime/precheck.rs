@@ -157,7 +157,7 @@ mod calibration {
         let engine = wasmtime::Engine::default();
         let list = std::env::var("BOMBS").unwrap_or_else(|_| "100x100,300x300".into());
         for (locals, blocks) in list.split(',').filter_map(|c| c.split_once('x')) {
-            let (locals, blocks) = (locals.parse().unwrap(), blocks.parse().unwrap());
+            let (locals, blocks) = (locals.parse().expect("locals"), blocks.parse().expect("blocks"));
             let wasm = bomb(locals, blocks);
             let shape = super::precheck(&wasm);
             let t = std::time::Instant::now();
