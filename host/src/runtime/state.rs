@@ -108,7 +108,6 @@ impl plugin::host::Host for MissionState {
         let percent = percent.min(100);
         // Once one is held back, all later ones are too: never an older
         // value stored after a newer one.
-        let mut message = message;
         if self.progress_budget > 0 && self.dropped.progress_held == 0 {
             match reports.try_send(Report::Progress { percent, message }) {
                 Ok(()) => {
