@@ -400,3 +400,34 @@ async fn oversized_manifests_and_bodies_are_refused_naming_the_field() {
     assert_eq!(status, 200);
     assert!(!body.to_string().contains("60006"), "nothing was stored");
 }
+
+/// Uploads with a raw client, to see the answer's headers.
+async fn upload_raw(base: &str, wasm: Vec<u8>, manifest: Value) -> reqwest::Response {
+    let form = reqwest::multipart::Form::new()
+        .part("wasm", reqwest::multipart::Part::bytes(wasm).file_name("plugin.wasm"))
+        .text("manifest", manifest.to_string());
+    reqwest::Client::new().post(format!("{base}/api/plugins")).multipart(form).send().await.expect("request sent")
+}
+
+#[tokio::test]
+async fn when_every_compile_slot_stays_busy_an_upload_is_told_to_come_back_later() {
+    let env = TestEnv::start_with(|c| {
+        c.limits.compile_timeout_ms = 500;
+        c.limits.compile_concurrency = 1;
+        c.plugins_dir = None;
+    })
+    .await;
+    let base = env.host.url();
+    // Each compiles for seconds: whichever gets the one slot keeps it past
+    // the other's wait (the compile budget).
+    let (a, b) = tokio::join!(
+        upload_raw(&base, bombs::bomb(600, 600), manifest_of("slow-a")),
+        upload_raw(&base, bombs::bomb(601, 601), manifest_of("slow-b"))
+    );
+    let (busy, slow) = if a.status() == 429 { (a, b) } else { (b, a) };
+    assert_eq!(slow.status(), 422);
+    assert_eq!(busy.status(), 429);
+    assert_eq!(busy.headers().get("retry-after").map(|v| v.as_bytes()), Some(&b"5"[..]));
+    let body: Value = busy.json().await.expect("JSON body");
+    assert_eq!(body["error"]["code"], "compile_busy", "{body}");
+}

@@ -1,7 +1,9 @@
 //! `/api/plugins`: upload, list, activate (and roll back), delete.
 
 use axum::extract::{Multipart, Path, State};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -51,7 +53,7 @@ fn load_refused(e: LoadError) -> ApiError {
         LoadError::TooCostly(_) | LoadError::TooSlow(_) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_too_costly", e.to_string())
         }
-        LoadError::Busy(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "compile_busy", e.to_string()),
+        LoadError::Busy(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, COMPILE_BUSY, e.to_string()),
         e => invalid(e.to_string()),
     }
 }
@@ -82,12 +84,36 @@ pub struct UploadForm {
         (status = 409, description = "The version exists with other bytes", body = ErrorBody),
         (status = 413, description = "Larger than 64 MiB", body = ErrorBody),
         (status = 422, description = "Too costly to compile (refused before compiling, or over the compile time budget)", body = ErrorBody),
-        (status = 429, description = "Every compile slot stayed busy for the whole compile budget; try again", body = ErrorBody),
+        (status = 429, description = "Every compile slot stayed busy for the whole compile budget; try again after `Retry-After`", body = ErrorBody),
     ))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller<Plugins>,
     ApiQuery(params): ApiQuery<UploadParams>,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    match receive(state, caller, params, form).await {
+        Ok(stored) => stored.into_response(),
+        Err(e) => {
+            let busy = e.code == COMPILE_BUSY;
+            let mut response = e.into_response();
+            if busy {
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(COMPILE_RETRY_AFTER_S));
+            }
+            response
+        }
+    }
+}
+
+/// The code of a `429` for busy compile slots, and when to try again (s).
+const COMPILE_BUSY: &str = "compile_busy";
+const COMPILE_RETRY_AFTER_S: &str = "5";
+
+/// The upload itself (see [`upload`]).
+async fn receive(
+    state: AppState,
+    caller: Caller<Plugins>,
+    params: UploadParams,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
     let mut form = form.map_err(|e| {
