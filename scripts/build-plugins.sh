@@ -50,7 +50,7 @@ case "$route" in
 esac
 
 # Test fixtures are built with the rest but kept out of the served directory.
-fixtures=" echo-v2 "
+fixtures=" echo-v2 flood stall "
 mkdir -p "$dist/fixtures"
 for dir in "$plugins"/*/; do
   name="$(basename "$dir")"

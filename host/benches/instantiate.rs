@@ -30,12 +30,12 @@ async fn measure(pooling: bool, wasm: &[u8]) -> anyhow::Result<(Duration, Durati
     };
     let mut samples = Vec::with_capacity(ITERATIONS);
     for i in 0..WARMUP + ITERATIONS {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (tx, rx) = runtime.report_channel(&plugin);
         let start = Instant::now();
         let outcome = runtime.run(&plugin, &input, tx).await;
         let took = start.elapsed();
         anyhow::ensure!(outcome == RunOutcome::Completed("{}".into()), "unexpected outcome {outcome:?}");
-        while rx.try_recv().is_ok() {}
+        drop(rx);
         if i >= WARMUP {
             samples.push(took);
         }

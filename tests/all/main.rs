@@ -12,6 +12,7 @@ mod auth;
 mod cancel;
 mod cli;
 mod config;
+mod containment_guest;
 mod embedded;
 mod faults;
 mod fuzz;

@@ -1,7 +1,9 @@
 //! `/api/plugins`: upload, list, activate (and roll back), delete.
 
 use axum::extract::{Multipart, Path, State};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse as _, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -10,7 +12,8 @@ use super::caller::{Caller, Plugins};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
-use crate::registry::{ActivateOutcome, DeleteOutcome, Manifest, PutOutcome, UploadError};
+use crate::registry::{ActivateOutcome, DeleteOutcome, MAX_MANIFEST_BYTES, Manifest, PutOutcome, UploadError};
+use crate::runtime::LoadError;
 use crate::submission::valid_type_name;
 
 /// Largest plugin upload (componentize-py plugins are about 20 MB).
@@ -30,6 +33,31 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::bad_request("invalid_plugin", message)
 }
 
+/// The documented 413 for a body over [`MAX_UPLOAD_BYTES`]; other multipart
+/// errors are the client's malformed body (400).
+fn multipart_error(what: String, status: StatusCode) -> ApiError {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("a plugin upload is at most {MAX_UPLOAD_BYTES} bytes ({} MiB)", MAX_UPLOAD_BYTES >> 20),
+        ),
+        _ => invalid(what),
+    }
+}
+
+/// What a refused load answers: 422 when the component is too costly to
+/// compile, 429 when the host's compile slots are all busy, else 400.
+fn load_refused(e: LoadError) -> ApiError {
+    match e {
+        LoadError::TooCostly(_) | LoadError::TooSlow(_) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_too_costly", e.to_string())
+        }
+        LoadError::Busy(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, COMPILE_BUSY, e.to_string()),
+        e => invalid(e.to_string()),
+    }
+}
+
 /// The multipart form of an upload.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -42,8 +70,10 @@ pub struct UploadForm {
 }
 
 /// Uploads a plugin version: a `wasm` part (the component) and a `manifest`
-/// part (JSON). Validated before anything is stored (a component of the
-/// world, compiles, `describe()` agrees with the manifest).
+/// part (JSON, at most 64 KiB). Validated before anything is stored (a
+/// component of the world, not too costly to compile, compiles within the
+/// host's budget, `describe()` returns within its deadline and agrees with the
+/// manifest); nothing reaches the compile cache before that.
 #[utoipa::path(post, path = "/api/plugins", tag = "plugins", params(UploadParams),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     security(("bearer" = ["plugins:admin"])),
@@ -53,23 +83,56 @@ pub struct UploadForm {
         (status = 400, description = "Invalid; the message says why", body = ErrorBody),
         (status = 409, description = "The version exists with other bytes", body = ErrorBody),
         (status = 413, description = "Larger than 64 MiB", body = ErrorBody),
+        (status = 422, description = "Too costly to compile (refused before compiling, or over the compile time budget)", body = ErrorBody),
+        (status = 429, description = "Every compile slot stayed busy for the whole compile budget; try again after `Retry-After`", body = ErrorBody),
     ))]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller<Plugins>,
     ApiQuery(params): ApiQuery<UploadParams>,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Response {
+    match receive(state, caller, params, form).await {
+        Ok(stored) => stored.into_response(),
+        Err(e) => {
+            let busy = e.code == COMPILE_BUSY;
+            let mut response = e.into_response();
+            if busy {
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(COMPILE_RETRY_AFTER_S));
+            }
+            response
+        }
+    }
+}
+
+/// The code of a `429` for busy compile slots, and when to try again (s).
+const COMPILE_BUSY: &str = "compile_busy";
+const COMPILE_RETRY_AFTER_S: &str = "5";
+
+/// The upload itself (see [`upload`]).
+async fn receive(
+    state: AppState,
+    caller: Caller<Plugins>,
+    params: UploadParams,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
     let mut form = form.map_err(|e| {
-        invalid(format!("send a multipart/form-data body with `wasm` and `manifest` parts: {}", e.body_text()))
+        let what = format!("send a multipart/form-data body with `wasm` and `manifest` parts: {}", e.body_text());
+        multipart_error(what, e.status())
     })?;
     let (mut wasm, mut manifest) = (None, None);
-    while let Some(field) = form.next_field().await.map_err(|e| invalid(format!("malformed multipart body: {e}")))? {
+    while let Some(field) =
+        form.next_field().await.map_err(|e| multipart_error(format!("malformed multipart body: {e}"), e.status()))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
-        let bytes = field.bytes().await.map_err(|e| invalid(format!("reading part `{name}`: {e}")))?;
+        let bytes =
+            field.bytes().await.map_err(|e| multipart_error(format!("reading part `{name}`: {e}"), e.status()))?;
         match name.as_str() {
             "wasm" => wasm = Some(bytes),
             "manifest" => {
+                if bytes.len() > MAX_MANIFEST_BYTES {
+                    return Err(invalid(format!("manifest: {} bytes, at most {MAX_MANIFEST_BYTES}", bytes.len())));
+                }
                 let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| invalid(format!("manifest: {e}")))?;
                 manifest = Some(m);
             }
@@ -78,10 +141,10 @@ pub async fn upload(
     }
     let wasm = wasm.ok_or_else(|| invalid("missing the `wasm` part (the component's bytes)"))?;
     let manifest = manifest.ok_or_else(|| invalid("missing the `manifest` part (JSON)"))?;
-    manifest.validate().map_err(|e| invalid(format!("manifest: {e}")))?;
+    manifest.validate(&state.registry.runtime().limits().max).map_err(|e| invalid(format!("manifest: {e}")))?;
     let (record, outcome) = match state.registry.upload(&wasm, Some(manifest), caller.name()).await {
         Ok(r) => r,
-        Err(UploadError::Invalid(e)) => return Err(invalid(e.to_string())),
+        Err(UploadError::Invalid(e)) => return Err(load_refused(e)),
         Err(e @ UploadError::Conflict { .. }) => {
             return Err(ApiError::new(StatusCode::CONFLICT, "version_exists", e.to_string()));
         }

@@ -5,12 +5,28 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::runtime::LimitMaxima;
 use crate::submission::valid_type_name;
 
 /// Largest memory cap a manifest may ask for (MiB); also the pool's slot size.
 pub const MAX_MEMORY_MB: u32 = 1024;
 /// Largest result cap a manifest may ask for.
 pub const MAX_RESULT_BYTES: usize = 16 << 20;
+/// Longest plugin name (and mission type name), in bytes.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Longest version, build metadata included: it is copied into every record
+/// and event of every mission the version runs.
+pub const MAX_VERSION_BYTES: usize = 128;
+/// Most mission types one plugin serves.
+pub const MAX_MISSION_TYPES: usize = 64;
+/// Most environment variables a manifest grants.
+pub const MAX_ENV_GRANTS: usize = 64;
+/// Longest granted variable name.
+pub const MAX_ENV_NAME_BYTES: usize = 256;
+/// Longest granted variable value.
+pub const MAX_ENV_VALUE_BYTES: usize = 4 << 10;
+/// Largest manifest, as JSON: it is stored with the version and listed by the API.
+pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
 
 /// The operator's declaration of a plugin version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -46,6 +62,25 @@ pub struct PluginLimits {
     /// Fuel (roughly, wasm instructions) one attempt may burn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fuel: Option<u64>,
+    /// Log lines one attempt may send (the rest are dropped and counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_log_lines: Option<u32>,
+    /// Longest log line (bytes); longer ones are cut, with a marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_log_line_bytes: Option<usize>,
+    /// Progress updates one attempt stores; past it, only the last is stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_progress_updates: Option<u32>,
+    /// Longest progress note (bytes); longer ones are cut, with a marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_progress_message_bytes: Option<usize>,
+    /// Longest error message (bytes); a longer one is cut, with a marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_error_bytes: Option<usize>,
+    /// Going over the log line or progress note budgets fails the attempt
+    /// (permanently, the guest stopped at once) instead of dropping the excess.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fail_on_exceed: bool,
 }
 
 /// Capabilities granted to a plugin. Nothing is granted by default.
@@ -84,8 +119,30 @@ impl Manifest {
         }
     }
 
-    /// Checks the manifest on its own.
-    pub fn validate(&self) -> Result<(), ManifestError> {
+    /// Checks the manifest on its own, and its limits against the host's maxima.
+    pub fn validate(&self, max: &LimitMaxima) -> Result<(), ManifestError> {
+        if self.name.len() > MAX_NAME_BYTES {
+            return err(format!("`name`: {} bytes long, at most {MAX_NAME_BYTES}", self.name.len()));
+        }
+        if self.version.len() > MAX_VERSION_BYTES {
+            return err(format!(
+                "`version`: {} bytes long, at most {MAX_VERSION_BYTES} (build metadata included)",
+                self.version.len()
+            ));
+        }
+        if self.mission_types.len() > MAX_MISSION_TYPES {
+            return err(format!("`mission_types`: {} types, at most {MAX_MISSION_TYPES}", self.mission_types.len()));
+        }
+        if self.grants.env.len() > MAX_ENV_GRANTS {
+            return err(format!("`grants.env`: {} variables, at most {MAX_ENV_GRANTS}", self.grants.env.len()));
+        }
+        for (k, v) in &self.grants.env {
+            if k.len() > MAX_ENV_NAME_BYTES || v.len() > MAX_ENV_VALUE_BYTES {
+                return err(format!(
+                    "`grants.env`: names are at most {MAX_ENV_NAME_BYTES} bytes and values {MAX_ENV_VALUE_BYTES}"
+                ));
+            }
+        }
         if !valid_type_name(&self.name) {
             return err(format!("`name`: `{}` is not a valid plugin name (a-z, 0-9, `.`, `_`, `-`)", self.name));
         }
@@ -117,6 +174,22 @@ impl Manifest {
         if l.fuel == Some(0) {
             return err("`limits.fuel`: must be positive");
         }
+        let ranges: [(&str, Option<u64>, u64); 5] = [
+            ("max_log_lines", l.max_log_lines.map(u64::from), u64::from(max.max_log_lines)),
+            ("max_log_line_bytes", l.max_log_line_bytes.map(|v| v as u64), max.max_log_line_bytes as u64),
+            ("max_progress_updates", l.max_progress_updates.map(u64::from), u64::from(max.max_progress_updates)),
+            (
+                "max_progress_message_bytes",
+                l.max_progress_message_bytes.map(|v| v as u64),
+                max.max_progress_message_bytes as u64,
+            ),
+            ("max_error_bytes", l.max_error_bytes.map(|v| v as u64), max.max_error_bytes as u64),
+        ];
+        for (field, value, most) in ranges {
+            if value.is_some_and(|v| v == 0 || v > most) {
+                return err(format!("`limits.{field}`: must be 1..={most} (this host's maximum)"));
+            }
+        }
         for k in self.grants.env.keys() {
             if k.is_empty() || k.contains('=') || k.contains('\0') {
                 return err(format!("`grants.env`: `{k}` is not a valid variable name"));
@@ -147,25 +220,33 @@ mod tests {
     use super::*;
 
     fn manifest(json: &str) -> Manifest {
-        serde_json::from_str(json).unwrap()
+        serde_json::from_str(json).expect("parses")
     }
 
     #[test]
     fn validates_fields_and_agreement_with_describe() {
         let m = manifest(r#"{"name":"echo","version":"1.0.0","mission_types":["echo"],"limits":{"memory_mb":64}}"#);
-        assert_eq!(m.validate(), Ok(()));
+        assert_eq!(m.validate(&LimitMaxima::default()), Ok(()));
         let types = vec!["echo".to_owned()];
         assert_eq!(m.check_describe("echo", "1.0.0+abc", &types), Ok(()));
-        assert!(m.check_describe("echo", "1.1.0", &types).unwrap_err().0.contains("version"));
-        assert!(m.check_describe("ekko", "1.0.0", &types).unwrap_err().0.contains("ekko"));
-        assert!(m.check_describe("echo", "1.0.0", &["other".to_owned()]).unwrap_err().0.contains("other"));
+        assert!(m.check_describe("echo", "1.1.0", &types).expect_err("refused").0.contains("version"));
+        assert!(m.check_describe("ekko", "1.0.0", &types).expect_err("refused").0.contains("ekko"));
+        assert!(m.check_describe("echo", "1.0.0", &["other".to_owned()]).expect_err("refused").0.contains("other"));
 
         let bad = manifest(r#"{"name":"echo","version":"one","mission_types":["echo"]}"#);
-        assert!(bad.validate().unwrap_err().0.contains("version"));
+        assert!(bad.validate(&LimitMaxima::default()).expect_err("refused").0.contains("version"));
         let bad = manifest(r#"{"name":"echo","version":"1.0.0","mission_types":[]}"#);
-        assert!(bad.validate().unwrap_err().0.contains("mission_types"));
+        assert!(bad.validate(&LimitMaxima::default()).expect_err("refused").0.contains("mission_types"));
         let bad = manifest(r#"{"name":"echo","version":"1.0.0","mission_types":["e"],"limits":{"memory_mb":99999}}"#);
-        assert!(bad.validate().unwrap_err().0.contains("memory_mb"));
+        assert!(bad.validate(&LimitMaxima::default()).expect_err("refused").0.contains("memory_mb"));
+        let long = format!(r#"{{"name":"echo","version":"1.0.0+{}","mission_types":["echo"]}}"#, "b".repeat(60_000));
+        assert!(manifest(&long).validate(&LimitMaxima::default()).expect_err("refused").0.starts_with("`version`"));
+        let bad = manifest(r#"{"name":"e","version":"1.0.0","mission_types":["e"],"limits":{"max_log_lines":0}}"#);
+        assert!(bad.validate(&LimitMaxima::default()).expect_err("refused").0.contains("limits.max_log_lines"));
+        let over = r#"{"name":"e","version":"1.0.0","mission_types":["e"],"limits":{"max_error_bytes":1073741824}}"#;
+        assert!(
+            manifest(over).validate(&LimitMaxima::default()).expect_err("refused").0.contains("limits.max_error_bytes")
+        );
         assert!(
             serde_json::from_str::<Manifest>(
                 r#"{"name":"e","version":"1.0.0","mission_types":["e"],"grants":{"net":true}}"#

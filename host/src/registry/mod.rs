@@ -13,13 +13,17 @@ mod manifest;
 mod store;
 mod sync;
 
-pub use manifest::{Grants, MAX_MEMORY_MB, MAX_RESULT_BYTES, Manifest, ManifestError, PluginLimits};
+pub use manifest::{
+    Grants, MAX_ENV_GRANTS, MAX_ENV_NAME_BYTES, MAX_ENV_VALUE_BYTES, MAX_MANIFEST_BYTES, MAX_MEMORY_MB,
+    MAX_MISSION_TYPES, MAX_NAME_BYTES, MAX_RESULT_BYTES, MAX_VERSION_BYTES, Manifest, ManifestError, PluginLimits,
+};
 pub use store::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
 pub use sync::{follow_activations, watch_dir};
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 
@@ -66,7 +70,14 @@ pub struct PluginRegistry {
     active: RwLock<BTreeMap<String, ActivePlugin>>,
     /// Held while loading, so concurrent claims compile a digest once.
     loading: tokio::sync::Mutex<()>,
+    /// Versions that failed to load here, by `name@version`, with the digest,
+    /// when and why: claims of them fail at once with that reason for a while
+    /// instead of paying the load (a `describe()` deadline) again each time.
+    failed: RwLock<HashMap<String, (String, Instant, String)>>,
 }
+
+/// How long a failed load is remembered before it is tried again.
+const FAILED_LOAD_TTL: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for PluginRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,6 +102,7 @@ impl PluginRegistry {
             loaded: RwLock::default(),
             active: RwLock::default(),
             loading: tokio::sync::Mutex::new(()),
+            failed: RwLock::default(),
         }
     }
 
@@ -132,11 +144,27 @@ impl PluginRegistry {
         if let Some(p) = read(&self.loaded).get(plugin) {
             return Ok(p.clone());
         }
+        if let Some((_, at, why)) =
+            read(&self.failed).get(plugin).filter(|(d, at, _)| d == digest && at.elapsed() < FAILED_LOAD_TTL)
+        {
+            return Err(anyhow!(
+                "{why} (failed {} s ago; tried again after {} s)",
+                at.elapsed().as_secs(),
+                FAILED_LOAD_TTL.as_secs()
+            ));
+        }
         let (name, version) = plugin.split_once('@').ok_or_else(|| anyhow!("`{plugin}` is not name@version"))?;
         let record = self.store.version(name, version).await?.ok_or_else(|| anyhow!("{plugin} is not stored"))?;
         let wasm =
             self.store.blob(&record.digest).await?.ok_or_else(|| anyhow!("the bytes of {plugin} are not in Redis"))?;
-        let prepared = Arc::new(self.runtime.prepare(&wasm, Some(record.manifest)).await?);
+        let prepared = match self.runtime.prepare(&wasm, Some(record.manifest)).await {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                tracing::warn!(plugin, digest, error = %e, "cannot load plugin");
+                write(&self.failed).insert(plugin.to_owned(), (digest.to_owned(), Instant::now(), e.to_string()));
+                return Err(e.into());
+            }
+        };
         if prepared.digest() != digest {
             return Err(anyhow!("{plugin} hashes to {}, expected {digest}", prepared.digest()));
         }
@@ -199,6 +227,13 @@ impl PluginRegistry {
         let sidecar = path.with_extension("manifest.json");
         let mut manifest = if sidecar.is_file() {
             let text = std::fs::read_to_string(&sidecar)?;
+            if text.len() > MAX_MANIFEST_BYTES {
+                anyhow::bail!(
+                    "{}: {} bytes, a manifest is at most {MAX_MANIFEST_BYTES}",
+                    sidecar.display(),
+                    text.len()
+                );
+            }
             Some(serde_json::from_str::<Manifest>(&text).with_context(|| format!("parsing {}", sidecar.display()))?)
         } else {
             None
@@ -219,14 +254,24 @@ impl PluginRegistry {
     }
 
     /// Publishes every `*.wasm` in `dir` (see [`publish_file`](Self::publish_file)).
-    pub async fn publish_dir(&self, dir: &Path, activation: Activation) -> anyhow::Result<()> {
-        for path in sync::wasm_files(dir)? {
-            let r = self
-                .publish_file(&path, activation)
-                .await
-                .with_context(|| format!("publishing plugin {}", path.display()))?;
-            tracing::info!(plugin = %r.name, version = %r.version, digest = %r.digest, "published plugin from directory");
+    /// A plugin that cannot be published (it stalls in `describe()`, does not
+    /// compile, ...) is logged with the reason and skipped: the others are
+    /// published, and the host serves them. Fails only if `dir` is unreadable.
+    /// Returns the files refused, with why.
+    pub async fn publish_dir(&self, dir: &Path, activation: Activation) -> anyhow::Result<Vec<(PathBuf, String)>> {
+        let mut refused = Vec::new();
+        for path in sync::wasm_files(dir).with_context(|| format!("reading the plugins directory {}", dir.display()))? {
+            match self.publish_file(&path, activation).await {
+                Ok(r) => {
+                    tracing::info!(plugin = %r.name, version = %r.version, digest = %r.digest, "published plugin from directory")
+                }
+                Err(e) => {
+                    let why = format!("{e:#}");
+                    tracing::error!(path = %path.display(), error = %why, "plugin refused; the host serves the others");
+                    refused.push((path, why));
+                }
+            }
         }
-        Ok(())
+        Ok(refused)
     }
 }

@@ -7,6 +7,11 @@ wasmtime::component::bindgen!({
     // Exports run on the async path so epoch interruption can yield and a
     // cancelled mission's future can simply be dropped.
     exports: { default: async },
+    // `log` and `progress` may trap: a plugin whose manifest makes a budget
+    // fatal is stopped at the call that goes over it.
+    imports: { default: trappable },
 });
 
-pub use self::mission_runner::plugin::types::{LogLevel, Mission as WitMission, MissionError as WitMissionError};
+pub use self::mission_runner::plugin::types::{
+    LogLevel, Mission as WitMission, MissionError as WitMissionError, PluginInfo as WitPluginInfo,
+};

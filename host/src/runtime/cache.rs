@@ -1,6 +1,9 @@
 //! The on-disk compile cache: compiled components keyed by the component's
 //! digest and the engine's compatibility hash, so a restarted host loads its
 //! plugins without compiling. An entry that does not load is a miss.
+//!
+//! Only validated components are stored ([`super::load`] stores after
+//! `describe()` and the manifest pass): a refused upload leaves nothing here.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -43,30 +46,35 @@ impl CompileCache {
         self.dir.as_ref().map(|d| d.join(format!("{hex}.cwasm")))
     }
 
-    /// The component for `wasm` (whose digest is `digest`): from the cache, or
-    /// compiled and then stored in it.
-    pub fn load_or_compile(&self, engine: &Engine, digest: &str, wasm: &[u8]) -> wasmtime::Result<Component> {
-        if let Some(path) = self.entry(digest) {
-            if path.is_file() {
-                match load(engine, &path) {
-                    Ok(c) => {
-                        self.stats.hits.fetch_add(1, Ordering::Relaxed);
-                        return Ok(c);
-                    }
-                    Err(e) => {
-                        tracing::info!(path = %path.display(), error = %e, "compile cache entry does not load; recompiling")
-                    }
-                }
+    /// The cached component of `digest`, if there is one that loads.
+    pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
+        let path = self.entry(digest).filter(|p| p.is_file())?;
+        match load(engine, &path) {
+            Ok(c) => {
+                self.stats.hits.fetch_add(1, Ordering::Relaxed);
+                Some(c)
+            }
+            Err(e) => {
+                tracing::info!(path = %path.display(), error = %e, "compile cache entry does not load; recompiling");
+                None
             }
         }
+    }
+
+    /// Compiles `wasm` (the caller stores it once it is validated).
+    pub fn compile(&self, engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Component> {
         let component = Component::new(engine, wasm)?;
         self.stats.compiled.fetch_add(1, Ordering::Relaxed);
-        if let Some(path) = self.entry(digest) {
-            if let Err(e) = store(&component, &path) {
-                tracing::warn!(path = %path.display(), error = %e, "could not write the compile cache");
-            }
-        }
         Ok(component)
+    }
+
+    /// Stores a validated component; a failure only costs a later compile.
+    pub fn store(&self, digest: &str, component: &Component) {
+        if let Some(path) = self.entry(digest)
+            && let Err(e) = store(component, &path)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "could not write the compile cache");
+        }
     }
 }
 

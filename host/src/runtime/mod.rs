@@ -8,60 +8,40 @@
 
 mod bindings;
 mod cache;
+mod limits;
+mod load;
 mod output;
 mod plugin;
+pub mod precheck;
+mod reports;
 mod state;
 mod ticker;
+pub mod truncate;
 
+pub use limits::{Budgets, LimitMaxima, Limits};
 pub use plugin::{Plugin, digest};
-pub use state::Report;
+pub use reports::{Batch, Report, ReportReceiver, ReportSender};
+pub use state::BudgetExceeded;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, UpdateDeadline,
 };
 use wasmtime_wasi::WasiCtxBuilder;
 
-use bindings::{MissionPlugin, MissionPluginPre, WitMission, WitMissionError};
+use bindings::{MissionPlugin, WitMission, WitMissionError};
 use cache::CompileCache;
 use output::CappedOutput;
 use state::MissionState;
+use truncate::truncated;
 
 use crate::mission::ErrorKind;
 use crate::registry::{MAX_MEMORY_MB, Manifest, ManifestError};
-
-/// Default limits of every instance; a plugin's manifest may set its own.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    /// Largest linear memory of one instance.
-    pub memory_bytes: usize,
-    /// Largest result a plugin may return.
-    pub max_result_bytes: usize,
-    /// Fuel one attempt may burn (`None`: unmetered, only the timeout applies).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fuel: Option<u64>,
-    /// Captured stdout and stderr kept per attempt, each.
-    pub output_bytes: usize,
-    /// Log lines one attempt may send.
-    pub max_log_lines: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_bytes: 128 << 20,
-            max_result_bytes: 1 << 20,
-            fuel: None,
-            output_bytes: 64 << 10,
-            max_log_lines: 1_000,
-        }
-    }
-}
 
 /// Settings of the runtime.
 #[derive(Debug, Clone)]
@@ -76,12 +56,22 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<std::path::PathBuf>,
 }
 
-/// Why a component cannot be used as a plugin (an upload answers 400 with it).
+/// Why a component cannot be used as a plugin (an upload answers 400 with it,
+/// or 422 for [`TooCostly`](Self::TooCostly) and [`TooSlow`](Self::TooSlow)).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// Not a component, or it does not compile on this engine.
     #[error("not a valid WebAssembly component for this host: {0}")]
     Invalid(String),
+    /// Refused before compiling: its shape would cost too much to compile.
+    #[error("the component is {0}")]
+    TooCostly(String),
+    /// Compiling it took longer than the host allows.
+    #[error("the component is too costly to compile: {0}")]
+    TooSlow(String),
+    /// Every compile slot stayed busy for the whole compile budget.
+    #[error("the host is busy compiling other components ({0}); try again later")]
+    Busy(String),
     /// It does not implement the `mission-plugin` world, or imports what the host does not grant.
     #[error("the component does not implement the mission-runner:plugin/mission-plugin world: {0}")]
     WrongWorld(String),
@@ -128,13 +118,16 @@ impl RunOutcome {
 /// The wasm engine, its linker, and the epoch ticker. Create one per process.
 pub struct Runtime {
     engine: Engine,
-    linker: Linker<MissionState>,
+    linker: Arc<Linker<MissionState>>,
     limits: Limits,
-    cache: CompileCache,
+    cache: Arc<CompileCache>,
     /// Time to make fresh instances (shown by `/metrics`).
     instantiate: crate::metrics::Histogram,
-    /// Advances the epoch while instances run.
-    ticker: ticker::EpochTicker,
+    /// Advances the epoch while instances run (missions, and `describe()`).
+    ticker: Arc<ticker::EpochTicker>,
+    /// Loads (compile and `describe()`) that may run at once; a permit is held
+    /// by the loading thread until it ends, not by whoever waits for it.
+    compile_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -174,14 +167,28 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         MissionPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
 
-        let ticker = ticker::EpochTicker::start(engine.clone())?;
-        let cache = CompileCache::new(&engine, cfg.cache_dir.as_deref());
-        Ok(Runtime { engine, linker, limits: cfg.limits.clone(), cache, instantiate: Default::default(), ticker })
+        let ticker = Arc::new(ticker::EpochTicker::start(engine.clone())?);
+        let cache = Arc::new(CompileCache::new(&engine, cfg.cache_dir.as_deref()));
+        let compile_slots = Arc::new(tokio::sync::Semaphore::new(cfg.limits.compile_concurrency.max(1)));
+        Ok(Runtime {
+            engine,
+            linker: Arc::new(linker),
+            limits: cfg.limits.clone(),
+            cache,
+            instantiate: Default::default(),
+            ticker,
+            compile_slots,
+        })
     }
 
     /// The engine (for compile caches and metrics).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The host's limits of plugins.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// How long making fresh instances took.
@@ -197,81 +204,69 @@ impl Runtime {
 
     /// Compiles (or loads from the cache) a component, checks that it implements
     /// the world, asks it to `describe()` itself and checks that against
-    /// `manifest` (without one, the manifest is made from `describe()`).
+    /// `manifest` (without one, the manifest is made from `describe()`); stores
+    /// the compiled component in the cache only then. Runs on a blocking
+    /// thread, one of at most `compile_concurrency`, in bounded time: see
+    /// [`load`].
     pub async fn prepare(&self, wasm: &[u8], manifest: Option<Manifest>) -> Result<Plugin, LoadError> {
-        let digest = digest(wasm);
-        let component = self
-            .cache
-            .load_or_compile(&self.engine, &digest, wasm)
-            .map_err(|e| LoadError::Invalid(format!("{:#}", anyhow::Error::from(e))))?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(MissionPluginPre::new)
-            .map_err(|e| LoadError::WrongWorld(format!("{:#}", anyhow::Error::from(e))))?;
-        let mut store = self.store(None, &Manifest::from_describe("", "0.0.0", &[]));
-        let describe = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance.call_describe(&mut store).await
-        };
-        let info = match tokio::time::timeout(Duration::from_secs(5), describe).await {
-            Err(_) => return Err(LoadError::Describe("did not return within 5 s".into())),
-            Ok(Err(e)) => return Err(LoadError::Describe(format!("{:#}", anyhow::Error::from(e)))),
-            Ok(Ok(info)) => info,
-        };
-        let manifest = match manifest {
-            Some(m) => {
-                m.check_describe(&info.name, &info.version, &info.mission_types)?;
-                m
+        let compile_budget = self.limits.compile_timeout();
+        let slot = match tokio::time::timeout(compile_budget, self.compile_slots.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => slot,
+            Ok(Err(_)) => return Err(LoadError::Busy("the runtime is shutting down".into())),
+            Err(_) => {
+                return Err(LoadError::Busy(format!(
+                    "no compile slot came free within {} ms",
+                    compile_budget.as_millis()
+                )));
             }
-            None => Manifest::from_describe(&info.name, &info.version, &info.mission_types),
         };
-        manifest.validate()?;
-        Ok(Plugin { manifest, digest, pre })
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let job = load::LoadJob {
+            engine: self.engine.clone(),
+            linker: self.linker.clone(),
+            cache: self.cache.clone(),
+            ticker: self.ticker.clone(),
+            limits: self.limits.clone(),
+            digest: digest(wasm),
+            wasm: wasm.to_vec(),
+            manifest,
+            abandoned: abandoned.clone(),
+            handle: tokio::runtime::Handle::current(),
+        };
+        let loading = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            job.run()
+        });
+        // The job refuses a compile over budget itself when the compile ends;
+        // this bounds the wait when the compile does not end.
+        let wait = compile_budget + self.limits.describe_timeout() + Duration::from_secs(1);
+        match tokio::time::timeout(wait, loading).await {
+            Ok(Ok(loaded)) => loaded,
+            Ok(Err(e)) => Err(LoadError::Invalid(format!("loading failed in the host: {e}"))),
+            Err(_) => {
+                abandoned.store(true, Ordering::Release);
+                Err(LoadError::TooSlow(format!("compiling did not end within {} ms", compile_budget.as_millis())))
+            }
+        }
     }
 
-    /// A fresh store with the sandbox's WASI context and limits.
-    fn store(&self, reports: Option<UnboundedSender<Report>>, manifest: &Manifest) -> Store<MissionState> {
-        let stdout = CappedOutput::new(self.limits.output_bytes);
-        let stderr = CappedOutput::new(self.limits.output_bytes);
-        // Nothing is granted but what the manifest grants: no preopens, no
-        // network, no host stdio, and only the granted environment variables.
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        for (k, v) in &manifest.grants.env {
-            wasi.env(k, v);
-        }
-        let memory = manifest.limits.memory_mb.map_or(self.limits.memory_bytes, |mb| (mb as usize) << 20);
-        let state = MissionState {
-            wasi: wasi.build(),
-            table: Default::default(),
-            limits: StoreLimitsBuilder::new().memory_size(memory).trap_on_grow_failure(true).build(),
-            memory_limit: memory,
-            reports,
-            log_budget: self.limits.max_log_lines,
-            log_dropped: 0,
-            stdout,
-            stderr,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        let fuel = manifest.limits.fuel.or(self.limits.fuel).unwrap_or(u64::MAX);
-        // Fuel is enabled on the engine, so setting it cannot fail.
-        let _ = store.set_fuel(fuel);
-        store.set_epoch_deadline(1);
-        // Yield to tokio at every tick: long guests share the threads, and a
-        // timed-out or cancelled attempt's future can be dropped between ticks.
-        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))));
-        store
+    /// The two ends of the report stream of one attempt of `plugin`.
+    pub fn report_channel(&self, plugin: &Plugin) -> (ReportSender, ReportReceiver) {
+        reports::channel(&self.limits.budgets(&plugin.manifest.limits))
     }
 
     /// Runs one attempt in a fresh instance of `plugin`. Reports go to `reports`.
     /// Dropping the returned future stops the guest at its next epoch tick.
-    pub async fn run(&self, plugin: &Plugin, input: &RunInput, reports: UnboundedSender<Report>) -> RunOutcome {
+    pub async fn run(&self, plugin: &Plugin, input: &RunInput, reports: ReportSender) -> RunOutcome {
         let manifest = &plugin.manifest;
-        let mut store = self.store(Some(reports.clone()), manifest);
+        let mut store = new_store(&self.engine, &self.limits, Some(reports.clone()), manifest);
+        store.set_epoch_deadline(1);
+        // Yield to tokio at every tick: long guests share the threads, and a
+        // timed-out or cancelled attempt's future can be dropped between ticks.
+        store.epoch_deadline_callback(|_| Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))));
         let timeout = manifest.limits.timeout_ms.map_or(input.timeout, |t| input.timeout.min(Duration::from_millis(t)));
         let max_result = manifest.limits.max_result_bytes.unwrap_or(self.limits.max_result_bytes);
+        let max_error = store.data().budgets.error_bytes;
         let mission = WitMission {
             id: input.id.clone(),
             mission_type: input.mission_type.clone(),
@@ -291,29 +286,77 @@ impl Runtime {
                 ErrorKind::Retryable,
                 format!("timed out after {} ms (stopped by the host)", timeout.as_millis()),
             ),
-            Ok(Err(trap)) => RunOutcome::failed(ErrorKind::Retryable, describe_trap(&trap, &store)),
-            Ok(Ok(Err(WitMissionError::Retryable(m)))) => RunOutcome::failed(ErrorKind::Retryable, m),
-            Ok(Ok(Err(WitMissionError::Permanent(m)))) => RunOutcome::failed(ErrorKind::Permanent, m),
+            Ok(Err(trap)) => match trap.downcast_ref::<BudgetExceeded>() {
+                Some(exceeded) => RunOutcome::failed(ErrorKind::Permanent, exceeded.0.clone()),
+                None => RunOutcome::failed(ErrorKind::Retryable, truncated(describe_trap(&trap, &store), max_error)),
+            },
+            Ok(Ok(Err(WitMissionError::Retryable(m)))) => {
+                RunOutcome::failed(ErrorKind::Retryable, truncated(m, max_error))
+            }
+            Ok(Ok(Err(WitMissionError::Permanent(m)))) => {
+                RunOutcome::failed(ErrorKind::Permanent, truncated(m, max_error))
+            }
             Ok(Ok(Ok(result))) => check_result(result, max_result),
         };
-        forward_output(&store, &reports);
+        let lines = output_lines(&store);
+        drop(store);
+        forward_output(lines, &reports).await;
         outcome
     }
 }
 
+/// A fresh store with the sandbox's WASI context and limits; `reports` is
+/// `None` while the plugin only describes itself. The caller sets the epoch
+/// deadline and what happens at it.
+fn new_store(
+    engine: &Engine,
+    limits: &Limits,
+    reports: Option<ReportSender>,
+    manifest: &Manifest,
+) -> Store<MissionState> {
+    let stdout = CappedOutput::new(limits.output_bytes);
+    let stderr = CappedOutput::new(limits.output_bytes);
+    // Nothing is granted but what the manifest grants: no preopens, no
+    // network, no host stdio, and only the granted environment variables.
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(stdout.clone()).stderr(stderr.clone());
+    for (k, v) in &manifest.grants.env {
+        wasi.env(k, v);
+    }
+    let memory = manifest.limits.memory_mb.map_or(limits.memory_bytes, |mb| (mb as usize) << 20);
+    let budgets = limits.budgets(&manifest.limits);
+    let state = MissionState {
+        wasi: wasi.build(),
+        table: Default::default(),
+        limits: StoreLimitsBuilder::new().memory_size(memory).trap_on_grow_failure(true).build(),
+        memory_limit: memory,
+        reports,
+        budgets,
+        log_budget: budgets.log_lines,
+        progress_budget: budgets.progress_updates,
+        dropped: Default::default(),
+        stdout,
+        stderr,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    let fuel = manifest.limits.fuel.or(limits.fuel).unwrap_or(u64::MAX);
+    // Fuel is enabled on the engine, so setting it cannot fail.
+    let _ = store.set_fuel(fuel);
+    store
+}
+
 /// A result must be JSON and within the size cap.
 fn check_result(result: String, max: usize) -> RunOutcome {
-    {
-        if result.len() > max {
-            return RunOutcome::failed(
-                ErrorKind::Permanent,
-                format!("result of {} bytes exceeds the limit of {max} bytes", result.len()),
-            );
-        }
-        match serde_json::from_str::<&serde_json::value::RawValue>(&result) {
-            Ok(_) => RunOutcome::Completed(result),
-            Err(e) => RunOutcome::failed(ErrorKind::Permanent, format!("result is not valid JSON: {e}")),
-        }
+    if result.len() > max {
+        return RunOutcome::failed(
+            ErrorKind::Permanent,
+            format!("result of {} bytes exceeds the limit of {max} bytes", result.len()),
+        );
+    }
+    match serde_json::from_str::<&serde_json::value::RawValue>(&result) {
+        Ok(_) => RunOutcome::Completed(result),
+        Err(e) => RunOutcome::failed(ErrorKind::Permanent, format!("result is not valid JSON: {e}")),
     }
 }
 
@@ -349,9 +392,20 @@ fn tail(s: &str, max: usize) -> &str {
     &s[start..]
 }
 
-/// Sends what the guest wrote to stdout and stderr to the mission log.
-fn forward_output(store: &Store<MissionState>, reports: &UnboundedSender<Report>) {
+/// Sends what the guest wrote to stdout and stderr to the mission log, and one
+/// line saying what the budgets held back. These few lines of the host's own
+/// wait for room rather than being dropped.
+async fn forward_output(lines: Vec<(&'static str, String)>, reports: &ReportSender) {
+    for (level, message) in lines {
+        reports.log(level, message).await;
+    }
+}
+
+/// The lines [`forward_output`] sends (taken out of the store, which is not
+/// `Sync` and so cannot be held across an await).
+fn output_lines(store: &Store<MissionState>) -> Vec<(&'static str, String)> {
     let data = store.data();
+    let mut lines = Vec::new();
     for (pipe, level, name) in [(&data.stdout, "info", "stdout"), (&data.stderr, "warn", "stderr")] {
         let (text, dropped) = pipe.take();
         if !text.is_empty() {
@@ -359,11 +413,11 @@ fn forward_output(store: &Store<MissionState>, reports: &UnboundedSender<Report>
             if dropped > 0 {
                 message.push_str(&format!(" [{dropped} more bytes dropped]"));
             }
-            let _ = reports.send(Report::Log { level, message });
+            lines.push((level, message));
         }
     }
-    if data.log_dropped > 0 {
-        let message = format!("{} more log lines dropped (the limit per attempt is reached)", data.log_dropped);
-        let _ = reports.send(Report::Log { level: "warn", message });
+    if let Some(summary) = data.dropped_summary() {
+        lines.push(("warn", summary));
     }
+    lines
 }

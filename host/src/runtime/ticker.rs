@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use wasmtime::Engine;
 
 /// How often a running guest is made to yield.
-const TICK: Duration = Duration::from_millis(10);
+pub(super) const TICK: Duration = Duration::from_millis(10);
 
 #[derive(Debug, Default)]
 struct Shared {

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -10,7 +9,7 @@ use super::Worker;
 use crate::metrics::AttemptOutcome;
 use crate::mission::ErrorKind;
 use crate::queue::{Ack, Claimed, FailOutcome, Queue};
-use crate::runtime::{Report, RunInput, RunOutcome};
+use crate::runtime::{Batch, Report, ReportReceiver, RunInput, RunOutcome};
 
 pub(super) async fn attempt(worker: Worker, claimed: Claimed, abort: CancellationToken) {
     let span = tracing::info_span!("mission", mission_id = %claimed.id, correlation_id = %claimed.correlation_id,
@@ -55,7 +54,9 @@ async fn run(worker: &Worker, claimed: &Claimed, abort: &CancellationToken) -> (
         payload: claimed.payload.clone(),
         timeout: Duration::from_millis(claimed.timeout_ms),
     };
-    let (tx, rx) = unbounded_channel();
+    // Bounded: the guest's calls never wait, and what has no room is dropped
+    // and counted (see runtime::reports).
+    let (tx, rx) = worker.registry.runtime().report_channel(&plugin);
     let reporter = tokio::spawn(report(worker.queue.clone(), claimed.id.clone(), claimed.token.clone(), rx));
     let outcome = tokio::select! {
         o = worker.registry.runtime().run(&plugin, &input, tx) => Some(o),
@@ -75,25 +76,18 @@ async fn run(worker: &Worker, claimed: &Claimed, abort: &CancellationToken) -> (
 const REPORT_DELAY: Duration = Duration::from_millis(20);
 
 /// Writes reports in batches, in order; returns those still waiting when the
-/// attempt ended.
-async fn report(queue: Queue, id: String, token: String, mut rx: UnboundedReceiver<Report>) -> Vec<Report> {
-    let mut batch = Vec::new();
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + REPORT_DELAY;
-        loop {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(more)) => batch.push(more),
-                Ok(None) => return batch,
-                Err(_) => break,
-            }
-        }
+/// attempt ended. Room in the report buffer is freed once a batch is written.
+async fn report(queue: Queue, id: String, token: String, mut rx: ReportReceiver) -> Vec<Report> {
+    loop {
+        let batch = match rx.next_batch(REPORT_DELAY).await {
+            Batch::Open(batch) => batch,
+            Batch::Closed(rest) => return rest,
+        };
         if let Err(e) = queue.report(&id, &token, "plugin", &batch).await {
             tracing::warn!(error = %e, reports = batch.len(), "could not store the plugin's reports");
         }
-        batch.clear();
+        rx.release(&batch);
     }
-    batch
 }
 
 /// Stores reports on their own (the outcome does not carry them).
