@@ -193,7 +193,7 @@ async fn main() -> anyhow::Result<()> {
         "seconds": elapsed.as_secs_f64(),
     });
     println!("{report}");
-    for (_, (mut child, _)) in hosts.into_iter().enumerate() {
+    for (mut child, _) in hosts.into_iter() {
         let _ = child.start_kill();
         let _ = child.wait().await;
     }

@@ -19,7 +19,7 @@ async fn repeated_sigkills_and_a_redis_restart_lose_nothing_and_never_overlap() 
     let mut redis = RedisServer::start(dir.path(), Persistence::AppendOnly).await.unwrap();
     let (port, url) = (redis.port(), redis.url());
     let args = ["--lease-ms", "1000", "--concurrency", "6"];
-    let mut hosts = vec![spawn_host(&url, &args).await, spawn_host(&url, &args).await];
+    let mut hosts = [spawn_host(&url, &args).await, spawn_host(&url, &args).await];
     let missions: Vec<Value> = (0..MISSIONS)
         .map(|i| {
             json!({ "type": "chaos", "payload": { "do": "sleep", "ms": 100 }, "priority": i % 101, "max_attempts": 20,

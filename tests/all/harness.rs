@@ -81,15 +81,16 @@ pub async fn spawn_host(redis_url: &str, args: &[&str]) -> (tokio::process::Chil
 
 /// A host configuration for tests: API on a free port, short lease.
 pub fn test_config(redis_url: &str) -> Config {
-    let mut c = Config::default();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.redis_url = Some(redis_url.to_owned());
-    c.plugins_dir = Some(plugins_dir());
-    c.watch_plugins = false;
-    c.cache_dir = Some(shared_cache_dir());
-    c.concurrency = 4;
-    c.lease = Duration::from_secs(2);
-    c
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        redis_url: Some(redis_url.to_owned()),
+        plugins_dir: Some(plugins_dir()),
+        watch_plugins: false,
+        cache_dir: Some(shared_cache_dir()),
+        concurrency: 4,
+        lease: Duration::from_secs(2),
+        ..Config::default()
+    }
 }
 
 /// Starts an in-process host on `redis` with `concurrency` worker slots.

@@ -37,7 +37,7 @@ async fn a_stale_token_cannot_complete_or_fail_and_the_reaper_recovers_the_missi
     let reaped = wait_until(Duration::from_secs(5), || queue.reap(10), |r| r.as_ref().is_ok_and(|v| !v.is_empty()))
         .await
         .expect("reaped");
-    assert_eq!(reaped.unwrap(), [id.clone()]);
+    assert_eq!(reaped.unwrap(), std::slice::from_ref(&id));
     let m = env.api.mission(&id).await;
     assert_eq!((m["status"].as_str(), m["attempts"].as_u64()), (Some("retrying"), Some(1)));
     assert!(m["error"]["message"].as_str().unwrap().contains("lease expired: worker worker-a"));
@@ -50,7 +50,10 @@ async fn a_stale_token_cannot_complete_or_fail_and_the_reaper_recovers_the_missi
         FailOutcome::Stale("retrying".into())
     );
     let desc = json!({ "id": "worker-a" }).to_string();
-    assert_eq!(queue.heartbeat(&desc, &[(id.clone(), claimed.token.clone())], 50).await.unwrap(), [id.clone()]);
+    assert_eq!(
+        queue.heartbeat(&desc, &[(id.clone(), claimed.token.clone())], 50).await.unwrap(),
+        std::slice::from_ref(&id)
+    );
     assert_eq!(env.api.event_types(&id).await, events_before);
     assert_eq!(env.api.mission(&id).await["status"], "retrying");
     assert_eq!(events_before, ["mission.created", "mission.started", "mission.failed", "mission.retrying"]);
