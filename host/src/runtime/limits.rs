@@ -39,6 +39,7 @@ pub struct Limits {
     /// epoch ticks: a guest spinning in it is interrupted, not waited out.
     pub describe_timeout_ms: u64,
     /// Longest a component's compilation may take (ms); the load is refused past it.
+    /// Kept below `[http] request_timeout_ms`, so an upload hears 422, not 408.
     pub compile_timeout_ms: u64,
     /// Components compiled (and described) at once; others wait for a turn.
     pub compile_concurrency: usize,
@@ -60,7 +61,7 @@ impl Default for Limits {
             max_error_bytes: 64 << 10,
             report_buffer_bytes: 8 << 20,
             describe_timeout_ms: 2_000,
-            compile_timeout_ms: 60_000,
+            compile_timeout_ms: 30_000,
             compile_concurrency: 1,
             max: LimitMaxima::default(),
         }
