@@ -12,6 +12,7 @@ mod ops;
 mod plugins;
 mod stream;
 mod tokens;
+mod whoami;
 
 pub use error::ApiError;
 
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ops::dead))
         .routes(routes!(ops::health))
         .routes(routes!(ops::metrics))
+        .routes(routes!(whoami::whoami))
         .routes((schemas, paths, plugin_routes))
         .routes(routes!(plugins::activate))
         .routes(routes!(plugins::delete))
