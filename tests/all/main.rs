@@ -12,6 +12,7 @@ mod auth;
 mod cancel;
 mod cli;
 mod config;
+mod dashboard;
 mod embedded;
 mod faults;
 mod fuzz;
