@@ -264,6 +264,7 @@ async fn another_tenants_mission_is_not_reachable_by_url() {
     let expected: Vec<Value> =
         vec![json!({ "method": "GET", "path": format!("/api/missions/{theirs}"), "status": 404 })];
     assert_eq!(refused, expected, "only the foreign mission itself is refused");
+    assert_eq!(b.errors().await, Vec::<Value>::new());
     b.close().await;
 }
 

@@ -151,10 +151,18 @@ impl Browser {
         v.as_array().cloned().unwrap_or_default()
     }
 
-    /// Asserts the API refused nothing the page asked.
+    /// Script errors, unhandled rejections and CSP violations since the page loaded.
+    pub async fn errors(&self) -> Vec<Value> {
+        let v = self.client.execute("return window.__mrErrors || []", vec![]).await.unwrap();
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Asserts the API refused nothing the page asked, and the page threw nothing.
     pub async fn assert_nothing_refused(&self) {
         let refused = self.refused().await;
         assert!(refused.is_empty(), "the dashboard made requests the API refused: {refused:?}");
+        let errors = self.errors().await;
+        assert!(errors.is_empty(), "the dashboard's scripts failed: {errors:?}");
     }
 
     /// Saves a screenshot as `NAME.png` in `$MR_SCREENSHOTS` (relative to the

@@ -1,6 +1,7 @@
 // The API client: every request carries the token from sessionStorage (never
-// a URL). Refused requests are kept in window.__mrRefused (the last 100) so
-// an operator, or the browser tests, can see what the API turned down.
+// a URL). Refused requests are kept in window.__mrRefused and script errors in
+// window.__mrErrors (the last 100 of each) so an operator, or the browser
+// tests, can see what went wrong.
 
 const KEY = "mission-runner.token";
 
@@ -16,6 +17,12 @@ export function authHeaders() {
 }
 
 window.__mrRefused = window.__mrRefused || [];
+// Script errors and Content-Security-Policy violations, kept the same way.
+window.__mrErrors = window.__mrErrors || [];
+const noteError = (what) => { window.__mrErrors.push(String(what)); if (window.__mrErrors.length > 100) window.__mrErrors.shift(); };
+window.addEventListener("error", (e) => noteError(e.message));
+window.addEventListener("unhandledrejection", (e) => noteError(e.reason && e.reason.stack ? e.reason.stack : e.reason));
+document.addEventListener("securitypolicyviolation", (e) => noteError(`CSP ${e.violatedDirective}: ${e.blockedURI}`));
 
 /** Records a refused request (status >= 400). */
 export function noteRefused(method, path, status) {
