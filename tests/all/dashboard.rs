@@ -133,6 +133,7 @@ async fn dead_missions_are_redriven_one_or_many_from_the_dead_letters() {
     // One, by its own button.
     b.click(&format!("tr[data-id=\"{first}\"] button.redrive")).await;
     b.click("#confirm-yes").await;
+    b.wait_text("#flash", "Re-drove 1 mission.").await;
     // Many, selected.
     b.element(&format!("tr[data-id=\"{second}\"] input[type=checkbox]")).await;
     for id in [&second, &third] {

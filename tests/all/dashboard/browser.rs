@@ -140,9 +140,23 @@ impl Browser {
         assert!(found.is_some(), "`{css}` never read {text:?}; last: {last:?}");
     }
 
-    /// Clicks the first `css`, once it exists.
+    /// Clicks the first `css`, once it exists; again if a live update
+    /// replaced the element between finding and clicking it.
     pub async fn click(&self, css: &str) {
-        self.element(css).await.click().await.unwrap_or_else(|e| panic!("clicking `{css}`: {e}"));
+        let mut last = String::new();
+        let clicked = wait_until(
+            PATIENCE,
+            || async { self.element(css).await.click().await.map_err(|e| e.to_string()) },
+            |r: &Result<(), String>| match r {
+                Ok(()) => true,
+                Err(e) => {
+                    last = e.clone();
+                    false
+                }
+            },
+        )
+        .await;
+        assert!(clicked.is_some(), "clicking `{css}` failed until {PATIENCE:?}: {last}");
     }
 
     /// Requests the API refused (status >= 400) since the page loaded, as the app records them.

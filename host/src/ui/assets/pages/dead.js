@@ -25,7 +25,8 @@ export function render(main, ctx) {
     const failed = results.filter((r) => r.status === "rejected");
     flash(failed.length ? `Re-drove ${ids.length - failed.length}; ${failed.length} refused: ${failed[0].reason.message}`
       : `Re-drove ${ids.length} mission${ids.length === 1 ? "" : "s"}.`, failed.length ? "bad" : "ok");
-    selected.clear();
+    // Only what was re-driven: a selection made meanwhile stays.
+    for (const id of ids) selected.delete(id);
     load();
   }
 

@@ -13,11 +13,12 @@ const CANCELLABLE = ["pending", "running", "retrying"];
 export function render(main, ctx, { id }) {
   const head = h("div", { class: "row" });
   const record = h("div", { class: "panel", id: "record" });
-  const body = h("div", { id: "mission-body" });
+  const [progress, error, payload, result] = [h("div"), h("div"), h("div"), h("div")];
+  let current = null;
   const attempts = h("div", { id: "attempts" });
   const timeline = h("ol", { class: "timeline", id: "timeline", "aria-label": "Events, oldest first" });
   const log = h("div", { id: "log" });
-  fill(main, head, record, body, h("h2", {}, "Attempts"), attempts, h("h2", {}, "Events"), timeline, h("h2", {}, "Log"), log);
+  fill(main, head, record, progress, error, payload, result, h("h2", {}, "Attempts"), attempts, h("h2", {}, "Events"), timeline, h("h2", {}, "Log"), log);
   let events = [];
   let stream = null;
 
@@ -33,14 +34,14 @@ export function render(main, ctx, { id }) {
       if (stream) stream.close();
       return false;
     }
-    const actions = [];
-    if (ctx.can("missions:write") && CANCELLABLE.includes(m.status)) {
-      actions.push(h("button", { type: "button", class: "danger", id: "cancel", onclick: () => act(m, "cancel") }, "Cancel mission"));
-    }
-    if (ctx.can("missions:write") && m.status === "failed") {
-      actions.push(h("button", { type: "button", class: "primary", id: "retry", onclick: () => act(m, "retry") }, "Retry"));
-    }
-    fill(head, h("h1", { class: "grow" }, "Mission ", h("span", { class: "mono" }, m.id), " ", badge(m.status)), actions);
+    current = m;
+    // Rebuilt only when what they show changes, so a live update neither takes
+    // the focus from a button nor folds what the reader unfolded.
+    once(head, m.status, () => [h("h1", { class: "grow" }, "Mission ", h("span", { class: "mono" }, m.id), " ", badge(m.status)),
+      ctx.can("missions:write") && CANCELLABLE.includes(m.status)
+        ? h("button", { type: "button", class: "danger", id: "cancel", onclick: () => act("cancel") }, "Cancel mission") : null,
+      ctx.can("missions:write") && m.status === "failed"
+        ? h("button", { type: "button", class: "primary", id: "retry", onclick: () => act("retry") }, "Retry") : null]);
     const rows = [["type", m.type], ["status", m.status], ["priority", m.priority], ["attempts", `${m.attempts} of ${m.max_attempts}`],
       ["timeout", `${m.timeout_ms} ms`], ["created", time(m.created_at)], ["run at", m.run_at ? time(m.run_at) : null],
       ["next attempt", m.next_attempt_at ? time(m.next_attempt_at) : null], ["started", time(m.started_at)],
@@ -50,16 +51,18 @@ export function render(main, ctx, { id }) {
       ["idempotency key", m.idempotency_key], ["log lines dropped", m.log_dropped || null]];
     fill(record, h("dl", { class: "record" }, rows.filter(([, v]) => v !== null && v !== undefined && v !== "")
       .map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
-    fill(body,
-      m.progress ? [h("h2", {}, "Progress"), h("div", { class: "row", id: "progress" },
-        h("progress", { max: 100, value: m.progress.percent, "aria-label": "Progress" }), `${m.progress.percent}% ${m.progress.message || ""}`)] : null,
-      m.error ? [h("h2", {}, "Error"), h("div", { class: "panel", id: "error" }, h("p", {}, badge(m.error.kind)), h("pre", {}, m.error.message))] : null,
-      h("h2", {}, "Payload"), h("div", { class: "panel", id: "payload" }, json(m.payload)),
-      m.result !== null && m.result !== undefined ? [h("h2", {}, "Result"), h("div", { class: "panel", id: "result" }, json(m.result))] : null);
+    once(progress, JSON.stringify(m.progress), () => m.progress ? [h("h2", {}, "Progress"), h("div", { class: "row", id: "progress" },
+      h("progress", { max: 100, value: m.progress.percent, "aria-label": "Progress" }), `${m.progress.percent}% ${m.progress.message || ""}`)] : []);
+    once(error, JSON.stringify(m.error), () => m.error ? [h("h2", {}, "Error"),
+      h("div", { class: "panel", id: "error" }, h("p", {}, badge(m.error.kind)), h("pre", {}, m.error.message))] : []);
+    once(payload, "payload", () => [h("h2", {}, "Payload"), h("div", { class: "panel", id: "payload" }, json(m.payload))]);
+    once(result, JSON.stringify(m.result), () => m.result !== null && m.result !== undefined
+      ? [h("h2", {}, "Result"), h("div", { class: "panel", id: "result" }, json(m.result))] : []);
     return true;
   }
 
-  async function act(m, what) {
+  async function act(what) {
+    const m = current;
     const title = what === "cancel" ? "Cancel this mission?" : "Retry this mission?";
     const text = what === "cancel"
       ? `Mission ${m.id} (${m.type}, ${m.status}) will be cancelled${m.status === "running" ? "; its plugin is stopped at once" : ""}.`
@@ -123,6 +126,14 @@ export function render(main, ctx, { id }) {
     loadLog();
   })();
   return () => { if (stream) stream.close(); refresh.cancel(); };
+}
+
+/** Fills `el` with `build()` unless it already shows `key`. */
+function once(el, key, build) {
+  const k = String(key);
+  if (el.dataset.key === k) return;
+  el.dataset.key = k;
+  fill(el, build());
 }
 
 /** Orders stream ids (`<ms>-<seq>`). */

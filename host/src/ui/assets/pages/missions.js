@@ -50,12 +50,16 @@ export function render(main, ctx, { params }) {
       const data = await api("/api/missions" + qs({ status: f.status, type: f.type, limit: PAGE, cursor: cursors[page] }));
       const shown = since ? data.missions.filter((m) => toDate(m.created_at) >= since) : data.missions;
       const older = data.next_cursor && (!since || shown.length === data.missions.length);
+      // A live re-read keeps the keyboard where it was.
+      const focused = document.activeElement && list.contains(document.activeElement)
+        ? document.activeElement.closest("tr")?.dataset.id : null;
       fill(list, shown.length ? table(null, [["id"], ["type"], ["status"], ["attempts", "num"], ["created"], ["finished", "wide"], ["plugin", "wide"]],
         shown.map((m) => h("tr", { "data-id": m.id },
           h("td", { class: "mono" }, h("a", { href: `#/missions/${m.id}` }, m.id)), h("td", {}, m.type), h("td", {}, badge(m.status)),
           h("td", { class: "num" }, `${m.attempts}/${m.max_attempts}`), h("td", {}, time(m.created_at)),
           h("td", { class: "wide" }, time(m.finished_at)), h("td", { class: "wide mono" }, m.plugin || "—"))))
         : h("p", { class: "muted" }, "No missions match."));
+      if (focused) list.querySelector(`tr[data-id="${CSS.escape(focused)}"] a`)?.focus();
       fill(pager,
         h("button", { type: "button", disabled: page === 0, onclick: () => { page -= 1; load(); } }, "← Newer"),
         h("span", { class: "muted" }, `page ${page + 1}`),

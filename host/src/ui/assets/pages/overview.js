@@ -23,15 +23,21 @@ export function render(main, ctx) {
 
   // One bucket per second: [completed, failed] (failed: attempts that will not be retried).
   const buckets = new Map();
-  const bump = (ts, i) => {
-    const s = Math.floor(ts);
+  // Ids counted while the past is read back (bounded: at most 2,000 read plus
+  // those streamed meanwhile), so an event both read and streamed counts once.
+  const counted = new Set();
+  let backfilling = true;
+  const bump = (e, i) => {
+    if (counted.has(e.id)) return;
+    if (backfilling) counted.add(e.id);
+    const s = Math.floor(e.timestamp);
     const b = buckets.get(s) || [0, 0];
     b[i] += 1;
     buckets.set(s, b);
   };
   const onEvent = (e) => {
-    if (e.type === "mission.completed") bump(e.timestamp, 0);
-    else if (e.type === "mission.failed" && !e.payload.will_retry) bump(e.timestamp, 1);
+    if (e.type === "mission.completed") bump(e, 0);
+    else if (e.type === "mission.failed" && !e.payload.will_retry) bump(e, 1);
     if (e.type.startsWith("mission.")) refresh();
   };
   let skew = 0; // server clock minus ours, from the events' timestamps
@@ -61,16 +67,18 @@ export function render(main, ctx) {
   }
   const refresh = debounce(loadStats, 2000);
 
+  /** The chart's past, read once: at most 1,000 events of each kind (a busier past shows its newest part). */
   async function backfill() {
     const since = Date.now() / 1000 - WINDOW_S;
     for (const [type, i] of [["mission.completed", 0], ["mission.failed", 1]]) {
       try {
         const page = await api("/api/events" + qs({ type, since: since.toFixed(3), limit: 1000 }));
-        for (const e of page.events) if (i === 0 || !e.payload.will_retry) bump(e.timestamp, i);
+        for (const e of page.events) if (i === 0 || !e.payload.will_retry) bump(e, i);
         const newest = page.events[page.events.length - 1];
         if (newest) skew = newest.timestamp - Date.now() / 1000;
       } catch { /* the chart starts empty */ }
     }
+    backfilling = false;
     draw();
   }
 
