@@ -15,6 +15,9 @@ use browser::{Browser, PATIENCE};
 const ADMIN: &str = "dash-admin-token";
 const READER: &str = "dash-reader-token";
 const OTHER: &str = "dash-other-tenant-token";
+/// WebDriver's keys.
+const ENTER: &str = "\u{E007}";
+const ESCAPE: &str = "\u{E00C}";
 
 /// A host with three tokens: the operator, a read-only token of the same
 /// tenant, and a writer of another tenant.
@@ -106,6 +109,15 @@ async fn a_running_chaos_sleep_is_cancelled_from_the_ui() {
     b.sign_in(&url, ADMIN).await;
     b.go(&format!("#/missions/{id}")).await;
     b.wait_text("h1", "running").await;
+    // By keyboard: Enter opens the confirmation, focused on its safe answer; Escape leaves it.
+    b.element("#cancel").await.send_keys(ENTER).await.unwrap();
+    b.wait_text("#confirm-body", "stopped at once").await;
+    let focused = b.client.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("confirm-no"));
+    focused.send_keys(ESCAPE).await.unwrap();
+    let closed = wait_until(PATIENCE, || b.count("dialog[open]"), |n| *n == 0).await;
+    assert!(closed.is_some(), "Escape closes the confirmation");
+    assert_eq!(api.mission(&id).await["status"], "running", "leaving the confirmation cancels nothing");
     b.click("#cancel").await;
     b.wait_text("#confirm-body", "stopped at once").await;
     b.click("#confirm-yes").await;
@@ -290,4 +302,36 @@ async fn the_dashboard_is_served_without_a_token_with_a_strict_policy() {
     let again = http.get(format!("{url}/ui")).header("if-none-match", etag).send().await.unwrap();
     assert_eq!(again.status(), 304);
     assert_eq!(http.get(format!("{url}/ui/assets/nope.js")).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn the_event_stream_parser_reads_what_servers_may_send() {
+    // Chunks split inside a CRLF and inside an event; multi-line data, a
+    // comment, an id-only field set, a retry.
+    let (env, _) = env().await;
+    let b = Browser::start().await;
+    b.open(&env.host.url(), "").await;
+    b.element("#token").await;
+    let script = r#"
+        const done = arguments[arguments.length - 1];
+        import("/ui/assets/sse.js").then(async (m) => {
+          const chunks = ["id: 1-0\r\nevent: a\r\ndata: {\"x\":\r", "\n", "data: 1}\r\n\r\n: note\n\nid: 2-0\nda",
+            "ta: \"two\"\n\nretry: 50\n\n"];
+          const enc = new TextEncoder();
+          const body = new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(enc.encode(x)); c.close(); } });
+          const out = [];
+          await m.parse(body, (ev) => out.push(ev));
+          done(out);
+        }, (e) => done(String(e)));
+    "#;
+    let events = b.client.execute_async(script, vec![]).await.unwrap();
+    assert_eq!(
+        events,
+        json!([
+            { "id": "1-0", "event": "a", "data": "{\"x\":\n1}", "retry": null },
+            { "id": "2-0", "event": null, "data": "\"two\"", "retry": null },
+            { "id": null, "event": null, "data": null, "retry": 50 },
+        ])
+    );
+    b.close().await;
 }

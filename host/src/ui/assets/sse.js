@@ -30,7 +30,7 @@ export function follow(params, onEvent, onState = () => {}) {
         } else {
           onState("live");
           backoff = retry;
-          await read(resp.body, (ev) => {
+          await parse(resp.body, (ev) => {
             if (ev.id) lastId = ev.id;
             if (ev.retry) retry = ev.retry;
             if (ev.data === null) return;
@@ -53,7 +53,7 @@ export function follow(params, onEvent, onState = () => {}) {
 }
 
 /** Reads an SSE body, calling `dispatch({id, event, data, retry})` for each event. */
-async function read(body, dispatch) {
+export async function parse(body, dispatch) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = "";
   let data = [];
