@@ -9,6 +9,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
 fi
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "setup: installing chromium and chromium-driver (the dashboard's browser tests)" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+fi
 if ! command -v schemathesis >/dev/null 2>&1; then
   echo "setup: installing schemathesis (the API fuzzer of the test suite)" >&2
   python3 -m pip install --quiet --root-user-action=ignore "schemathesis==4.32.5"

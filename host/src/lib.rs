@@ -10,6 +10,7 @@
 //! - [`registry`]: plugin versions in Redis, activation and hot swap.
 //! - [`worker`]: claims missions, runs attempts, keeps leases.
 //! - [`api`]: the REST API; [`metrics`]: what `/metrics` exposes.
+//! - [`ui`]: the operator's dashboard, static files that call the API.
 //! - [`server`]: wires a host together; [`cli`] is the binary's front.
 //! - [`pubsub`]: following a Redis channel through disconnections.
 //! - [`embedded_redis`]: a private `redis-server` for `serve` and the tests.
@@ -29,4 +30,5 @@ pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod submission;
+pub mod ui;
 pub mod worker;

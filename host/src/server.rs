@@ -241,7 +241,9 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         worker_id: worker_id.clone(),
         max_body_bytes: config.max_body_bytes,
         metrics,
-    });
+    })
+    // The dashboard's files need no token: the page holds no data, and it calls the API like any client.
+    .merge(crate::ui::router());
     tasks.push(tokio::spawn(connections::serve(listener, app, config.http.clone(), shutdown.clone())));
     Ok(Host { addr, redis_url, worker_id, shutdown, tasks, embedded, runtime, registry, admin_token, redis_display })
 }

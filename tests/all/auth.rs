@@ -76,6 +76,8 @@ async fn every_operation_asks_for_the_scope_its_document_names() {
         for (method, op) in item.as_object().unwrap() {
             let method: Method = method.to_uppercase().parse().unwrap();
             let needs: Option<Scope> = op["security"][0]["bearer"][0].as_str().map(|s| s.parse().unwrap());
+            // The bearer scheme with no scope: any valid token (GET /api/whoami).
+            let any_token = op["security"][0]["bearer"] == json!([]);
             let concrete = path
                 .replace("/api/missions/{id}", &format!("/api/missions/{mission}"))
                 .replace("{id}", "no-such-token")
@@ -90,10 +92,11 @@ async fn every_operation_asks_for_the_scope_its_document_names() {
                     (401, Some("unauthorized")),
                     "{what} without a token"
                 ),
+                None if any_token => assert_eq!(status, 401, "{what} without a token"),
                 None => assert!(status != 401 && status != 403, "{what} is public, answered {status}"),
             }
             let (status, _) = call(&base, Some("not-a-token"), &method, &concrete).await;
-            if needs.is_some() {
+            if needs.is_some() || any_token {
                 assert_eq!(status, 401, "{what} with an unknown token");
             }
             // Refusals first: none of them may change anything.
@@ -119,6 +122,29 @@ async fn every_operation_asks_for_the_scope_its_document_names() {
         }
     }
     assert!(checked >= 24, "only {checked} operations in the document");
+}
+
+#[tokio::test]
+async fn a_token_learns_its_own_name_tenant_and_scopes() {
+    let env = secured(0).await;
+    let (status, me) = as_(&env, "tok-acme-admin").get("/api/whoami").await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(
+        (me["name"].as_str(), me["tenant"].as_str(), me["auth"].as_str()),
+        (Some("acme-admin"), Some("acme"), Some("tokens"))
+    );
+    assert_eq!(me["scopes"], json!(["tenant:admin"]));
+    assert_eq!(me["allows"], json!(["missions:write", "missions:read", "tenant:admin"]), "what tenant:admin implies");
+    let (_, me) = as_(&env, "tok-plugins").get("/api/whoami").await;
+    assert_eq!(me["allows"], json!(["plugins:admin"]), "{me}");
+    let (_, me) = as_(&env, "tok-root").get("/api/whoami").await;
+    assert_eq!(me["allows"].as_array().map(Vec::len), Some(5), "admin holds every scope: {me}");
+    assert_eq!(as_(&env, "not-a-token").get("/api/whoami").await.0, 401);
+    assert_eq!(Api::new(&env.host.url()).get("/api/whoami").await.0, 401);
+
+    let open = TestEnv::start_with(|c| c.concurrency = 0).await;
+    let (_, me) = open.api.get("/api/whoami").await;
+    assert_eq!((me["name"].as_str(), me["auth"].as_str()), (Some("anonymous"), Some("open")), "{me}");
 }
 
 #[tokio::test]

@@ -13,6 +13,7 @@ mod cancel;
 mod cli;
 mod config;
 mod containment_guest;
+mod dashboard;
 mod embedded;
 mod faults;
 mod fuzz;

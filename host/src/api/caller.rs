@@ -90,22 +90,24 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// The principal of a request's token, whatever its scopes: 401 for no,
+/// malformed or unknown token (every caller of an open API is the anonymous admin).
+async fn principal_of(parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let bearer = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+        _ if !state.auth.enforced() => None,
+        None => None,
+        Some(v) => Some(bearer_token(v).ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the Authorization header must be `Bearer <token>`")
+        })?),
+    };
+    Ok(state.auth.authenticate(bearer).await?)
+}
+
 impl<N: Need> FromRequestParts<AppState> for Caller<N> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let bearer = match parts.headers.get(axum::http::header::AUTHORIZATION) {
-            _ if !state.auth.enforced() => None,
-            None => None,
-            Some(v) => Some(bearer_token(v).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "the Authorization header must be `Bearer <token>`",
-                )
-            })?),
-        };
-        let principal = state.auth.authenticate(bearer).await?;
+        let principal = principal_of(parts, state).await?;
         if !principal.allows(N::SCOPE) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -114,6 +116,19 @@ impl<N: Need> FromRequestParts<AppState> for Caller<N> {
             ));
         }
         Ok(Caller { principal, need: PhantomData })
+    }
+}
+
+/// Any authenticated caller, whatever its scopes: only for what a token may
+/// always learn, such as its own scopes (`GET /api/whoami`).
+#[derive(Debug)]
+pub struct AnyCaller(pub Principal);
+
+impl FromRequestParts<AppState> for AnyCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Ok(AnyCaller(principal_of(parts, state).await?))
     }
 }
 

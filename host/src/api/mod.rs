@@ -13,6 +13,7 @@ mod plugins;
 mod stream;
 mod tenants;
 mod tokens;
+mod whoami;
 
 pub use error::ApiError;
 
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(ops::dead))
         .routes(routes!(ops::health))
         .routes(routes!(ops::metrics))
+        .routes(routes!(whoami::whoami))
         .routes((schemas, paths, plugin_routes))
         .routes(routes!(plugins::activate))
         .routes(routes!(plugins::delete))
