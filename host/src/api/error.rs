@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::queue::QueueError;
+use crate::store::StoreError;
 
 /// An error answer. Client errors are not logged as failures; server errors are
 /// logged with detail and answered with a message that leaks nothing internal.
@@ -105,15 +105,15 @@ pub fn redis_unavailable(e: &redis::RedisError) -> bool {
     }
 }
 
-impl From<QueueError> for ApiError {
-    fn from(e: QueueError) -> Self {
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
         match e {
-            QueueError::Quota(q) => ApiError::too_many(
+            StoreError::Quota(q) => ApiError::too_many(
                 q.quota.as_str(),
                 q.retry_after_s,
                 format!("quota `{}`: {}", q.quota.as_str(), q.message),
             ),
-            QueueError::Redis(e) if redis_unavailable(&e) => {
+            StoreError::Redis(e) if redis_unavailable(&e) => {
                 tracing::error!(error = %e, "redis unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -42,8 +42,8 @@ fn foreign_cursor() -> ApiError {
 }
 
 /// Reads a `cursor` query parameter of a mission list.
-pub fn cursor(given: Option<String>) -> Result<Option<crate::queue::Cursor>, ApiError> {
-    given.map(|c| crate::queue::Cursor::parse(&c).ok_or_else(foreign_cursor)).transpose()
+pub fn cursor(given: Option<String>) -> Result<Option<crate::store::Cursor>, ApiError> {
+    given.map(|c| crate::store::Cursor::parse(&c).ok_or_else(foreign_cursor)).transpose()
 }
 
 /// Reads a numeric `cursor` (a position the API handed out) below `max`.

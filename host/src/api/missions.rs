@@ -12,10 +12,10 @@ use super::caller::{Caller, Read, Write};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, cursor, mission_id, numeric_cursor, optional_json};
-use crate::mission::{Mission, Status};
-use crate::queue::{CancelOutcome, ListQuery, MissionPage, QueueError, RedriveOutcome};
+use crate::model::mission::{Mission, Status};
+use crate::model::submission::{MissionRequest, NewMission, valid_type_name};
 use crate::runtime::Report;
-use crate::submission::{MissionRequest, NewMission, valid_type_name};
+use crate::store::{CancelOutcome, ListQuery, MissionPage, RedriveOutcome, StoreError};
 
 /// Most missions in one batch.
 pub const MAX_BATCH: usize = 1_000;
@@ -47,9 +47,9 @@ pub(super) async fn check_owner<N>(state: &AppState, caller: &Caller<N>, id: &st
 }
 
 /// Enqueues; an unknown type (checked by the script, atomically) is a 422.
-async fn enqueue(state: &AppState, missions: &[NewMission]) -> Result<Vec<crate::queue::Enqueued>, ApiError> {
+async fn enqueue(state: &AppState, missions: &[NewMission]) -> Result<Vec<crate::store::Enqueued>, ApiError> {
     match state.queue.enqueue(missions).await {
-        Err(QueueError::UnknownType(t)) => {
+        Err(StoreError::UnknownType(t)) => {
             let known: Vec<String> = state.registry.active().into_keys().collect();
             Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -81,7 +81,7 @@ pub async fn submit(
     let m = validate(&state, &caller, req)?;
     let done = enqueue(&state, std::slice::from_ref(&m)).await?;
     let first =
-        done.into_iter().next().ok_or_else(|| ApiError::from(QueueError::Protocol("empty enqueue reply".into())))?;
+        done.into_iter().next().ok_or_else(|| ApiError::from(StoreError::Protocol("empty enqueue reply".into())))?;
     let mission = state.queue.get(&first.id).await?.ok_or_else(|| ApiError::mission_not_found(&first.id))?;
     let status = if first.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, ApiJson(mission)))
@@ -298,7 +298,7 @@ pub async fn retry(
     check_owner(&state, &caller, &id).await?;
     let id = id.as_str();
     let max = optional_json::<RetryRequest>(&body)?.max_attempts;
-    if max.is_some_and(|m| !(1..=crate::submission::MAX_ATTEMPTS).contains(&m)) {
+    if max.is_some_and(|m| !(1..=crate::model::submission::MAX_ATTEMPTS).contains(&m)) {
         return Err(ApiError::bad_request("invalid_field", "`max_attempts` must be 1..=100"));
     }
     match state.queue.redrive(id, caller.name(), max).await? {

@@ -25,9 +25,9 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::MissionDefaults;
-use crate::queue::Queue;
+use crate::model::submission::MissionDefaults;
 use crate::registry::PluginRegistry;
+use crate::store::Queue;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]

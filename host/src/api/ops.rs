@@ -11,8 +11,8 @@ use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, cursor, numeric_cursor};
 use super::missions::limit;
-use crate::mission::Status;
-use crate::queue::{ListQuery, MissionPage, QueueEntry, Stats};
+use crate::model::mission::Status;
+use crate::store::{ListQuery, MissionPage, QueueEntry, Stats};
 
 /// Whether the host can serve: 200 when Redis answers, 503 (with the reason)
 /// when not. Open to every caller, for load balancers and probes, which see
@@ -225,7 +225,7 @@ pub(super) fn page_by_key<T>(
 pub async fn metrics(State(state): State<AppState>, _caller: Caller<Admin>) -> impl axum::response::IntoResponse {
     let stats = state.queue.stats(None).await.ok();
     let runtime = state.registry.runtime();
-    let body = state.metrics.render(stats.as_ref(), runtime.instantiate_histogram(), runtime.compile_stats());
+    let body = state.metrics.render(stats.as_ref(), &state.metrics.instantiate, runtime.compile_stats());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
 

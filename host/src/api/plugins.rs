@@ -12,9 +12,9 @@ use super::caller::{Caller, Plugins};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
+use crate::model::submission::valid_type_name;
 use crate::registry::{ActivateOutcome, DeleteOutcome, MAX_MANIFEST_BYTES, Manifest, PutOutcome, UploadError};
 use crate::runtime::LoadError;
-use crate::submission::valid_type_name;
 
 /// Largest plugin upload (componentize-py plugins are about 20 MB).
 pub const MAX_UPLOAD_BYTES: usize = 64 << 20;

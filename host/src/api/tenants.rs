@@ -9,7 +9,7 @@ use super::caller::{Admin, Caller};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::ApiJson;
-use crate::queue::{QuotaOverrides, QuotaView};
+use crate::store::{QuotaOverrides, QuotaView};
 
 fn tenant(t: &str) -> Result<&str, ApiError> {
     match crate::auth::valid_tenant(t) {

@@ -16,7 +16,8 @@ use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::ops::{PageParams, page_by_key};
-use crate::auth::{Scope, StoredToken, TokenStore, valid_tenant};
+use crate::auth::{Scope, StoredToken, valid_tenant};
+use crate::store::TokenStore;
 
 /// Body of `POST /api/tokens`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

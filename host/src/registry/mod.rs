@@ -9,15 +9,15 @@
 //! only preloads the new version. Versions, not digests, are the identity: two
 //! versions may share bytes and differ in their manifest's limits and grants.
 
-mod manifest;
-mod store;
 mod sync;
 
-pub use manifest::{
+// The manifest types belong to the model and plugin storage to the store; the
+// registry re-exports them because its callers (the API) use them together.
+pub use crate::model::manifest::{
     Grants, MAX_ENV_GRANTS, MAX_ENV_NAME_BYTES, MAX_ENV_VALUE_BYTES, MAX_MANIFEST_BYTES, MAX_MEMORY_MB,
     MAX_MISSION_TYPES, MAX_NAME_BYTES, MAX_RESULT_BYTES, MAX_VERSION_BYTES, Manifest, ManifestError, PluginLimits,
 };
-pub use store::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
+pub use crate::store::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
 pub use sync::{follow_activations, watch_dir};
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 
-use crate::queue::QueueError;
 use crate::runtime::{LoadError, Plugin, Runtime};
+use crate::store::StoreError;
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ pub enum UploadError {
     },
     /// Redis failed.
     #[error(transparent)]
-    Store(#[from] QueueError),
+    Store(#[from] StoreError),
 }
 
 /// When publishing a file, whether to make it active.

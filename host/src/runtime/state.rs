@@ -12,8 +12,9 @@ use super::bindings::LogLevel;
 use super::bindings::mission_runner::plugin;
 use super::limits::Budgets;
 use super::output::CappedOutput;
-use super::reports::{Report, ReportSender};
+use super::reports::ReportSender;
 use super::truncate::truncate;
+use crate::model::report::Report;
 
 /// A guest went over a budget its manifest says is fatal (`fail_on_exceed`):
 /// the trap that stops it, and the attempt's error.

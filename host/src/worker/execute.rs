@@ -7,9 +7,9 @@ use tracing::Instrument as _;
 
 use super::Worker;
 use crate::metrics::AttemptOutcome;
-use crate::mission::ErrorKind;
-use crate::queue::{Ack, Claimed, FailOutcome, Queue};
+use crate::model::mission::ErrorKind;
 use crate::runtime::{Batch, Report, ReportReceiver, RunInput, RunOutcome};
+use crate::store::{Ack, Claimed, FailOutcome, Queue};
 
 pub(super) async fn attempt(worker: Worker, claimed: Claimed, abort: CancellationToken) {
     let span = tracing::info_span!("mission", mission_id = %claimed.id, correlation_id = %claimed.correlation_id,

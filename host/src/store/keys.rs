@@ -112,7 +112,7 @@ impl Keys {
     pub fn by_status(&self, tenant: &str, status: &str) -> String {
         format!("{}t:{tenant}:status:{status}", self.root)
     }
-    /// HASH of token hash -> JSON [`crate::auth::StoredToken`] (tokens created through the API).
+    /// HASH of token hash -> JSON [`crate::model::access::StoredToken`] (tokens created through the API).
     pub fn tokens(&self) -> String {
         self.key("tokens")
     }

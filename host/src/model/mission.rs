@@ -251,7 +251,7 @@ impl Mission {
             worker: take("worker"),
             plugin: take("plugin"),
             plugin_digest: take("plugin_digest").map(|d| if d.contains(':') { d } else { format!("sha256:{d}") }),
-            tenant: take("tenant").unwrap_or_else(|| crate::auth::DEFAULT_TENANT.to_owned()),
+            tenant: take("tenant").unwrap_or_else(|| crate::model::access::DEFAULT_TENANT.to_owned()),
             created_by: take("created_by"),
             cancelled_by: take("cancelled_by"),
             cancel_reason: take("cancel_reason"),

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
-use super::Manifest;
-use crate::queue::{Queue, QueueError};
+use super::{Queue, StoreError};
+use crate::model::manifest::Manifest;
 
 /// One stored plugin version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -78,8 +78,8 @@ pub struct PluginStore {
     queue: Queue,
 }
 
-fn protocol(e: impl std::fmt::Display) -> QueueError {
-    QueueError::Protocol(e.to_string())
+fn protocol(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Protocol(e.to_string())
 }
 
 impl PluginStore {
@@ -89,7 +89,7 @@ impl PluginStore {
     }
 
     /// Stores a version (already validated by the caller).
-    pub async fn put(&self, record: &VersionRecord, wasm: &[u8]) -> Result<PutOutcome, QueueError> {
+    pub async fn put(&self, record: &VersionRecord, wasm: &[u8]) -> Result<PutOutcome, StoreError> {
         let (what, digest): (String, String) = self
             .queue
             .invocation(&self.queue.scripts().plugin_put)
@@ -115,7 +115,7 @@ impl PluginStore {
         version: &str,
         by: &str,
         only_unset: bool,
-    ) -> Result<ActivateOutcome, QueueError> {
+    ) -> Result<ActivateOutcome, StoreError> {
         let (what, types): (String, String) = self
             .queue
             .invocation(&self.queue.scripts().plugin_activate)
@@ -134,7 +134,7 @@ impl PluginStore {
     }
 
     /// Deletes a version that is not active.
-    pub async fn delete(&self, name: &str, version: &str, by: &str) -> Result<DeleteOutcome, QueueError> {
+    pub async fn delete(&self, name: &str, version: &str, by: &str) -> Result<DeleteOutcome, StoreError> {
         let (what, t): (String, String) = self
             .queue
             .invocation(&self.queue.scripts().plugin_delete)
@@ -151,13 +151,13 @@ impl PluginStore {
     }
 
     /// The active plugin of every mission type.
-    pub async fn active(&self) -> Result<BTreeMap<String, ActivePlugin>, QueueError> {
+    pub async fn active(&self) -> Result<BTreeMap<String, ActivePlugin>, StoreError> {
         let raw: BTreeMap<String, String> = self.queue.conn().hgetall(self.queue.keys().plugins_active()).await?;
         raw.into_iter().map(|(t, v)| Ok((t, serde_json::from_str(&v).map_err(protocol)?))).collect()
     }
 
     /// Every version of every plugin, by name then version.
-    pub async fn versions(&self) -> Result<BTreeMap<String, Vec<VersionRecord>>, QueueError> {
+    pub async fn versions(&self) -> Result<BTreeMap<String, Vec<VersionRecord>>, StoreError> {
         let names: Vec<String> = self.queue.conn().smembers(self.queue.keys().plugin_names()).await?;
         let mut out = BTreeMap::new();
         for name in names {
@@ -167,7 +167,7 @@ impl PluginStore {
     }
 
     /// Every version of one plugin, oldest upload first.
-    pub async fn versions_of(&self, name: &str) -> Result<Vec<VersionRecord>, QueueError> {
+    pub async fn versions_of(&self, name: &str) -> Result<Vec<VersionRecord>, StoreError> {
         let raw: Vec<String> = self.queue.conn().hvals(self.queue.keys().plugin_versions(name)).await?;
         let mut v: Vec<VersionRecord> =
             raw.iter().map(|r| serde_json::from_str(r).map_err(protocol)).collect::<Result<_, _>>()?;
@@ -176,13 +176,13 @@ impl PluginStore {
     }
 
     /// One version's record.
-    pub async fn version(&self, name: &str, version: &str) -> Result<Option<VersionRecord>, QueueError> {
+    pub async fn version(&self, name: &str, version: &str) -> Result<Option<VersionRecord>, StoreError> {
         let raw: Option<String> = self.queue.conn().hget(self.queue.keys().plugin_versions(name), version).await?;
         raw.map(|r| serde_json::from_str(&r).map_err(protocol)).transpose()
     }
 
     /// A component's bytes.
-    pub async fn blob(&self, digest: &str) -> Result<Option<Vec<u8>>, QueueError> {
+    pub async fn blob(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.queue.conn().get(self.queue.keys().plugin_blob(digest)).await?)
     }
 

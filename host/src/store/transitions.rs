@@ -4,10 +4,10 @@ use std::str::FromStr;
 
 use redis::Value;
 
-use super::{Queue, QueueError};
-use crate::mission::{ErrorKind, Status};
-use crate::runtime::Report;
-use crate::submission::NewMission;
+use super::{Queue, StoreError};
+use crate::model::mission::{ErrorKind, Status};
+use crate::model::report::Report;
+use crate::model::submission::NewMission;
 
 /// The outcome of enqueueing one mission.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,30 +106,30 @@ fn report_args(inv: &mut redis::ScriptInvocation<'_>, reports: &[Report]) {
 }
 
 /// Reads the errors scripts raise on purpose (nothing written); any other is Redis'.
-fn script_error(e: redis::RedisError) -> QueueError {
+fn script_error(e: redis::RedisError) -> StoreError {
     match e.code() {
-        Some("UNKNOWN_TYPE") => QueueError::UnknownType(e.detail().unwrap_or_default().to_owned()),
+        Some("UNKNOWN_TYPE") => StoreError::UnknownType(e.detail().unwrap_or_default().to_owned()),
         Some("QUOTA") => match super::QuotaExceeded::from_script(e.detail().unwrap_or_default()) {
-            Some(q) => QueueError::Quota(q),
-            None => QueueError::Protocol(format!("unreadable quota error: {e}")),
+            Some(q) => StoreError::Quota(q),
+            None => StoreError::Protocol(format!("unreadable quota error: {e}")),
         },
-        _ => QueueError::Redis(e),
+        _ => StoreError::Redis(e),
     }
 }
 
-fn status(s: &str) -> Result<Status, QueueError> {
-    Status::from_str(s).map_err(QueueError::Protocol)
+fn status(s: &str) -> Result<Status, StoreError> {
+    Status::from_str(s).map_err(StoreError::Protocol)
 }
 
 impl Queue {
     /// Creates missions of one tenant atomically (all or none), honouring
-    /// idempotency keys and the tenant's quotas ([`QueueError::Quota`]: nothing
+    /// idempotency keys and the tenant's quotas ([`StoreError::Quota`]: nothing
     /// was written).
-    pub async fn enqueue(&self, missions: &[NewMission]) -> Result<Vec<Enqueued>, QueueError> {
+    pub async fn enqueue(&self, missions: &[NewMission]) -> Result<Vec<Enqueued>, StoreError> {
         if missions.is_empty() {
             return Ok(Vec::new());
         }
-        let protocol = |e: serde_json::Error| QueueError::Protocol(e.to_string());
+        let protocol = |e: serde_json::Error| StoreError::Protocol(e.to_string());
         let mut inv = self.invocation(&self.scripts.enqueue);
         inv.arg(self.settings.idempotency_window_ms);
         inv.arg(serde_json::to_string(&self.settings.quotas).map_err(protocol)?);
@@ -141,7 +141,7 @@ impl Queue {
     }
 
     /// Promotes due missions and leases up to `count` ready ones to `worker`.
-    pub async fn claim(&self, worker: &str, count: usize, lease_ms: u64) -> Result<ClaimBatch, QueueError> {
+    pub async fn claim(&self, worker: &str, count: usize, lease_ms: u64) -> Result<ClaimBatch, StoreError> {
         let token_prefix = uuid::Uuid::new_v4().simple().to_string();
         let reply: Vec<Value> = self
             .invocation(&self.scripts.claim)
@@ -188,7 +188,7 @@ impl Queue {
     /// Records success of the attempt holding `token`.
     /// Records success of the attempt holding `token`, storing its last
     /// `reports` (not yet written) first, in the same step.
-    pub async fn complete(&self, id: &str, token: &str, result: &str, reports: &[Report]) -> Result<Ack, QueueError> {
+    pub async fn complete(&self, id: &str, token: &str, result: &str, reports: &[Report]) -> Result<Ack, StoreError> {
         let summary: String = if result.len() > 200 {
             let mut end = 200;
             while !result.is_char_boundary(end) {
@@ -210,7 +210,7 @@ impl Queue {
     }
 
     /// Records failure of the attempt holding `token`; the script decides retry or dead.
-    pub async fn fail(&self, id: &str, token: &str, kind: ErrorKind, message: &str) -> Result<FailOutcome, QueueError> {
+    pub async fn fail(&self, id: &str, token: &str, kind: ErrorKind, message: &str) -> Result<FailOutcome, StoreError> {
         let (what, next): (String, i64) = self
             .invocation(&self.scripts.fail)
             .arg(id)
@@ -235,7 +235,7 @@ impl Queue {
         worker: &str,
         held: &[(String, String)],
         lease_ms: u64,
-    ) -> Result<Vec<String>, QueueError> {
+    ) -> Result<Vec<String>, StoreError> {
         let mut inv = self.invocation(&self.scripts.heartbeat);
         inv.arg(lease_ms).arg(worker);
         for (id, token) in held {
@@ -246,7 +246,7 @@ impl Queue {
 
     /// Gives back the leases `held` (id, token) of interrupted attempts: the
     /// missions go back to the queue at once, the attempts uncharged.
-    pub async fn release(&self, held: &[(String, String)], why: &str) -> Result<Vec<String>, QueueError> {
+    pub async fn release(&self, held: &[(String, String)], why: &str) -> Result<Vec<String>, StoreError> {
         if held.is_empty() {
             return Ok(Vec::new());
         }
@@ -259,7 +259,7 @@ impl Queue {
     }
 
     /// Recovers up to `limit` missions whose lease expired; returns their ids.
-    pub async fn reap(&self, limit: usize) -> Result<Vec<String>, QueueError> {
+    pub async fn reap(&self, limit: usize) -> Result<Vec<String>, StoreError> {
         Ok(self
             .invocation(&self.scripts.reap)
             .arg(limit)
@@ -270,12 +270,12 @@ impl Queue {
     }
 
     /// Deletes up to `limit` finished missions past their retention.
-    pub async fn expire(&self, limit: usize) -> Result<u64, QueueError> {
+    pub async fn expire(&self, limit: usize) -> Result<u64, StoreError> {
         Ok(self.invocation(&self.scripts.expire).arg(limit).invoke_async(&mut self.conn()).await?)
     }
 
     /// Cancels a mission that has not finished.
-    pub async fn cancel(&self, id: &str, by: &str, reason: &str) -> Result<CancelOutcome, QueueError> {
+    pub async fn cancel(&self, id: &str, by: &str, reason: &str) -> Result<CancelOutcome, StoreError> {
         let (what, st): (String, String) = self
             .invocation(&self.scripts.cancel)
             .arg(id)
@@ -294,8 +294,8 @@ impl Queue {
 
     /// Sends a failed mission back to the queue with `max_attempts` fresh
     /// attempts (`None`: as many as it had), within its tenant's
-    /// `queued_missions` quota ([`QueueError::Quota`]: nothing changed).
-    pub async fn redrive(&self, id: &str, by: &str, max_attempts: Option<u32>) -> Result<RedriveOutcome, QueueError> {
+    /// `queued_missions` quota ([`StoreError::Quota`]: nothing changed).
+    pub async fn redrive(&self, id: &str, by: &str, max_attempts: Option<u32>) -> Result<RedriveOutcome, StoreError> {
         let (what, st): (String, String) = self
             .invocation(&self.scripts.redrive)
             .arg(id)
@@ -321,7 +321,7 @@ impl Queue {
         token: &str,
         origin: &str,
         reports: &[Report],
-    ) -> Result<Option<u32>, QueueError> {
+    ) -> Result<Option<u32>, StoreError> {
         let mut inv = self.invocation(&self.scripts.report);
         inv.arg(id).arg(token).arg(self.settings.max_log_lines).arg(origin);
         report_args(&mut inv, reports);
@@ -332,7 +332,7 @@ impl Queue {
 
 impl Queue {
     /// Removes a worker's registration (on a clean stop).
-    pub async fn deregister(&self, worker_id: &str) -> Result<(), QueueError> {
+    pub async fn deregister(&self, worker_id: &str) -> Result<(), StoreError> {
         redis::pipe()
             .hdel(self.keys.workers(), worker_id)
             .zrem(self.keys.workers_seen(), worker_id)

@@ -1,0 +1,9 @@
+//! The model: plain values every other layer shares, with no I/O. Nothing here
+//! imports another module of the crate.
+
+pub mod access;
+pub mod events;
+pub mod manifest;
+pub mod mission;
+pub mod report;
+pub mod submission;
