@@ -17,6 +17,7 @@ mod embedded;
 mod faults;
 mod fuzz;
 mod http_hygiene;
+mod key_contract;
 mod leases;
 mod lifecycle;
 mod live_events;

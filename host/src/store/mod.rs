@@ -16,11 +16,11 @@ mod tokens;
 mod transitions;
 
 pub use event_log::{EventPage, EventQuery, EventStats};
-pub use keys::Keys;
+pub use keys::{FIXED, Keys};
 pub use plugins::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
 pub use quotas::{Quota, QuotaExceeded, QuotaOverrides, QuotaUsage, QuotaView, STREAM_LEASE, SlotOp, TenantQuotas};
 pub use read::{Cursor, ListQuery, MissionPage, QueueEntry, Stats, TypeStats};
-pub use scripts::Scripts;
+pub use scripts::{Scripts, prelude as lua_prelude};
 pub use tokens::TokenStore;
 pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RedriveOutcome};
 
@@ -84,7 +84,7 @@ pub struct QueueSettings {
 pub struct Queue {
     conn: ConnectionManager,
     keys: Keys,
-    fixed: Arc<[String; 14]>,
+    fixed: Arc<[String; keys::FIXED.len()]>,
     scripts: Arc<Scripts>,
     settings: Arc<QueueSettings>,
     /// Who this host is, written as the `source` of the events it produces.

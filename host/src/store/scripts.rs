@@ -4,8 +4,18 @@ use redis::Script;
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
+/// `prelude.lua` with the key names (generated from keys.rs) in place of its
+/// `--@KEYS@` line, then the script's body.
 fn load(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}\n{body}"))
+    Script::new(&format!("{}\n{body}", prelude()))
+}
+
+/// The prelude every script starts with, key names included (public for the
+/// test that runs its key functions in Redis and compares them with [`Keys`]).
+///
+/// [`Keys`]: super::Keys
+pub fn prelude() -> String {
+    PRELUDE.replacen("--@KEYS@\n", &super::keys::lua_prelude(), 1)
 }
 
 /// The loaded scripts (redis-rs runs them by SHA and loads them on NOSCRIPT).
