@@ -33,3 +33,4 @@ mod sandbox;
 mod shutdown;
 mod submit;
 mod tenancy;
+mod typed_contracts;

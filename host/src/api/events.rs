@@ -11,6 +11,7 @@ use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::missions::limit;
+use crate::api::ErrorCode;
 use crate::model::events::{Event, EventPosition};
 use crate::store::{EventQuery, EventStats};
 
@@ -50,7 +51,7 @@ pub struct EventPage {
 }
 
 fn invalid(field: &str, what: &str) -> ApiError {
-    ApiError::bad_request("invalid_query", format!("`{field}` must be {what}"))
+    ApiError::bad_request(ErrorCode::InvalidQuery, format!("`{field}` must be {what}"))
 }
 
 /// Reads a time given as RFC 3339 or as Unix seconds (fractions allowed), in

@@ -14,7 +14,7 @@ mod stream;
 mod tenants;
 mod tokens;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 
 use std::sync::Arc;
 
@@ -85,9 +85,15 @@ pub fn router(state: AppState) -> Router {
     let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
     let open = !state.auth.enforced();
     let router = router
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route; see /api/openapi.json") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NoRoute, "no such route; see /api/openapi.json")
+        })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                "method not allowed on this route",
+            )
         })
         .layer(Extension(OpenApiJson(doc_json)))
         .layer(Extension(stream::HostStreams::new(state.queue.settings().host_sse_streams)))

@@ -11,6 +11,7 @@ use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, cursor, numeric_cursor};
 use super::missions::limit;
+use crate::api::ErrorCode;
 use crate::model::mission::Status;
 use crate::store::{ListQuery, MissionPage, QueueEntry, Stats};
 
@@ -193,7 +194,7 @@ pub(super) const MAX_KEY_CURSOR: usize = 200;
 pub(super) fn page_cursor(given: Option<String>) -> Result<Option<String>, ApiError> {
     match given {
         Some(c) if c.is_empty() || c.len() > MAX_KEY_CURSOR => Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("`cursor` must be 1 to {MAX_KEY_CURSOR} bytes: the `next_cursor` of the previous page"),
         )),
         other => Ok(other),

@@ -12,6 +12,7 @@ use super::caller::{Caller, Plugins};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
+use crate::api::ErrorCode;
 use crate::model::submission::valid_type_name;
 use crate::registry::{ActivateOutcome, DeleteOutcome, MAX_MANIFEST_BYTES, Manifest, PutOutcome, UploadError};
 use crate::runtime::LoadError;
@@ -30,7 +31,7 @@ pub struct UploadParams {
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_plugin", message)
+    ApiError::bad_request(ErrorCode::InvalidPlugin, message)
 }
 
 /// The documented 413 for a body over [`MAX_UPLOAD_BYTES`]; other multipart
@@ -39,7 +40,7 @@ fn multipart_error(what: String, status: StatusCode) -> ApiError {
     match status {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("a plugin upload is at most {MAX_UPLOAD_BYTES} bytes ({} MiB)", MAX_UPLOAD_BYTES >> 20),
         ),
         _ => invalid(what),
@@ -51,9 +52,9 @@ fn multipart_error(what: String, status: StatusCode) -> ApiError {
 fn load_refused(e: LoadError) -> ApiError {
     match e {
         LoadError::TooCostly(_) | LoadError::TooSlow(_) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_too_costly", e.to_string())
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::PluginTooCostly, e.to_string())
         }
-        LoadError::Busy(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, COMPILE_BUSY, e.to_string()),
+        LoadError::Busy(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::CompileBusy, e.to_string()),
         e => invalid(e.to_string()),
     }
 }
@@ -95,7 +96,7 @@ pub async fn upload(
     match receive(state, caller, params, form).await {
         Ok(stored) => stored.into_response(),
         Err(e) => {
-            let busy = e.code == COMPILE_BUSY;
+            let busy = e.code == ErrorCode::CompileBusy;
             let mut response = e.into_response();
             if busy {
                 response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(COMPILE_RETRY_AFTER_S));
@@ -105,8 +106,7 @@ pub async fn upload(
     }
 }
 
-/// The code of a `429` for busy compile slots, and when to try again (s).
-const COMPILE_BUSY: &str = "compile_busy";
+/// When to try again (s) after a `429` for busy compile slots.
 const COMPILE_RETRY_AFTER_S: &str = "5";
 
 /// The upload itself (see [`upload`]).
@@ -146,7 +146,7 @@ async fn receive(
         Ok(r) => r,
         Err(UploadError::Invalid(e)) => return Err(load_refused(e)),
         Err(e @ UploadError::Conflict { .. }) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "version_exists", e.to_string()));
+            return Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::VersionExists, e.to_string()));
         }
         Err(UploadError::Store(e)) => return Err(e.into()),
     };
@@ -260,7 +260,7 @@ pub async fn activate(
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> Result<ApiJson<Value>, ApiError> {
     if !valid_type_name(&name) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("no plugin `{name}`")));
+        return Err(ApiError::new(StatusCode::NOT_FOUND, ErrorCode::PluginNotFound, format!("no plugin `{name}`")));
     }
     let store = state.registry.store();
     let version = match (req.version, req.digest) {
@@ -270,20 +270,20 @@ pub async fn activate(
                 || {
                     ApiError::new(
                         StatusCode::NOT_FOUND,
-                        "version_not_found",
+                        ErrorCode::VersionNotFound,
                         format!("{name} has no version with digest {d}"),
                     )
                 },
             )?
         }
-        _ => return Err(ApiError::bad_request("invalid_body", "give exactly one of `version` and `digest`")),
+        _ => return Err(ApiError::bad_request(ErrorCode::InvalidBody, "give exactly one of `version` and `digest`")),
     };
     let outcome = store.activate(&name, &version, caller.name(), false).await?;
     let types = match outcome {
         ActivateOutcome::Missing => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                "version_not_found",
+                ErrorCode::VersionNotFound,
                 format!("{name} has no version {version}"),
             ));
         }
@@ -313,11 +313,13 @@ pub async fn delete(
         DeleteOutcome::Deleted => Ok(StatusCode::NO_CONTENT),
         DeleteOutcome::Active(t) => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "version_active",
+            ErrorCode::VersionActive,
             format!("{name} {version} is active for mission type `{t}`; activate another version first"),
         )),
-        DeleteOutcome::Missing => {
-            Err(ApiError::new(StatusCode::NOT_FOUND, "version_not_found", format!("{name} has no version {version}")))
-        }
+        DeleteOutcome::Missing => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::VersionNotFound,
+            format!("{name} has no version {version}"),
+        )),
     }
 }

@@ -31,6 +31,7 @@ use super::caller::{Caller, Read};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::ApiQuery;
+use crate::api::ErrorCode;
 use crate::auth::{Authenticator, Scope};
 use crate::model::events::{Event, EventPosition, StreamId};
 use crate::store::{Queue, SlotOp, StoreError};
@@ -285,7 +286,7 @@ pub async fn stream(
     };
     let resume = resume.map(|id| id.parse::<EventPosition>()).transpose().map_err(|()| {
         ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "`Last-Event-ID` must be an SSE id of this stream, such as 1700000000000-0_1700000000000-0, or an event id",
         )
     })?;
