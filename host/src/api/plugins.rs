@@ -13,6 +13,7 @@ use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use crate::api::ErrorCode;
+use crate::model::plugin_ref::PluginRef;
 use crate::model::submission::valid_type_name;
 use crate::registry::{ActivateOutcome, DeleteOutcome, MAX_MANIFEST_BYTES, Manifest, PutOutcome, UploadError};
 use crate::runtime::LoadError;
@@ -213,7 +214,7 @@ pub async fn list(
             .map(|r| {
                 let active_for: Vec<&String> =
                     active.iter().filter(|(_, a)| a.name == r.name && a.version == r.version).map(|(t, _)| t).collect();
-                let key = format!("{}@{}", r.name, r.version);
+                let key = PluginRef::new(&r.name, &r.version).to_string();
                 let loaded_on: Vec<&Value> = hosts
                     .iter()
                     .filter(|h| h["plugins"].as_array().is_some_and(|p| p.iter().any(|v| v == key.as_str())))

@@ -5,5 +5,6 @@ pub mod access;
 pub mod events;
 pub mod manifest;
 pub mod mission;
+pub mod plugin_ref;
 pub mod report;
 pub mod submission;

@@ -103,7 +103,8 @@ impl PluginStore {
         Ok(match what.as_str() {
             "stored" => PutOutcome::Stored,
             "exists" => PutOutcome::Exists,
-            _ => PutOutcome::Conflict(digest),
+            "conflict" => PutOutcome::Conflict(digest),
+            other => return Err(super::transitions::unexpected(other)),
         })
     }
 
@@ -129,7 +130,8 @@ impl PluginStore {
         Ok(match what.as_str() {
             "activated" => ActivateOutcome::Activated(serde_json::from_str(&types).map_err(protocol)?),
             "unchanged" => ActivateOutcome::Unchanged,
-            _ => ActivateOutcome::Missing,
+            "missing" => ActivateOutcome::Missing,
+            other => return Err(super::transitions::unexpected(other)),
         })
     }
 
@@ -146,7 +148,8 @@ impl PluginStore {
         Ok(match what.as_str() {
             "deleted" => DeleteOutcome::Deleted,
             "active" => DeleteOutcome::Active(t),
-            _ => DeleteOutcome::Missing,
+            "missing" => DeleteOutcome::Missing,
+            other => return Err(super::transitions::unexpected(other)),
         })
     }
 

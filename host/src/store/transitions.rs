@@ -58,8 +58,9 @@ pub struct ClaimBatch {
 pub enum Ack {
     /// Recorded.
     Done,
-    /// Refused: the token no longer holds the lease; the status it has now.
-    Stale(String),
+    /// Refused: the token no longer holds the lease; the status the mission
+    /// has now (`None`: it no longer exists).
+    Stale(Option<Status>),
 }
 
 /// What a failure led to.
@@ -69,8 +70,9 @@ pub enum FailOutcome {
     Retrying { next_attempt_ms: i64 },
     /// No attempts left, or a permanent error: dead-lettered.
     Dead,
-    /// Refused: the token no longer holds the lease; the status it has now.
-    Stale(String),
+    /// Refused: the token no longer holds the lease; the status the mission
+    /// has now (`None`: it no longer exists).
+    Stale(Option<Status>),
 }
 
 /// What a cancellation did.
@@ -119,6 +121,20 @@ fn script_error(e: redis::RedisError) -> StoreError {
 
 fn status(s: &str) -> Result<Status, StoreError> {
     Status::from_str(s).map_err(StoreError::Protocol)
+}
+
+/// The status in a `stale:<status>` reply (`stale:missing`: no mission).
+fn stale(reply: &str) -> Result<Option<Status>, StoreError> {
+    match reply.strip_prefix("stale:") {
+        Some("missing") => Ok(None),
+        Some(now) => status(now).map(Some),
+        None => Err(unexpected(reply)),
+    }
+}
+
+/// A script reply that is none of the shapes its script documents.
+pub(crate) fn unexpected(reply: &str) -> StoreError {
+    StoreError::Protocol(format!("unexpected script reply `{reply}`"))
 }
 
 impl Queue {
@@ -203,10 +219,10 @@ impl Queue {
         inv.arg(self.settings.max_log_lines);
         report_args(&mut inv, reports);
         let reply: String = inv.invoke_async(&mut self.conn()).await?;
-        Ok(match reply.strip_prefix("stale:") {
-            Some(now) => Ack::Stale(now.to_owned()),
-            None => Ack::Done,
-        })
+        match reply.as_str() {
+            "ok" => Ok(Ack::Done),
+            other => stale(other).map(Ack::Stale),
+        }
     }
 
     /// Records failure of the attempt holding `token`; the script decides retry or dead.
@@ -224,7 +240,7 @@ impl Queue {
         Ok(match what.as_str() {
             "retrying" => FailOutcome::Retrying { next_attempt_ms: next },
             "dead" => FailOutcome::Dead,
-            other => FailOutcome::Stale(other.trim_start_matches("stale:").to_owned()),
+            other => FailOutcome::Stale(stale(other)?),
         })
     }
 
@@ -288,7 +304,8 @@ impl Queue {
         Ok(match what.as_str() {
             "cancelled" => CancelOutcome::Cancelled { previous: status(&st)? },
             "finished" => CancelOutcome::AlreadyFinished(status(&st)?),
-            _ => CancelOutcome::NotFound,
+            "missing" => CancelOutcome::NotFound,
+            other => return Err(unexpected(other)),
         })
     }
 
@@ -308,7 +325,8 @@ impl Queue {
         Ok(match what.as_str() {
             "requeued" => RedriveOutcome::Requeued,
             "not_dead" => RedriveOutcome::NotDead(status(&st)?),
-            _ => RedriveOutcome::NotFound,
+            "missing" => RedriveOutcome::NotFound,
+            other => return Err(unexpected(other)),
         })
     }
 

@@ -141,7 +141,7 @@ async fn record(
         match result {
             Ok(Ok(recorded)) => return recorded,
             Ok(Err(now)) => {
-                tracing::info!(status = %now, "outcome refused: the lease was lost (cancelled or reclaimed)");
+                tracing::info!(status = ?now, "outcome refused: the lease was lost (cancelled or reclaimed)");
                 return AttemptOutcome::Stopped;
             }
             Err(e) => {
