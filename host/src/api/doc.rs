@@ -55,7 +55,7 @@ impl Modify for Bearer {
     components(schemas(ErrorBody, ErrorDetail, super::ErrorCode)),
     modifiers(&Bearer),
     tags(
-        (name = "missions", description = "Submit, read, cancel and re-drive missions"),
+        (name = "missions", description = "Submit, read, cancel and retry missions"),
         (name = "events", description = "The lifecycle event stream"),
         (name = "operations", description = "Health, stats, the queue, workers, metrics"),
         (name = "plugins", description = "Plugin versions: upload, activate, roll back, delete"),

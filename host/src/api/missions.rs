@@ -1,4 +1,4 @@
-//! `/api/missions`: submit, read, list, cancel, re-drive, logs.
+//! `/api/missions`: submit, read, list, cancel, retry, logs.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -16,7 +16,7 @@ use crate::api::ErrorCode;
 use crate::model::mission::{Mission, Status};
 use crate::model::submission::{MissionRequest, NewMission, valid_type_name};
 use crate::runtime::Report;
-use crate::store::{CancelOutcome, ListQuery, MissionPage, RedriveOutcome, StoreError};
+use crate::store::{CancelOutcome, ListQuery, MissionPage, RetryOutcome, StoreError};
 
 /// Most missions in one batch.
 pub const MAX_BATCH: usize = 1_000;
@@ -285,7 +285,7 @@ pub struct RetryRequest {
     max_attempts: Option<u32>,
 }
 
-/// Re-drives a failed (dead-lettered) mission: same id, fresh attempts.
+/// Retries a failed (dead-lettered) mission: same id, fresh attempts.
 #[utoipa::path(post, path = "/api/missions/{id}/retry", tag = "missions",
     params(("id" = String, Path, description = "Mission id")),
     request_body(content = Option<RetryRequest>, description = "Optional"),
@@ -309,16 +309,16 @@ pub async fn retry(
     if max.is_some_and(|m| !(1..=crate::model::submission::MAX_ATTEMPTS).contains(&m)) {
         return Err(ApiError::bad_request(ErrorCode::InvalidField, "`max_attempts` must be 1..=100"));
     }
-    match state.queue.redrive(id, caller.name(), max).await? {
-        RedriveOutcome::Requeued => {}
-        RedriveOutcome::NotDead(s) => {
+    match state.queue.retry(id, caller.name(), max).await? {
+        RetryOutcome::Requeued => {}
+        RetryOutcome::NotFailed(s) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::NotFailed,
                 format!("only failed missions can be retried; this one is {s}"),
             ));
         }
-        RedriveOutcome::NotFound => return Err(ApiError::mission_not_found(id)),
+        RetryOutcome::NotFound => return Err(ApiError::mission_not_found(id)),
     }
     owned(&state, &caller, id).await.map(ApiJson)
 }

@@ -17,7 +17,7 @@ pub const DEFAULT_TENANT: &str = "default";
 /// those of the caller's own tenant, whatever its scopes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Scope {
-    /// Submit, cancel and re-drive missions; append to their logs.
+    /// Submit, cancel and retry missions; append to their logs.
     #[serde(rename = "missions:write")]
     MissionsWrite,
     /// Read missions, logs, events and stats of the tenant.

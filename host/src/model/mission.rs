@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// Where a mission is in its life. `completed`, `failed` and `cancelled` are final
-/// (a failed mission can still be re-driven from the dead-letter set).
+/// (a failed mission can still be retried from the dead-letter set).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -44,7 +44,7 @@ impl Status {
         }
     }
 
-    /// Whether the mission has stopped moving (only a re-drive moves it again).
+    /// Whether the mission has stopped moving (only a retry moves it again).
     pub fn is_finished(self) -> bool {
         matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
     }

@@ -3,7 +3,7 @@
 //!
 //! The queue: every state change is one Lua script that updates the record,
 //! the queue structures and the counters, and appends its event. Lifecycle: `enqueue` -> (`claim` -> `complete` | `fail`)* with `heartbeat`
-//! renewing leases, `reap` recovering expired ones, `cancel` and `redrive`
+//! renewing leases, `reap` recovering expired ones, `cancel` and `retry`
 //! for operators, and `expire` enforcing retention.
 
 mod event_log;
@@ -22,7 +22,7 @@ pub use quotas::{Quota, QuotaExceeded, QuotaOverrides, QuotaUsage, QuotaView, ST
 pub use read::{Cursor, ListQuery, MissionPage, QueueEntry, Stats, TypeStats};
 pub use scripts::{Scripts, prelude as lua_prelude};
 pub use tokens::TokenStore;
-pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RedriveOutcome};
+pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RetryOutcome};
 
 use std::sync::Arc;
 use std::time::Duration;

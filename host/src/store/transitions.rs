@@ -86,13 +86,13 @@ pub enum CancelOutcome {
     NotFound,
 }
 
-/// What a re-drive did.
+/// What a retry of a failed mission did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedriveOutcome {
+pub enum RetryOutcome {
     /// Back in the queue with fresh attempts.
     Requeued,
-    /// Nothing changed: only failed missions can be re-driven.
-    NotDead(Status),
+    /// Nothing changed: only failed missions can be retried.
+    NotFailed(Status),
     /// No such mission.
     NotFound,
 }
@@ -312,9 +312,9 @@ impl Queue {
     /// Sends a failed mission back to the queue with `max_attempts` fresh
     /// attempts (`None`: as many as it had), within its tenant's
     /// `queued_missions` quota ([`StoreError::Quota`]: nothing changed).
-    pub async fn redrive(&self, id: &str, by: &str, max_attempts: Option<u32>) -> Result<RedriveOutcome, StoreError> {
+    pub async fn retry(&self, id: &str, by: &str, max_attempts: Option<u32>) -> Result<RetryOutcome, StoreError> {
         let (what, st): (String, String) = self
-            .invocation(&self.scripts.redrive)
+            .invocation(&self.scripts.retry)
             .arg(id)
             .arg(by)
             .arg(max_attempts.unwrap_or(0))
@@ -323,9 +323,9 @@ impl Queue {
             .await
             .map_err(script_error)?;
         Ok(match what.as_str() {
-            "requeued" => RedriveOutcome::Requeued,
-            "not_dead" => RedriveOutcome::NotDead(status(&st)?),
-            "missing" => RedriveOutcome::NotFound,
+            "requeued" => RetryOutcome::Requeued,
+            "not_failed" => RetryOutcome::NotFailed(status(&st)?),
+            "missing" => RetryOutcome::NotFound,
             other => return Err(unexpected(other)),
         })
     }
