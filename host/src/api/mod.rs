@@ -10,11 +10,13 @@ mod guard;
 mod missions;
 mod ops;
 mod plugins;
+mod responses;
 mod stream;
 mod tenants;
 mod tokens;
 
 pub use error::{ApiError, ErrorCode};
+pub use responses::{Health, PluginList};
 
 use std::sync::Arc;
 

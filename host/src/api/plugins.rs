@@ -12,6 +12,7 @@ use super::caller::{Caller, Plugins};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
+use super::responses::{PluginList, PluginVersion, PluginVersions};
 use crate::api::ErrorCode;
 use crate::model::plugin_ref::PluginRef;
 use crate::model::submission::valid_type_name;
@@ -190,14 +191,14 @@ pub struct ListParams {
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins", params(ListParams),
     security(("bearer" = ["plugins:admin"])),
     responses(
-        (status = 200, description = "`{plugins, active, next_cursor}`", body = Object),
+        (status = 200, description = "`{plugins, active, next_cursor}`", body = PluginList),
         (status = 400, description = "Invalid query", body = ErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Caller<Plugins>,
     ApiQuery(p): ApiQuery<ListParams>,
-) -> Result<ApiJson<Value>, ApiError> {
+) -> Result<ApiJson<PluginList>, ApiError> {
     let store = state.registry.store();
     let (versions, next_cursor) = super::ops::page_by_key(
         store.versions().await?.into_iter().collect(),
@@ -209,27 +210,28 @@ pub async fn list(
     let hosts = state.queue.workers().await?;
     let mut plugins = Vec::new();
     for (name, records) in versions {
-        let versions: Vec<Value> = records
-            .iter()
+        let versions = records
+            .into_iter()
             .map(|r| {
-                let active_for: Vec<&String> =
-                    active.iter().filter(|(_, a)| a.name == r.name && a.version == r.version).map(|(t, _)| t).collect();
+                let active_for =
+                    active.iter().filter(|(_, a)| a.name == r.name && a.version == r.version).map(|(t, _)| t.clone());
                 let key = PluginRef::new(&r.name, &r.version).to_string();
-                let loaded_on: Vec<&Value> = hosts
-                    .iter()
-                    .filter(|h| h["plugins"].as_array().is_some_and(|p| p.iter().any(|v| v == key.as_str())))
-                    .map(|h| &h["id"])
-                    .collect();
-                json!({
-                    "version": r.version, "digest": r.digest, "size": r.size, "manifest": r.manifest,
-                    "uploaded_at": r.uploaded_at, "uploaded_by": r.uploaded_by,
-                    "active_for": active_for, "loaded_on": loaded_on,
-                })
+                let loaded_on = hosts.iter().filter(|h| h.plugins.contains(&key)).map(|h| h.id.clone());
+                PluginVersion {
+                    active_for: active_for.collect(),
+                    digest: r.digest,
+                    loaded_on: loaded_on.collect(),
+                    manifest: r.manifest,
+                    size: r.size,
+                    uploaded_at: r.uploaded_at,
+                    uploaded_by: r.uploaded_by,
+                    version: r.version,
+                }
             })
             .collect();
-        plugins.push(json!({ "name": name, "versions": versions }));
+        plugins.push(PluginVersions { name, versions });
     }
-    Ok(ApiJson(json!({ "plugins": plugins, "active": active, "next_cursor": next_cursor })))
+    Ok(ApiJson(PluginList { active, next_cursor, plugins }))
 }
 
 /// Body of `POST /api/plugins/{name}/activate`: a version or a digest.

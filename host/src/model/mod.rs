@@ -8,3 +8,4 @@ pub mod mission;
 pub mod plugin_ref;
 pub mod report;
 pub mod submission;
+pub mod worker_info;

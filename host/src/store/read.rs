@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::{Queue, StoreError};
 use crate::model::mission::{Mission, Status};
+use crate::model::worker_info::WorkerInfo;
 
 /// Filters of `GET /api/missions`.
 #[derive(Debug, Clone, Default)]
@@ -272,24 +273,16 @@ impl Queue {
 
     /// Registered workers (JSON as their heartbeats wrote it), each with
     /// `alive`: whether it renewed within its lease length.
-    pub async fn workers(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+    pub async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
         let (all, time): (Vec<(String, String)>, (i64, i64)) =
             redis::pipe().hgetall(self.keys.workers()).cmd("TIME").query_async(&mut self.conn()).await?;
         let now = time.0 as f64 + time.1 as f64 / 1e6;
-        let mut out: Vec<serde_json::Value> = all
+        let mut out: Vec<WorkerInfo> = all
             .into_iter()
-            .filter_map(|(_, json)| serde_json::from_str::<serde_json::Value>(&json).ok())
-            .map(|mut w| {
-                let last = w["last_heartbeat"].as_f64().unwrap_or(0.0);
-                let lease = w["lease_ms"].as_f64().unwrap_or(0.0) / 1000.0;
-                w["alive"] = serde_json::Value::Bool(now - last <= lease);
-                if w.get("missions").is_none() {
-                    w["missions"] = serde_json::json!([]);
-                }
-                w
-            })
+            .filter_map(|(_, json)| serde_json::from_str::<WorkerInfo>(&json).ok())
+            .map(|w| WorkerInfo { alive: now - w.last_heartbeat <= w.lease_ms as f64 / 1000.0, ..w })
             .collect();
-        out.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
 }
