@@ -14,8 +14,8 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, cursor, mission_id, numeric_cursor, optional_json};
 use crate::api::ErrorCode;
 use crate::model::mission::{Mission, Status};
+use crate::model::report::{LogLevel, Report};
 use crate::model::submission::{MissionRequest, NewMission, valid_type_name};
-use crate::runtime::Report;
 use crate::store::{CancelOutcome, ListQuery, MissionPage, RetryOutcome, StoreError};
 
 /// Most missions in one batch.
@@ -401,13 +401,12 @@ pub async fn append_log(
 ) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
     check_owner(&state, &caller, &id).await?;
     let id = id.as_str();
-    let level = match req.level.as_deref().unwrap_or("info") {
-        "debug" => "debug",
-        "info" => "info",
-        "warn" => "warn",
-        "error" => "error",
-        _ => return Err(ApiError::bad_request(ErrorCode::InvalidField, "`level` must be debug, info, warn or error")),
-    };
+    let level: LogLevel = req
+        .level
+        .as_deref()
+        .unwrap_or("info")
+        .parse()
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidField, e))?;
     if req.message.is_empty() || req.message.len() > 16 * 1024 {
         return Err(ApiError::bad_request(ErrorCode::InvalidField, "`message` must be 1 byte to 16 KiB"));
     }

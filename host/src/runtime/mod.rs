@@ -18,7 +18,7 @@ mod state;
 mod ticker;
 pub mod truncate;
 
-pub use crate::model::report::Report;
+pub use crate::model::report::{LogLevel, Report};
 pub use limits::{Budgets, LimitMaxima, Limits};
 pub use plugin::{Plugin, digest};
 pub use reports::{Batch, ReportReceiver, ReportSender};
@@ -403,7 +403,7 @@ fn tail(s: &str, max: usize) -> &str {
 /// Sends what the guest wrote to stdout and stderr to the mission log, and one
 /// line saying what the budgets held back. These few lines of the host's own
 /// wait for room rather than being dropped.
-async fn forward_output(lines: Vec<(&'static str, String)>, reports: &ReportSender) {
+async fn forward_output(lines: Vec<(LogLevel, String)>, reports: &ReportSender) {
     for (level, message) in lines {
         reports.log(level, message).await;
     }
@@ -411,10 +411,10 @@ async fn forward_output(lines: Vec<(&'static str, String)>, reports: &ReportSend
 
 /// The lines [`forward_output`] sends (taken out of the store, which is not
 /// `Sync` and so cannot be held across an await).
-fn output_lines(store: &Store<MissionState>) -> Vec<(&'static str, String)> {
+fn output_lines(store: &Store<MissionState>) -> Vec<(LogLevel, String)> {
     let data = store.data();
     let mut lines = Vec::new();
-    for (pipe, level, name) in [(&data.stdout, "info", "stdout"), (&data.stderr, "warn", "stderr")] {
+    for (pipe, level, name) in [(&data.stdout, LogLevel::Info, "stdout"), (&data.stderr, LogLevel::Warn, "stderr")] {
         let (text, dropped) = pipe.take();
         if !text.is_empty() {
             let mut message = format!("[{name}] {}", String::from_utf8_lossy(&text).trim_end());
@@ -425,7 +425,7 @@ fn output_lines(store: &Store<MissionState>) -> Vec<(&'static str, String)> {
         }
     }
     if let Some(summary) = data.dropped_summary() {
-        lines.push(("warn", summary));
+        lines.push((LogLevel::Warn, summary));
     }
     lines
 }

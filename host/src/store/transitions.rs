@@ -101,7 +101,7 @@ pub enum RetryOutcome {
 fn report_args(inv: &mut redis::ScriptInvocation<'_>, reports: &[Report]) {
     for r in reports {
         match r {
-            Report::Log { level, message } => inv.arg("log").arg(*level).arg(message),
+            Report::Log { level, message } => inv.arg("log").arg(level.as_str()).arg(message),
             Report::Progress { percent, message } => inv.arg("progress").arg((*percent).min(100)).arg(message),
         };
     }
