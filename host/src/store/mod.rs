@@ -5,6 +5,11 @@
 //! the queue structures and the counters, and appends its event. Lifecycle: `enqueue` -> (`claim` -> `complete` | `fail`)* with `heartbeat`
 //! renewing leases, `reap` recovering expired ones, `cancel` and `retry`
 //! for operators, and `expire` enforcing retention.
+//!
+//! Names: a mission that ran out of attempts is `failed` (its status, and
+//! every type and script reply that says so); the *dead-letter set* (key
+//! `dead`, route `/api/dead`, metrics outcome `dead`) is where failed missions
+//! wait, and keeps its wire names. Sending one back is a `retry`.
 
 mod event_log;
 mod keys;

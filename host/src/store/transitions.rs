@@ -68,8 +68,9 @@ pub enum Ack {
 pub enum FailOutcome {
     /// Another attempt is scheduled at this Unix time (ms).
     Retrying { next_attempt_ms: i64 },
-    /// No attempts left, or a permanent error: dead-lettered.
-    Dead,
+    /// No attempts left, or a permanent error: the mission is `failed` (and
+    /// in the dead-letter set).
+    Failed,
     /// Refused: the token no longer holds the lease; the status the mission
     /// has now (`None`: it no longer exists).
     Stale(Option<Status>),
@@ -239,7 +240,7 @@ impl Queue {
             .await?;
         Ok(match what.as_str() {
             "retrying" => FailOutcome::Retrying { next_attempt_ms: next },
-            "dead" => FailOutcome::Dead,
+            "failed" => FailOutcome::Failed,
             other => FailOutcome::Stale(stale(other)?),
         })
     }

@@ -130,7 +130,7 @@ async fn record(
                         tracing::info!(error = %message, next_attempt_ms, "failed; will retry");
                         Ok(AttemptOutcome::Retrying)
                     }
-                    FailOutcome::Dead => {
+                    FailOutcome::Failed => {
                         tracing::info!(error = %message, "failed for good");
                         Ok(AttemptOutcome::Dead)
                     }

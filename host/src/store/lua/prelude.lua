@@ -162,7 +162,7 @@ end
 
 -- Ends a running attempt in failure: retry later while attempts remain and the
 -- error is retryable, otherwise fail the mission into the dead-letter set.
--- Returns 'retrying', next attempt time (ms) or 'dead', 0.
+-- Returns 'retrying', next attempt time (ms) or 'failed', 0.
 local function fail_attempt(id, kind, message, jitter, dead_retention_ms)
   local key = mkey(id)
   local m = redis.call('HMGET', key, 'type', 'attempts', 'max_attempts', 'backoff_base_ms', 'backoff_cap_ms')
@@ -185,7 +185,7 @@ local function fail_attempt(id, kind, message, jitter, dead_retention_ms)
   redis.call('HDEL', key, 'next_attempt_ms')
   redis.call('ZADD', K.dead, NOW, id)
   schedule_expiry(id, dead_retention_ms)
-  return { 'dead', 0 }
+  return { 'failed', 0 }
 end
 
 -- ---------------------------------------------------------------- script body
