@@ -8,4 +8,5 @@ pub mod mission;
 pub mod plugin_ref;
 pub mod report;
 pub mod submission;
+pub mod views;
 pub mod worker_info;

@@ -8,10 +8,10 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use redis::Value;
-use serde::Serialize;
 
 use super::{Queue, StoreError};
 use crate::model::events::{Event, EventPosition, StreamId};
+use crate::model::views::EventStats;
 
 /// How many entries one read takes per round trip, and at most per request.
 const SCAN_CHUNK: usize = 200;
@@ -43,21 +43,6 @@ pub struct EventPage {
     pub events: Vec<Event>,
     /// Where the next (older) page starts; `None` when nothing older is left.
     pub next: Option<EventPosition>,
-}
-
-/// `GET /api/events/stats`.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct EventStats {
-    /// Events the caller may see written per type since the queue began (not
-    /// reduced by trimming).
-    pub by_type: BTreeMap<String, u64>,
-    /// Entries the caller's streams hold now: its tenant's and the shared
-    /// plugin stream (each capped on its own).
-    pub stream_length: u64,
-    /// Entries in the tenant's own stream.
-    pub tenant_stream_length: u64,
-    /// Entries in the shared plugin stream.
-    pub plugin_stream_length: u64,
 }
 
 /// Stream entries as `XRANGE` answers them: (id, fields).

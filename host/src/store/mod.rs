@@ -20,11 +20,13 @@ mod scripts;
 mod tokens;
 mod transitions;
 
-pub use event_log::{EventPage, EventQuery, EventStats};
+pub use event_log::{EventPage, EventQuery};
 pub use keys::{FIXED, Keys};
 pub use plugins::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
 pub use quotas::{Quota, QuotaExceeded, QuotaOverrides, QuotaUsage, QuotaView, STREAM_LEASE, SlotOp, TenantQuotas};
-pub use read::{Cursor, ListQuery, MissionPage, QueueEntry, Stats, TypeStats};
+pub use read::{Cursor, ListQuery};
+// The read views live in the model; re-exported because the store returns them.
+pub use crate::model::views::{EventStats, MissionPage, QueueEntry, Stats, TypeStats};
 pub use scripts::{Scripts, prelude as lua_prelude};
 pub use tokens::TokenStore;
 pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RetryOutcome};

@@ -1,12 +1,10 @@
 //! Reads: records, lists, logs, stats and events. Reads never change state.
 
-use std::collections::BTreeMap;
-
 use redis::AsyncCommands;
-use serde::Serialize;
 
 use super::{Queue, StoreError};
 use crate::model::mission::{Mission, Status};
+use crate::model::views::{MissionPage, QueueEntry, Stats};
 use crate::model::worker_info::WorkerInfo;
 
 /// Filters of `GET /api/missions`.
@@ -45,58 +43,6 @@ impl std::fmt::Display for Cursor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.score, self.id)
     }
-}
-
-/// One page of missions.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct MissionPage {
-    /// The missions, newest first.
-    pub missions: Vec<Mission>,
-    /// Where the next page starts; `None` when nothing can follow.
-    pub next_cursor: Option<String>,
-}
-
-/// Counts per status for one mission type (or all).
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct TypeStats {
-    /// Missions per status.
-    pub by_status: BTreeMap<String, i64>,
-    /// All missions.
-    pub total: i64,
-}
-
-/// `GET /api/stats`: counts of the caller's tenant; the queue's gauges are
-/// those of the one queue every tenant shares.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct Stats {
-    /// All types together.
-    pub totals: TypeStats,
-    /// Per mission type.
-    pub by_type: BTreeMap<String, TypeStats>,
-    /// Missions ready to run now.
-    pub queue_depth: u64,
-    /// Missions waiting for `run_at` or a retry.
-    pub delayed: u64,
-    /// Missions under a lease.
-    pub running: u64,
-    /// Missions in the dead-letter set.
-    pub dead: u64,
-}
-
-/// One entry of `GET /api/queue`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct QueueEntry {
-    /// 1 is next.
-    pub position: usize,
-    /// Mission id.
-    pub id: String,
-    /// Mission type.
-    #[serde(rename = "type")]
-    pub mission_type: String,
-    /// Priority.
-    pub priority: u8,
-    /// Its tenant.
-    pub tenant: String,
 }
 
 /// How many ids a filtered listing reads per round trip, and in all.
