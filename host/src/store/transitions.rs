@@ -154,7 +154,12 @@ impl Queue {
             inv.arg(serde_json::to_string(m).map_err(protocol)?);
         }
         let rows: Vec<(String, u8)> = inv.invoke_async(&mut self.conn()).await.map_err(script_error)?;
-        Ok(rows.into_iter().map(|(id, created)| Enqueued { id, created: created == 1 }).collect())
+        rows.into_iter()
+            .map(|(id, created)| match created {
+                0 | 1 => Ok(Enqueued { id, created: created == 1 }),
+                other => Err(unexpected(&format!("created = {other}"))),
+            })
+            .collect()
     }
 
     /// Promotes due missions and leases up to `count` ready ones to `worker`.
@@ -170,7 +175,7 @@ impl Queue {
             .invoke_async(&mut self.conn())
             .await?;
         let mut it = reply.into_iter();
-        let due_in: i64 = redis::from_redis_value(it.next().unwrap_or(Value::Int(-1)))?;
+        let due_in: i64 = redis::from_redis_value(it.next().ok_or_else(|| unexpected("an empty claim reply"))?)?;
         let next_due_in = u64::try_from(due_in).ok().map(std::time::Duration::from_millis);
         let mut batch = ClaimBatch { missions: Vec::new(), next_due_in };
         for v in it {
@@ -345,7 +350,10 @@ impl Queue {
         inv.arg(id).arg(token).arg(self.settings.max_log_lines).arg(origin);
         report_args(&mut inv, reports);
         let stored: i64 = inv.invoke_async(&mut self.conn()).await?;
-        Ok(u32::try_from(stored).ok())
+        match stored {
+            -1 => Ok(None),
+            n => u32::try_from(n).map(Some).map_err(|_| unexpected(&n.to_string())),
+        }
     }
 }
 
@@ -358,5 +366,19 @@ impl Queue {
             .query_async::<()>(&mut self.conn())
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_of_no_documented_shape_is_a_protocol_error() {
+        assert_eq!(stale("stale:missing").ok(), Some(None));
+        assert_eq!(stale("stale:retrying").ok(), Some(Some(Status::Retrying)));
+        for bad in ["stale:bogus", "ok?", "", "dead"] {
+            assert!(matches!(stale(bad), Err(StoreError::Protocol(_))), "{bad}");
+        }
     }
 }
