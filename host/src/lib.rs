@@ -6,7 +6,8 @@
 //! test, `layers::tests`, reads every source file and fails on an import
 //! that points up):
 //! 1. [`model`]: plain values: missions and statuses, submissions, events,
-//!    manifests, tenants, scopes and tokens, reports. No I/O.
+//!    manifests, plugin refs (`name@version`), tenants, scopes and tokens,
+//!    reports and log levels, workers, the read views the API shows. No I/O.
 //! 2. [`runtime`]: the wasm engine, the sandbox, the compile cache. Depends on
 //!    the model only.
 //! 3. [`store`]: everything in Redis: key names, Lua scripts, the mission queue,
