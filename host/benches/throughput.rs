@@ -191,7 +191,7 @@ async fn ours(
     let last = times.iter().map(|t| t.1).max().unwrap_or(0);
     let mut latency: Vec<i64> = times.iter().map(|(c, f)| f - c).collect();
     latency.sort_unstable();
-    let instantiate = hs[0].runtime().instantiate_histogram().mean().unwrap_or_default();
+    let instantiate = hs[0].metrics().instantiate.mean().unwrap_or_default();
 
     // Round trips: every command a client sent, during a smaller run.
     let done = 200 + missions;

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::mission::Backoff;
+use crate::model::submission::MAX_PRIORITY;
+pub use crate::model::submission::{MissionDefaults, TypeDefaults};
+use crate::store::{QueueSettings, TenantQuotas};
 
 /// Durations in the file are whole milliseconds.
 mod millis {
@@ -162,9 +164,9 @@ impl Default for QuotaConfig {
 }
 
 impl QuotaConfig {
-    /// Checks the values: each within what [`crate::queue::QuotaOverrides`] accepts.
+    /// Checks the values: each within what [`crate::store::QuotaOverrides`] accepts.
     pub fn validate(&self) -> anyhow::Result<()> {
-        crate::queue::TenantQuotas::from(self).validate().map_err(|e| anyhow::anyhow!("[quotas] {e}"))?;
+        TenantQuotas::from(self).validate().map_err(|e| anyhow::anyhow!("[quotas] {e}"))?;
         anyhow::ensure!(self.host_sse_streams >= 1, "[quotas] `host_sse_streams` must be at least 1");
         Ok(())
     }
@@ -204,59 +206,40 @@ impl AuthConfig {
     }
 }
 
-/// Defaults and bounds for missions.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MissionDefaults {
-    /// Attempts when a submission gives none.
-    pub max_attempts: u32,
-    /// Attempt timeout when a submission gives none (ms).
-    pub timeout_ms: u64,
-    /// Largest timeout a submission may ask for (ms).
-    pub max_timeout_ms: u64,
-    /// Backoff when a submission gives none.
-    pub backoff: Backoff,
-    /// Deepest nesting of arrays and objects a payload may have (400 past it):
-    /// plugins and clients parse payloads recursively.
-    pub max_payload_depth: usize,
-    /// Overrides per mission type (a submission's own values win over these).
-    pub per_type: std::collections::HashMap<String, TypeDefaults>,
-}
-
-/// Defaults of one mission type; absent fields fall back to the global ones.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TypeDefaults {
-    /// Attempts of this type's missions.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_attempts: Option<u32>,
-    /// Attempt timeout (ms).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
-    /// Backoff between attempts.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backoff: Option<Backoff>,
-}
-
-impl MissionDefaults {
-    /// Reads defaults from a JSON file such as
-    /// `{"max_attempts": 5, "per_type": {"flaky": {"backoff": {"base_ms": 100, "cap_ms": 2000}}}}`.
-    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
-        use anyhow::Context as _;
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text).with_context(|| format!("parsing mission defaults in {}", path.display()))
+impl Config {
+    /// The queue part of the host configuration.
+    pub fn queue_settings(&self) -> QueueSettings {
+        let c = self;
+        let ms = |d: Duration| d.as_millis() as u64;
+        QueueSettings {
+            events_max_len: c.events_max_len,
+            retention_completed_ms: ms(c.retention_completed),
+            retention_failed_ms: ms(c.retention_failed),
+            idempotency_window_ms: ms(c.idempotency_window).max(1),
+            max_log_lines: c.max_log_lines,
+            // Out-of-range defaults are refused by `QuotaConfig::validate`; these
+            // floors only keep the scripts' arithmetic sound should one slip through.
+            quotas: TenantQuotas {
+                submissions_per_second: c.quotas.submissions_per_second.max(1),
+                submission_burst: c.quotas.submission_burst.max(1),
+                max_priority: c.quotas.max_priority.min(MAX_PRIORITY),
+                ..TenantQuotas::from(&c.quotas)
+            },
+            host_sse_streams: c.quotas.host_sse_streams.max(1),
+        }
     }
 }
 
-impl Default for MissionDefaults {
-    fn default() -> Self {
-        MissionDefaults {
-            max_attempts: 3,
-            timeout_ms: 60_000,
-            max_timeout_ms: 24 * 3_600_000,
-            backoff: Backoff { base_ms: 1_000, cap_ms: 300_000 },
-            max_payload_depth: 64,
-            per_type: Default::default(),
+/// The `[quotas]` defaults as the store's every-tenant quotas.
+impl From<&QuotaConfig> for TenantQuotas {
+    fn from(c: &QuotaConfig) -> Self {
+        TenantQuotas {
+            queued_missions: c.queued_missions,
+            submissions_per_second: c.submissions_per_second,
+            submission_burst: c.submission_burst,
+            max_priority: c.max_priority,
+            max_timeout_ms: c.max_timeout_ms,
+            sse_streams: c.sse_streams,
         }
     }
 }

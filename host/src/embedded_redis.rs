@@ -110,7 +110,7 @@ fn password(dir: &Path) -> anyhow::Result<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
-    let password = crate::auth::generate_token().trim_start_matches("mr_").to_owned();
+    let password = crate::model::access::generate_token().trim_start_matches("mr_").to_owned();
     write_private(&path, &format!("{password}\n"))?;
     Ok(password)
 }

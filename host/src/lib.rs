@@ -2,33 +2,41 @@
 //! with Redis as the distributed engine.
 //!
 //! # Layout
-//! - [`submission`]: what clients submit and the checks it must pass.
-//! - [`mission`]: the mission record and its statuses.
-//! - [`queue`]: the queue on Redis; one Lua script per transition, with its event.
-//! - [`events`]: the event envelope read back from the Redis Stream.
-//! - [`runtime`]: the wasm engine, the sandbox, the compile cache.
-//! - [`registry`]: plugin versions in Redis, activation and hot swap.
-//! - [`worker`]: claims missions, runs attempts, keeps leases.
-//! - [`api`]: the REST API; [`metrics`]: what `/metrics` exposes.
-//! - [`ui`]: the operator's dashboard, static files that call the API.
-//! - [`server`]: wires a host together; [`cli`] is the binary's front.
-//! - [`pubsub`]: following a Redis channel through disconnections.
-//! - [`embedded_redis`]: a private `redis-server` for `serve` and the tests.
-//! - [`config`]: the one typed configuration; [`auth`]: tokens, scopes, tenants.
+//! Layers, lowest first; a module imports only from layers below it (a unit
+//! test, `layers::tests`, reads every source file and fails on an import
+//! that points up):
+//! 1. [`model`]: plain values: missions and statuses, submissions, events,
+//!    manifests, plugin refs (`name@version`), tenants, scopes and tokens,
+//!    reports and log levels, workers, the read views the API shows. No I/O.
+//! 2. [`runtime`]: the wasm engine, the sandbox, the compile cache. Depends on
+//!    the model only.
+//! 3. [`store`]: everything in Redis: key names, Lua scripts, the mission queue,
+//!    events, plugins, tokens, quotas, with one error type
+//!    ([`store::StoreError`]). Beside it [`pubsub`] (following a Redis channel
+//!    through disconnections) and [`embedded_redis`] (a private `redis-server`).
+//!    ("queue" names the queue transitions inside the store: [`store::Queue`].)
+//! 4. [`registry`]: plugin versions, activation and hot swap; [`auth`]: who is
+//!    calling; [`metrics`]: what `/metrics` exposes.
+//! 5. [`worker`]: claims missions, runs attempts, keeps leases.
+//! 6. [`api`]: the REST API; [`ui`]: the operator's dashboard, static files
+//!    that call the API like any client.
+//! 7. [`server`]: wires a host together; [`config`]: the one typed
+//!    configuration, read here and passed down as plain values.
+//! 8. [`cli`]: the binary's front.
 
 pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod embedded_redis;
-pub mod events;
+#[cfg(test)]
+mod layers;
 pub mod metrics;
-pub mod mission;
+pub mod model;
 pub mod pubsub;
-pub mod queue;
 pub mod registry;
 pub mod runtime;
 pub mod server;
-pub mod submission;
+pub mod store;
 pub mod ui;
 pub mod worker;

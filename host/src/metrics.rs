@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::queue::Stats;
+use crate::store::Stats;
 
 /// Bucket bounds (seconds) for latencies from microseconds to minutes.
 const BUCKETS: [f64; 16] =
@@ -82,6 +82,8 @@ impl AttemptOutcome {
 pub struct Metrics {
     /// Duration of claim calls (one script call claims a batch).
     pub claim: Histogram,
+    /// Time to make fresh instances (the runtime reports it, see `Runtime::on_instantiate`).
+    pub instantiate: Histogram,
     /// Run duration per plugin (`name@version`).
     run: Mutex<BTreeMap<String, Histogram>>,
     /// Attempts per plugin and outcome.

@@ -16,9 +16,10 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::embedded_redis::{Persistence, RedisServer};
-use crate::queue::{Queue, QueueSettings};
+use crate::metrics::Metrics;
 use crate::registry::{Activation, PluginRegistry, PluginStore, follow_activations, watch_dir};
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::store::{Queue, TokenStore};
 use crate::worker::{Worker, new_worker_id};
 
 /// A running host.
@@ -37,6 +38,8 @@ pub struct Host {
     runtime: Arc<Runtime>,
     /// The loaded plugins.
     registry: Arc<PluginRegistry>,
+    /// What `/metrics` exposes (shared with the worker and the API).
+    metrics: Arc<Metrics>,
     /// The admin token of an embedded default (kept in its data directory).
     admin_token: Option<AdminToken>,
     /// The Redis URL without its password, for messages.
@@ -82,6 +85,10 @@ impl Host {
     /// The loaded plugins.
     pub fn registry(&self) -> &Arc<PluginRegistry> {
         &self.registry
+    }
+    /// The host's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
     /// The admin token generated for the embedded default, if this host is one.
     pub fn admin_token(&self) -> Option<&str> {
@@ -187,15 +194,18 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     let mut conn = connect(&client, Duration::from_secs(5)).await?;
     check_eviction_policy(&mut conn).await?;
 
+    let metrics = Arc::new(Metrics::default());
     let runtime = Arc::new(Runtime::new(&RuntimeConfig {
         max_instances: config.concurrency as u32 + 16,
         pooling: config.pooling,
         limits: config.limits.clone(),
         cache_dir: Some(config.cache_dir.clone().unwrap_or_else(|| config.data_dir.join("cache"))),
     })?);
+    let observed = metrics.clone();
+    runtime.on_instantiate(move |took| observed.instantiate.observe(took));
     let worker_id = (config.concurrency > 0).then(new_worker_id);
     let source = worker_id.clone().unwrap_or_else(new_worker_id);
-    let queue = Queue::new(conn, &config.key_prefix, QueueSettings::from_config(&config), &source);
+    let queue = Queue::new(conn, &config.key_prefix, config.queue_settings(), &source);
     let registry = Arc::new(PluginRegistry::new(runtime.clone(), PluginStore::new(queue.clone())));
     if let Some(dir) = &config.plugins_dir {
         registry.publish_dir(dir, Activation::IfUnset).await?;
@@ -210,7 +220,6 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     }
     let id = worker_id.clone().unwrap_or_else(|| source.clone());
     let blocking = connect(&client, Duration::from_secs(10)).await?;
-    let metrics = Arc::new(crate::metrics::Metrics::default());
     let worker = Worker::new(
         id,
         queue.clone(),
@@ -230,7 +239,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     let addr = listener.local_addr()?;
     let auth = match tokens.is_empty() {
         true => crate::auth::Authenticator::open(),
-        false => crate::auth::Authenticator::enforcing(&tokens, queue.conn(), queue.keys().tokens()),
+        false => crate::auth::Authenticator::enforcing(&tokens, TokenStore::new(queue.conn(), queue.keys())),
     };
     let app = api::router(AppState {
         auth: Arc::new(auth),
@@ -240,12 +249,24 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         defaults: Arc::new(config.mission_defaults.clone()),
         worker_id: worker_id.clone(),
         max_body_bytes: config.max_body_bytes,
-        metrics,
+        metrics: metrics.clone(),
     })
     // The dashboard's files need no token: the page holds no data, and it calls the API like any client.
     .merge(crate::ui::router());
     tasks.push(tokio::spawn(connections::serve(listener, app, config.http.clone(), shutdown.clone())));
-    Ok(Host { addr, redis_url, worker_id, shutdown, tasks, embedded, runtime, registry, admin_token, redis_display })
+    Ok(Host {
+        addr,
+        redis_url,
+        worker_id,
+        shutdown,
+        tasks,
+        embedded,
+        runtime,
+        registry,
+        metrics,
+        admin_token,
+        redis_display,
+    })
 }
 
 /// `url` with its password (if any) masked, for logs and messages.

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use mission_runner::mission::ErrorKind;
-use mission_runner::queue::{Ack, FailOutcome, Queue, QueueSettings};
+use mission_runner::model::mission::{ErrorKind, Status};
 use mission_runner::server;
+use mission_runner::store::{Ack, FailOutcome, Queue};
 use serde_json::{Value, json};
 
 use crate::harness::{Api, TestEnv, TestRedis, spawn_host, start_host, test_config, wait_until};
@@ -15,7 +15,7 @@ async fn queue_on(redis: &TestRedis) -> Queue {
     let client = redis::Client::open(redis.url()).unwrap();
     let conn = server::connect(&client, Duration::from_secs(5)).await.unwrap();
     let config = test_config(&redis.url());
-    Queue::new(conn, &config.key_prefix, QueueSettings::from_config(&config), "test")
+    Queue::new(conn, &config.key_prefix, config.queue_settings(), "test")
 }
 
 #[tokio::test]
@@ -44,10 +44,10 @@ async fn a_stale_token_cannot_complete_or_fail_and_the_reaper_recovers_the_missi
 
     // The old holder is refused everywhere, and nothing changes.
     let events_before = env.api.event_types(&id).await;
-    assert_eq!(queue.complete(&id, &claimed.token, "{}", &[]).await.unwrap(), Ack::Stale("retrying".into()));
+    assert_eq!(queue.complete(&id, &claimed.token, "{}", &[]).await.unwrap(), Ack::Stale(Some(Status::Retrying)));
     assert_eq!(
         queue.fail(&id, &claimed.token, ErrorKind::Permanent, "late").await.unwrap(),
-        FailOutcome::Stale("retrying".into())
+        FailOutcome::Stale(Some(Status::Retrying))
     );
     let desc = json!({ "id": "worker-a" }).to_string();
     assert_eq!(

@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::api::ErrorCode;
 use crate::auth::{AuthError, Principal, Scope};
 
 /// A scope a handler demands.
@@ -85,7 +86,7 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Store(e) => e.into(),
-            other => ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", other.to_string()),
+            other => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, other.to_string()),
         }
     }
 }
@@ -97,7 +98,11 @@ async fn principal_of(parts: &Parts, state: &AppState) -> Result<Principal, ApiE
         _ if !state.auth.enforced() => None,
         None => None,
         Some(v) => Some(bearer_token(v).ok_or_else(|| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the Authorization header must be `Bearer <token>`")
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "the Authorization header must be `Bearer <token>`",
+            )
         })?),
     };
     Ok(state.auth.authenticate(bearer).await?)
@@ -111,7 +116,7 @@ impl<N: Need> FromRequestParts<AppState> for Caller<N> {
         if !principal.allows(N::SCOPE) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 format!("this needs the `{}` scope, which the token `{}` lacks", N::SCOPE.as_str(), principal.name),
             ));
         }

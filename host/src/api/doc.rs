@@ -18,7 +18,7 @@ pub struct ErrorBody {
 #[allow(dead_code)]
 pub struct ErrorDetail {
     /// Stable machine-readable code, such as `unknown_mission_type`.
-    code: String,
+    code: super::ErrorCode,
     /// What was wrong, for a person.
     message: String,
     /// On a 429 (`quota_exceeded`): the quota that refused the request; the
@@ -52,10 +52,10 @@ impl Modify for Bearer {
                        Errors are `{\"error\": {\"code\", \"message\"}}`. Missions, events and stats are those \
                        of the caller's tenant; another tenant's mission answers 404.",
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, super::ErrorCode)),
     modifiers(&Bearer),
     tags(
-        (name = "missions", description = "Submit, read, cancel and re-drive missions"),
+        (name = "missions", description = "Submit, read, cancel and retry missions"),
         (name = "events", description = "The lifecycle event stream"),
         (name = "operations", description = "Health, stats, the queue, workers, metrics"),
         (name = "plugins", description = "Plugin versions: upload, activate, roll back, delete"),

@@ -11,8 +11,9 @@ use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::missions::limit;
-use crate::events::{Event, EventPosition};
-use crate::queue::{EventQuery, EventStats};
+use crate::api::ErrorCode;
+use crate::model::events::{Event, EventPosition};
+use crate::store::{EventQuery, EventStats};
 
 /// Latest time a query may name: the end of year 9999 (ms).
 const MAX_TIME_MS: u64 = 253_402_300_799_999;
@@ -50,7 +51,7 @@ pub struct EventPage {
 }
 
 fn invalid(field: &str, what: &str) -> ApiError {
-    ApiError::bad_request("invalid_query", format!("`{field}` must be {what}"))
+    ApiError::bad_request(ErrorCode::InvalidQuery, format!("`{field}` must be {what}"))
 }
 
 /// Reads a time given as RFC 3339 or as Unix seconds (fractions allowed), in
@@ -70,7 +71,7 @@ pub(super) fn time_ms(name: &str, v: Option<&str>) -> Result<Option<u64>, ApiErr
 /// Reads an event type filter: a dotted name such as `mission.completed`.
 pub(super) fn event_type(v: Option<String>) -> Result<Option<String>, ApiError> {
     match v {
-        Some(t) if !crate::submission::valid_type_name(&t) => {
+        Some(t) if !crate::model::submission::valid_type_name(&t) => {
             Err(invalid("type", "an event type such as mission.completed"))
         }
         other => Ok(other),

@@ -4,6 +4,7 @@ use axum::extract::{FromRequest, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
+use crate::api::ErrorCode;
 
 /// `axum::Json`, rejecting with an [`ApiError`].
 #[derive(Debug, FromRequest)]
@@ -34,16 +35,17 @@ pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> R
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_body", format!("invalid JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidBody, format!("invalid JSON body: {e}")))
 }
 
 fn foreign_cursor() -> ApiError {
-    ApiError::bad_request("invalid_query", "`cursor` is not a cursor this API handed out")
+    ApiError::bad_request(ErrorCode::InvalidQuery, "`cursor` is not a cursor this API handed out")
 }
 
 /// Reads a `cursor` query parameter of a mission list.
-pub fn cursor(given: Option<String>) -> Result<Option<crate::queue::Cursor>, ApiError> {
-    given.map(|c| crate::queue::Cursor::parse(&c).ok_or_else(foreign_cursor)).transpose()
+pub fn cursor(given: Option<String>) -> Result<Option<crate::store::Cursor>, ApiError> {
+    given.map(|c| crate::store::Cursor::parse(&c).ok_or_else(foreign_cursor)).transpose()
 }
 
 /// Reads a numeric `cursor` (a position the API handed out) below `max`.

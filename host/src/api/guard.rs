@@ -14,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
 use super::error::ApiError;
+use crate::api::ErrorCode;
 
 /// Refuses a request to an open API from a foreign `Host` (421) or `Origin` (403).
 pub async fn loopback_only(req: Request, next: Next) -> Response {
@@ -29,7 +30,7 @@ fn check(headers: &HeaderMap) -> Result<(), ApiError> {
         if !ok {
             return Err(ApiError::new(
                 StatusCode::MISDIRECTED_REQUEST,
-                "host_not_loopback",
+                ErrorCode::HostNotLoopback,
                 "this API has no tokens, so it answers only requests addressed to localhost, 127.0.0.1 or [::1] \
                  (the `Host` header)",
             ));
@@ -40,7 +41,7 @@ fn check(headers: &HeaderMap) -> Result<(), ApiError> {
         if !ok {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "origin_not_loopback",
+                ErrorCode::OriginNotLoopback,
                 "this API has no tokens, so it refuses requests sent by a web page of another origin (the `Origin` \
                  header); only http(s)://localhost, 127.0.0.1 or [::1] pages may call it",
             ));

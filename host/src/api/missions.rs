@@ -1,4 +1,4 @@
-//! `/api/missions`: submit, read, list, cancel, re-drive, logs.
+//! `/api/missions`: submit, read, list, cancel, retry, logs.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -12,10 +12,11 @@ use super::caller::{Caller, Read, Write};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, cursor, mission_id, numeric_cursor, optional_json};
-use crate::mission::{Mission, Status};
-use crate::queue::{CancelOutcome, ListQuery, MissionPage, QueueError, RedriveOutcome};
-use crate::runtime::Report;
-use crate::submission::{MissionRequest, NewMission, valid_type_name};
+use crate::api::ErrorCode;
+use crate::model::mission::{Mission, Status};
+use crate::model::report::{LogLevel, Report};
+use crate::model::submission::{MissionRequest, NewMission, valid_type_name};
+use crate::store::{CancelOutcome, ListQuery, MissionPage, RetryOutcome, StoreError};
 
 /// Most missions in one batch.
 pub const MAX_BATCH: usize = 1_000;
@@ -23,8 +24,9 @@ pub const MAX_BATCH: usize = 1_000;
 pub const MAX_LIMIT: usize = 1_000;
 
 fn validate<N>(state: &AppState, caller: &Caller<N>, req: MissionRequest) -> Result<NewMission, ApiError> {
-    let m =
-        req.validate(&state.defaults, Utc::now()).map_err(|e| ApiError::bad_request("invalid_field", e.to_string()))?;
+    let m = req
+        .validate(&state.defaults, Utc::now())
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidField, e.to_string()))?;
     Ok(m.owned_by(&caller.principal))
 }
 
@@ -47,13 +49,13 @@ pub(super) async fn check_owner<N>(state: &AppState, caller: &Caller<N>, id: &st
 }
 
 /// Enqueues; an unknown type (checked by the script, atomically) is a 422.
-async fn enqueue(state: &AppState, missions: &[NewMission]) -> Result<Vec<crate::queue::Enqueued>, ApiError> {
+async fn enqueue(state: &AppState, missions: &[NewMission]) -> Result<Vec<crate::store::Enqueued>, ApiError> {
     match state.queue.enqueue(missions).await {
-        Err(QueueError::UnknownType(t)) => {
+        Err(StoreError::UnknownType(t)) => {
             let known: Vec<String> = state.registry.active().into_keys().collect();
             Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_mission_type",
+                ErrorCode::UnknownMissionType,
                 format!("no plugin serves mission type `{t}`; known types: {}", known.join(", ")),
             ))
         }
@@ -81,7 +83,7 @@ pub async fn submit(
     let m = validate(&state, &caller, req)?;
     let done = enqueue(&state, std::slice::from_ref(&m)).await?;
     let first =
-        done.into_iter().next().ok_or_else(|| ApiError::from(QueueError::Protocol("empty enqueue reply".into())))?;
+        done.into_iter().next().ok_or_else(|| ApiError::from(StoreError::Protocol("empty enqueue reply".into())))?;
     let mission = state.queue.get(&first.id).await?.ok_or_else(|| ApiError::mission_not_found(&first.id))?;
     let status = if first.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, ApiJson(mission)))
@@ -129,7 +131,10 @@ pub async fn submit_batch(
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> Result<(StatusCode, ApiJson<BatchResponse>), ApiError> {
     if req.missions.is_empty() || req.missions.len() > MAX_BATCH {
-        return Err(ApiError::bad_request("invalid_field", format!("`missions`: give 1 to {MAX_BATCH} missions")));
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidField,
+            format!("`missions`: give 1 to {MAX_BATCH} missions"),
+        ));
     }
     let mut checked = Vec::with_capacity(req.missions.len());
     for (i, r) in req.missions.into_iter().enumerate() {
@@ -183,7 +188,7 @@ pub struct ListParams {
 pub fn limit(given: Option<usize>, default: usize) -> Result<usize, ApiError> {
     match given.unwrap_or(default) {
         n @ 1..=MAX_LIMIT => Ok(n),
-        _ => Err(ApiError::bad_request("invalid_query", format!("`limit` must be 1..={MAX_LIMIT}"))),
+        _ => Err(ApiError::bad_request(ErrorCode::InvalidQuery, format!("`limit` must be 1..={MAX_LIMIT}"))),
     }
 }
 
@@ -206,11 +211,14 @@ pub async fn list(
         .status
         .map(|s| s.parse::<Status>())
         .transpose()
-        .map_err(|e| ApiError::bad_request("invalid_query", format!("`status`: {e}")))?;
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, format!("`status`: {e}")))?;
     if let Some(t) = &p.mission_type
         && !valid_type_name(t)
     {
-        return Err(ApiError::bad_request("invalid_query", format!("`type`: `{t}` is not a mission type name")));
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidQuery,
+            format!("`type`: `{t}` is not a mission type name"),
+        ));
     }
     let q = ListQuery {
         tenant: caller.tenant().to_owned(),
@@ -252,14 +260,14 @@ pub async fn cancel(
     let req: CancelRequest = optional_json(&body)?;
     let reason = req.reason.unwrap_or_default();
     if reason.len() > 1024 {
-        return Err(ApiError::bad_request("invalid_field", "`reason` must be at most 1 KiB"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidField, "`reason` must be at most 1 KiB"));
     }
     match state.queue.cancel(&id, caller.name(), &reason).await? {
         CancelOutcome::Cancelled { .. } => {}
         CancelOutcome::AlreadyFinished(s) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "already_finished",
+                ErrorCode::AlreadyFinished,
                 format!("mission is already {s}; nothing changed"),
             ));
         }
@@ -277,7 +285,7 @@ pub struct RetryRequest {
     max_attempts: Option<u32>,
 }
 
-/// Re-drives a failed (dead-lettered) mission: same id, fresh attempts.
+/// Retries a failed (dead-lettered) mission: same id, fresh attempts.
 #[utoipa::path(post, path = "/api/missions/{id}/retry", tag = "missions",
     params(("id" = String, Path, description = "Mission id")),
     request_body(content = Option<RetryRequest>, description = "Optional"),
@@ -298,19 +306,19 @@ pub async fn retry(
     check_owner(&state, &caller, &id).await?;
     let id = id.as_str();
     let max = optional_json::<RetryRequest>(&body)?.max_attempts;
-    if max.is_some_and(|m| !(1..=crate::submission::MAX_ATTEMPTS).contains(&m)) {
-        return Err(ApiError::bad_request("invalid_field", "`max_attempts` must be 1..=100"));
+    if max.is_some_and(|m| !(1..=crate::model::submission::MAX_ATTEMPTS).contains(&m)) {
+        return Err(ApiError::bad_request(ErrorCode::InvalidField, "`max_attempts` must be 1..=100"));
     }
-    match state.queue.redrive(id, caller.name(), max).await? {
-        RedriveOutcome::Requeued => {}
-        RedriveOutcome::NotDead(s) => {
+    match state.queue.retry(id, caller.name(), max).await? {
+        RetryOutcome::Requeued => {}
+        RetryOutcome::NotFailed(s) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
-                "not_failed",
+                ErrorCode::NotFailed,
                 format!("only failed missions can be retried; this one is {s}"),
             ));
         }
-        RedriveOutcome::NotFound => return Err(ApiError::mission_not_found(id)),
+        RetryOutcome::NotFound => return Err(ApiError::mission_not_found(id)),
     }
     owned(&state, &caller, id).await.map(ApiJson)
 }
@@ -393,15 +401,14 @@ pub async fn append_log(
 ) -> Result<(StatusCode, ApiJson<Value>), ApiError> {
     check_owner(&state, &caller, &id).await?;
     let id = id.as_str();
-    let level = match req.level.as_deref().unwrap_or("info") {
-        "debug" => "debug",
-        "info" => "info",
-        "warn" => "warn",
-        "error" => "error",
-        _ => return Err(ApiError::bad_request("invalid_field", "`level` must be debug, info, warn or error")),
-    };
+    let level: LogLevel = req
+        .level
+        .as_deref()
+        .unwrap_or("info")
+        .parse()
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidField, e))?;
     if req.message.is_empty() || req.message.len() > 16 * 1024 {
-        return Err(ApiError::bad_request("invalid_field", "`message` must be 1 byte to 16 KiB"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidField, "`message` must be 1 byte to 16 KiB"));
     }
     match state.queue.report(id, "", "client", &[Report::Log { level, message: req.message }]).await? {
         None => Err(ApiError::mission_not_found(id)),

@@ -10,12 +10,14 @@ mod guard;
 mod missions;
 mod ops;
 mod plugins;
+mod responses;
 mod stream;
 mod tenants;
 mod tokens;
 mod whoami;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
+pub use responses::{Health, PluginList};
 
 use std::sync::Arc;
 
@@ -26,9 +28,9 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::MissionDefaults;
-use crate::queue::Queue;
+use crate::model::submission::MissionDefaults;
 use crate::registry::PluginRegistry;
+use crate::store::Queue;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -87,9 +89,15 @@ pub fn router(state: AppState) -> Router {
     let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());
     let open = !state.auth.enforced();
     let router = router
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such route; see /api/openapi.json") })
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NoRoute, "no such route; see /api/openapi.json")
+        })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                "method not allowed on this route",
+            )
         })
         .layer(Extension(OpenApiJson(doc_json)))
         .layer(Extension(stream::HostStreams::new(state.queue.settings().host_sse_streams)))

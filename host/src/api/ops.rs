@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use super::AppState;
 use super::caller::{Admin, Caller, Read, bearer_token};
@@ -11,8 +10,11 @@ use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery, cursor, numeric_cursor};
 use super::missions::limit;
-use crate::mission::Status;
-use crate::queue::{ListQuery, MissionPage, QueueEntry, Stats};
+use super::responses::{AuthMode, CompileCounts, Health, HealthPlugin, HealthStatus, RedisHealth};
+use crate::api::ErrorCode;
+use crate::model::mission::Status;
+use crate::model::worker_info::WorkerInfo;
+use crate::store::{ListQuery, MissionPage, QueueEntry, Stats};
 
 /// Whether the host can serve: 200 when Redis answers, 503 (with the reason)
 /// when not. Open to every caller, for load balancers and probes, which see
@@ -23,27 +25,34 @@ use crate::queue::{ListQuery, MissionPage, QueueEntry, Stats};
 #[utoipa::path(get, path = "/api/health", tag = "operations",
     security((), ("bearer" = ["admin"])),
     responses(
-        (status = 200, description = "Healthy: `{status, reason}`, and the detail for `admin`", body = Object),
-        (status = 503, description = "Redis does not answer; `reason` says so (`redis.error` for `admin`)", body = Object),
+        (status = 200, description = "Healthy: `{status, reason}`, and the detail for `admin`", body = Health),
+        (status = 503, description = "Redis does not answer; `reason` says so (`redis.error` for `admin`)", body = Health),
     ))]
 pub async fn health(State(state): State<AppState>, headers: HeaderMap) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     let ping = state.queue.ping().await;
     let status = if ping.is_ok() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let reason = ping.as_ref().err().map(|_| "Redis does not answer");
-    let mut body = json!({ "status": if ping.is_ok() { "ok" } else { "degraded" }, "reason": reason });
+    let mut body = Health {
+        auth: None,
+        compile: None,
+        plugins: None,
+        reason: ping.as_ref().err().map(|_| "Redis does not answer"),
+        redis: None,
+        status: if ping.is_ok() { HealthStatus::Ok } else { HealthStatus::Degraded },
+        version: None,
+        worker: None,
+    };
     if sees_detail(&state, &headers).await {
-        let redis = match &ping {
-            Ok(rtt) => json!({ "ok": true, "latency_ms": rtt.as_secs_f64() * 1000.0 }),
-            Err(e) => json!({ "ok": false, "error": e.to_string() }),
-        };
         let (compiled, cache_hits) = state.registry.runtime().compile_stats();
-        body["version"] = json!(env!("CARGO_PKG_VERSION"));
-        body["redis"] = redis;
-        body["plugins"] = json!(active_plugins(&state));
-        body["compile"] = json!({ "compiled": compiled, "cache_hits": cache_hits });
-        body["worker"] = json!(state.worker_id);
-        body["auth"] = json!(if state.auth.enforced() { "tokens" } else { "open" });
+        body.redis = Some(match &ping {
+            Ok(rtt) => RedisHealth { error: None, latency_ms: Some(rtt.as_secs_f64() * 1000.0), ok: true },
+            Err(e) => RedisHealth { error: Some(e.to_string()), latency_ms: None, ok: false },
+        });
+        body.version = Some(env!("CARGO_PKG_VERSION"));
+        body.plugins = Some(active_plugins(&state));
+        body.compile = Some(CompileCounts { cache_hits, compiled });
+        body.worker = Some(state.worker_id.clone());
+        body.auth = Some(if state.auth.enforced() { AuthMode::Tokens } else { AuthMode::Open });
     }
     let mut resp = (status, ApiJson(body)).into_response();
     if ping.is_err() {
@@ -63,19 +72,22 @@ async fn sees_detail(state: &AppState, headers: &HeaderMap) -> bool {
 }
 
 /// The active plugins, one entry per version with the mission types it serves.
-fn active_plugins(state: &AppState) -> Vec<Value> {
+fn active_plugins(state: &AppState) -> Vec<HealthPlugin> {
     let registry = &state.registry;
-    let mut plugins: Vec<Value> = Vec::new();
+    let mut plugins: Vec<HealthPlugin> = Vec::new();
     for (t, a) in registry.active() {
-        match plugins.iter_mut().find(|p| p["name"] == a.name.as_str() && p["version"] == a.version.as_str()) {
-            Some(p) => p["mission_types"].as_array_mut().into_iter().for_each(|v| v.push(json!(t))),
-            None => plugins.push(json!({
-                "name": a.name, "version": a.version, "digest": a.digest, "mission_types": [t],
-                "loaded": registry.active_plugin(&t).is_some(),
-            })),
+        match plugins.iter_mut().find(|p| p.name == a.name && p.version == a.version) {
+            Some(p) => p.mission_types.push(t),
+            None => plugins.push(HealthPlugin {
+                loaded: registry.active_plugin(&t).is_some(),
+                name: a.name,
+                version: a.version,
+                digest: a.digest,
+                mission_types: vec![t],
+            }),
         }
     }
-    plugins.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    plugins.sort_by(|a, b| a.name.cmp(&b.name));
     plugins
 }
 
@@ -157,8 +169,7 @@ pub async fn dead(
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct WorkerPage {
     /// By id.
-    #[schema(value_type = Vec<Object>)]
-    workers: Vec<Value>,
+    workers: Vec<WorkerInfo>,
     /// Where the next page starts; `null` at the end.
     next_cursor: Option<String>,
 }
@@ -177,12 +188,7 @@ pub async fn workers(
     ApiQuery(p): ApiQuery<PageParams>,
 ) -> Result<ApiJson<WorkerPage>, ApiError> {
     let all = state.queue.workers().await?;
-    let (workers, next_cursor) = page_by_key(
-        all,
-        |w| w["id"].as_str().unwrap_or_default().to_owned(),
-        page_cursor(p.cursor)?,
-        limit(p.limit, 100)?,
-    );
+    let (workers, next_cursor) = page_by_key(all, |w| w.id.clone(), page_cursor(p.cursor)?, limit(p.limit, 100)?);
     Ok(ApiJson(WorkerPage { workers, next_cursor }))
 }
 
@@ -193,7 +199,7 @@ pub(super) const MAX_KEY_CURSOR: usize = 200;
 pub(super) fn page_cursor(given: Option<String>) -> Result<Option<String>, ApiError> {
     match given {
         Some(c) if c.is_empty() || c.len() > MAX_KEY_CURSOR => Err(ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("`cursor` must be 1 to {MAX_KEY_CURSOR} bytes: the `next_cursor` of the previous page"),
         )),
         other => Ok(other),
@@ -225,7 +231,7 @@ pub(super) fn page_by_key<T>(
 pub async fn metrics(State(state): State<AppState>, _caller: Caller<Admin>) -> impl axum::response::IntoResponse {
     let stats = state.queue.stats(None).await.ok();
     let runtime = state.registry.runtime();
-    let body = state.metrics.render(stats.as_ref(), runtime.instantiate_histogram(), runtime.compile_stats());
+    let body = state.metrics.render(stats.as_ref(), &state.metrics.instantiate, runtime.compile_stats());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
 

@@ -12,9 +12,12 @@ use super::caller::{Caller, Plugins};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
+use super::responses::{PluginList, PluginVersion, PluginVersions};
+use crate::api::ErrorCode;
+use crate::model::plugin_ref::PluginRef;
+use crate::model::submission::valid_type_name;
 use crate::registry::{ActivateOutcome, DeleteOutcome, MAX_MANIFEST_BYTES, Manifest, PutOutcome, UploadError};
 use crate::runtime::LoadError;
-use crate::submission::valid_type_name;
 
 /// Largest plugin upload (componentize-py plugins are about 20 MB).
 pub const MAX_UPLOAD_BYTES: usize = 64 << 20;
@@ -30,7 +33,7 @@ pub struct UploadParams {
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("invalid_plugin", message)
+    ApiError::bad_request(ErrorCode::InvalidPlugin, message)
 }
 
 /// The documented 413 for a body over [`MAX_UPLOAD_BYTES`]; other multipart
@@ -39,7 +42,7 @@ fn multipart_error(what: String, status: StatusCode) -> ApiError {
     match status {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             format!("a plugin upload is at most {MAX_UPLOAD_BYTES} bytes ({} MiB)", MAX_UPLOAD_BYTES >> 20),
         ),
         _ => invalid(what),
@@ -51,9 +54,9 @@ fn multipart_error(what: String, status: StatusCode) -> ApiError {
 fn load_refused(e: LoadError) -> ApiError {
     match e {
         LoadError::TooCostly(_) | LoadError::TooSlow(_) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "plugin_too_costly", e.to_string())
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::PluginTooCostly, e.to_string())
         }
-        LoadError::Busy(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, COMPILE_BUSY, e.to_string()),
+        LoadError::Busy(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::CompileBusy, e.to_string()),
         e => invalid(e.to_string()),
     }
 }
@@ -95,7 +98,7 @@ pub async fn upload(
     match receive(state, caller, params, form).await {
         Ok(stored) => stored.into_response(),
         Err(e) => {
-            let busy = e.code == COMPILE_BUSY;
+            let busy = e.code == ErrorCode::CompileBusy;
             let mut response = e.into_response();
             if busy {
                 response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static(COMPILE_RETRY_AFTER_S));
@@ -105,8 +108,7 @@ pub async fn upload(
     }
 }
 
-/// The code of a `429` for busy compile slots, and when to try again (s).
-const COMPILE_BUSY: &str = "compile_busy";
+/// When to try again (s) after a `429` for busy compile slots.
 const COMPILE_RETRY_AFTER_S: &str = "5";
 
 /// The upload itself (see [`upload`]).
@@ -146,7 +148,7 @@ async fn receive(
         Ok(r) => r,
         Err(UploadError::Invalid(e)) => return Err(load_refused(e)),
         Err(e @ UploadError::Conflict { .. }) => {
-            return Err(ApiError::new(StatusCode::CONFLICT, "version_exists", e.to_string()));
+            return Err(ApiError::new(StatusCode::CONFLICT, ErrorCode::VersionExists, e.to_string()));
         }
         Err(UploadError::Store(e)) => return Err(e.into()),
     };
@@ -189,14 +191,14 @@ pub struct ListParams {
 #[utoipa::path(get, path = "/api/plugins", tag = "plugins", params(ListParams),
     security(("bearer" = ["plugins:admin"])),
     responses(
-        (status = 200, description = "`{plugins, active, next_cursor}`", body = Object),
+        (status = 200, description = "`{plugins, active, next_cursor}`", body = PluginList),
         (status = 400, description = "Invalid query", body = ErrorBody),
     ))]
 pub async fn list(
     State(state): State<AppState>,
     _caller: Caller<Plugins>,
     ApiQuery(p): ApiQuery<ListParams>,
-) -> Result<ApiJson<Value>, ApiError> {
+) -> Result<ApiJson<PluginList>, ApiError> {
     let store = state.registry.store();
     let (versions, next_cursor) = super::ops::page_by_key(
         store.versions().await?.into_iter().collect(),
@@ -208,27 +210,28 @@ pub async fn list(
     let hosts = state.queue.workers().await?;
     let mut plugins = Vec::new();
     for (name, records) in versions {
-        let versions: Vec<Value> = records
-            .iter()
+        let versions = records
+            .into_iter()
             .map(|r| {
-                let active_for: Vec<&String> =
-                    active.iter().filter(|(_, a)| a.name == r.name && a.version == r.version).map(|(t, _)| t).collect();
-                let key = format!("{}@{}", r.name, r.version);
-                let loaded_on: Vec<&Value> = hosts
-                    .iter()
-                    .filter(|h| h["plugins"].as_array().is_some_and(|p| p.iter().any(|v| v == key.as_str())))
-                    .map(|h| &h["id"])
-                    .collect();
-                json!({
-                    "version": r.version, "digest": r.digest, "size": r.size, "manifest": r.manifest,
-                    "uploaded_at": r.uploaded_at, "uploaded_by": r.uploaded_by,
-                    "active_for": active_for, "loaded_on": loaded_on,
-                })
+                let active_for =
+                    active.iter().filter(|(_, a)| a.name == r.name && a.version == r.version).map(|(t, _)| t.clone());
+                let key = PluginRef::new(&r.name, &r.version).to_string();
+                let loaded_on = hosts.iter().filter(|h| h.plugins.contains(&key)).map(|h| h.id.clone());
+                PluginVersion {
+                    active_for: active_for.collect(),
+                    digest: r.digest,
+                    loaded_on: loaded_on.collect(),
+                    manifest: r.manifest,
+                    size: r.size,
+                    uploaded_at: r.uploaded_at,
+                    uploaded_by: r.uploaded_by,
+                    version: r.version,
+                }
             })
             .collect();
-        plugins.push(json!({ "name": name, "versions": versions }));
+        plugins.push(PluginVersions { name, versions });
     }
-    Ok(ApiJson(json!({ "plugins": plugins, "active": active, "next_cursor": next_cursor })))
+    Ok(ApiJson(PluginList { active, next_cursor, plugins }))
 }
 
 /// Body of `POST /api/plugins/{name}/activate`: a version or a digest.
@@ -260,7 +263,7 @@ pub async fn activate(
     ApiJson(req): ApiJson<ActivateRequest>,
 ) -> Result<ApiJson<Value>, ApiError> {
     if !valid_type_name(&name) {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "plugin_not_found", format!("no plugin `{name}`")));
+        return Err(ApiError::new(StatusCode::NOT_FOUND, ErrorCode::PluginNotFound, format!("no plugin `{name}`")));
     }
     let store = state.registry.store();
     let version = match (req.version, req.digest) {
@@ -270,20 +273,20 @@ pub async fn activate(
                 || {
                     ApiError::new(
                         StatusCode::NOT_FOUND,
-                        "version_not_found",
+                        ErrorCode::VersionNotFound,
                         format!("{name} has no version with digest {d}"),
                     )
                 },
             )?
         }
-        _ => return Err(ApiError::bad_request("invalid_body", "give exactly one of `version` and `digest`")),
+        _ => return Err(ApiError::bad_request(ErrorCode::InvalidBody, "give exactly one of `version` and `digest`")),
     };
     let outcome = store.activate(&name, &version, caller.name(), false).await?;
     let types = match outcome {
         ActivateOutcome::Missing => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
-                "version_not_found",
+                ErrorCode::VersionNotFound,
                 format!("{name} has no version {version}"),
             ));
         }
@@ -313,11 +316,13 @@ pub async fn delete(
         DeleteOutcome::Deleted => Ok(StatusCode::NO_CONTENT),
         DeleteOutcome::Active(t) => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "version_active",
+            ErrorCode::VersionActive,
             format!("{name} {version} is active for mission type `{t}`; activate another version first"),
         )),
-        DeleteOutcome::Missing => {
-            Err(ApiError::new(StatusCode::NOT_FOUND, "version_not_found", format!("{name} has no version {version}")))
-        }
+        DeleteOutcome::Missing => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::VersionNotFound,
+            format!("{name} has no version {version}"),
+        )),
     }
 }

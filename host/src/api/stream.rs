@@ -31,9 +31,10 @@ use super::caller::{Caller, Read};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::ApiQuery;
+use crate::api::ErrorCode;
 use crate::auth::{Authenticator, Scope};
-use crate::events::{Event, EventPosition, StreamId};
-use crate::queue::{Queue, QueueError, SlotOp};
+use crate::model::events::{Event, EventPosition, StreamId};
+use crate::store::{Queue, SlotOp, StoreError};
 
 /// How long one `XREAD` blocks before it is issued again (re-authorization
 /// does not wait for it).
@@ -285,7 +286,7 @@ pub async fn stream(
     };
     let resume = resume.map(|id| id.parse::<EventPosition>()).transpose().map_err(|()| {
         ApiError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             "`Last-Event-ID` must be an SSE id of this stream, such as 1700000000000-0_1700000000000-0, or an event id",
         )
     })?;
@@ -301,7 +302,7 @@ pub async fn stream(
     let slot = Slot { queue: state.queue.clone(), tenant: tenant.clone(), id: slot_id, _host: permit };
 
     let config = redis::AsyncConnectionConfig::new().set_response_timeout(Some(BLOCK + Duration::from_secs(5)));
-    let conn = state.client.get_multiplexed_async_connection_with_config(&config).await.map_err(QueueError::from)?;
+    let conn = state.client.get_multiplexed_async_connection_with_config(&config).await.map_err(StoreError::from)?;
     let pos = match resume {
         Some(p) => p,
         None => state.queue.newest_position(&tenant).await?,

@@ -9,12 +9,13 @@ use super::caller::{Admin, Caller};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::ApiJson;
-use crate::queue::{QuotaOverrides, QuotaView};
+use crate::api::ErrorCode;
+use crate::store::{QuotaOverrides, QuotaView};
 
 fn tenant(t: &str) -> Result<&str, ApiError> {
     match crate::auth::valid_tenant(t) {
         true => Ok(t),
-        false => Err(ApiError::bad_request("invalid_field", format!("`tenant`: `{t}` is not a tenant name"))),
+        false => Err(ApiError::bad_request(ErrorCode::InvalidField, format!("`tenant`: `{t}` is not a tenant name"))),
     }
 }
 
@@ -52,7 +53,12 @@ pub async fn put_quotas(
     ApiJson(overrides): ApiJson<QuotaOverrides>,
 ) -> Result<ApiJson<QuotaView>, ApiError> {
     let t = tenant(&t)?;
-    state.queue.default_quotas().with(&overrides).validate().map_err(|e| ApiError::bad_request("invalid_field", e))?;
+    state
+        .queue
+        .default_quotas()
+        .with(&overrides)
+        .validate()
+        .map_err(|e| ApiError::bad_request(ErrorCode::InvalidField, e))?;
     state.queue.set_quotas(t, &overrides).await?;
     Ok(ApiJson(state.queue.quotas(t).await?))
 }

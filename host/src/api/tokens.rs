@@ -16,7 +16,9 @@ use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::ops::{PageParams, page_by_key};
-use crate::auth::{Scope, StoredToken, TokenStore, valid_tenant};
+use crate::api::ErrorCode;
+use crate::auth::{Scope, StoredToken, valid_tenant};
+use crate::store::TokenStore;
 
 /// Body of `POST /api/tokens`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -72,28 +74,31 @@ pub async fn create(
     if !state.auth.enforced() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "auth_disabled",
+            ErrorCode::AuthDisabled,
             "the API is open (no tokens configured), so tokens would not be asked for; configure [[auth.tokens]] first",
         ));
     }
     let name = req.name.trim();
     if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request("invalid_field", "`name` must be 1 to 100 characters"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidField, "`name` must be 1 to 100 characters"));
     }
     let tenant = req.tenant.unwrap_or_else(|| caller.tenant().to_owned());
     if !valid_tenant(&tenant) {
-        return Err(ApiError::bad_request("invalid_field", "`tenant` must be 1 to 64 of a-z, 0-9, `_` and `-`"));
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidField,
+            "`tenant` must be 1 to 64 of a-z, 0-9, `_` and `-`",
+        ));
     }
     let mut scopes = req.scopes;
     scopes.sort_by_key(|s| s.as_str());
     scopes.dedup();
     if scopes.is_empty() {
-        return Err(ApiError::bad_request("invalid_field", "`scopes`: give at least one"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidField, "`scopes`: give at least one"));
     }
     if !caller.principal.may_manage_token(&tenant, &scopes) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             format!(
                 "the token `{}` may create tokens only for its tenant `{}`, with scopes it holds (`admin` spans tenants)",
                 caller.name(),
@@ -153,6 +158,6 @@ pub async fn revoke(
         Ok(StatusCode::NO_CONTENT)
     } else {
         let shown: String = id.chars().take(64).collect();
-        Err(ApiError::new(StatusCode::NOT_FOUND, "token_not_found", format!("no token with id `{shown}`")))
+        Err(ApiError::new(StatusCode::NOT_FOUND, ErrorCode::TokenNotFound, format!("no token with id `{shown}`")))
     }
 }

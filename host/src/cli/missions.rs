@@ -58,7 +58,7 @@ pub enum MissionCommand {
         #[arg(long)]
         reason: Option<String>,
     },
-    /// Re-drives a failed mission (same id, fresh attempts).
+    /// Retries a failed mission (same id, fresh attempts).
     Retry {
         /// Mission id.
         id: String,

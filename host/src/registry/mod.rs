@@ -9,15 +9,15 @@
 //! only preloads the new version. Versions, not digests, are the identity: two
 //! versions may share bytes and differ in their manifest's limits and grants.
 
-mod manifest;
-mod store;
 mod sync;
 
-pub use manifest::{
+// The manifest types belong to the model and plugin storage to the store; the
+// registry re-exports them because its callers (the API) use them together.
+pub use crate::model::manifest::{
     Grants, MAX_ENV_GRANTS, MAX_ENV_NAME_BYTES, MAX_ENV_VALUE_BYTES, MAX_MANIFEST_BYTES, MAX_MEMORY_MB,
     MAX_MISSION_TYPES, MAX_NAME_BYTES, MAX_RESULT_BYTES, MAX_VERSION_BYTES, Manifest, ManifestError, PluginLimits,
 };
-pub use store::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
+pub use crate::store::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
 pub use sync::{follow_activations, watch_dir};
 
 use std::collections::{BTreeMap, HashMap};
@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 
-use crate::queue::QueueError;
+use crate::model::plugin_ref::PluginRef;
 use crate::runtime::{LoadError, Plugin, Runtime};
+use crate::store::StoreError;
 
 /// Why an upload was refused.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +49,7 @@ pub enum UploadError {
     },
     /// Redis failed.
     #[error(transparent)]
-    Store(#[from] QueueError),
+    Store(#[from] StoreError),
 }
 
 /// When publishing a file, whether to make it active.
@@ -130,7 +131,7 @@ impl PluginRegistry {
 
     /// The loaded plugin active for `mission_type`, if any.
     pub fn active_plugin(&self, mission_type: &str) -> Option<Arc<Plugin>> {
-        let key = read(&self.active).get(mission_type).map(|a| format!("{}@{}", a.name, a.version))?;
+        let key = read(&self.active).get(mission_type).map(|a| PluginRef::new(&a.name, &a.version).to_string())?;
         read(&self.loaded).get(&key).cloned()
     }
 
@@ -153,8 +154,8 @@ impl PluginRegistry {
                 FAILED_LOAD_TTL.as_secs()
             ));
         }
-        let (name, version) = plugin.split_once('@').ok_or_else(|| anyhow!("`{plugin}` is not name@version"))?;
-        let record = self.store.version(name, version).await?.ok_or_else(|| anyhow!("{plugin} is not stored"))?;
+        let PluginRef { name, version } = plugin.parse::<PluginRef>()?;
+        let record = self.store.version(&name, &version).await?.ok_or_else(|| anyhow!("{plugin} is not stored"))?;
         let wasm =
             self.store.blob(&record.digest).await?.ok_or_else(|| anyhow!("the bytes of {plugin} are not in Redis"))?;
         let prepared = match self.runtime.prepare(&wasm, Some(record.manifest)).await {
@@ -178,9 +179,9 @@ impl PluginRegistry {
     pub async fn refresh(&self) -> anyhow::Result<()> {
         let active = self.store.active().await?;
         let keep: std::collections::HashSet<String> =
-            active.values().map(|a| format!("{}@{}", a.name, a.version)).collect();
+            active.values().map(|a| PluginRef::new(&a.name, &a.version).to_string()).collect();
         for a in active.values() {
-            if let Err(e) = self.resolve(&format!("{}@{}", a.name, a.version), &a.digest).await {
+            if let Err(e) = self.resolve(&PluginRef::new(&a.name, &a.version).to_string(), &a.digest).await {
                 tracing::warn!(plugin = %a.name, version = %a.version, error = %format!("{e:#}"), "cannot load an active plugin");
             }
         }
@@ -212,7 +213,7 @@ impl PluginRegistry {
                 Err(UploadError::Conflict { name: record.name, version: record.version, existing })
             }
             outcome => {
-                write(&self.loaded).insert(format!("{}@{}", record.name, record.version), Arc::new(plugin));
+                write(&self.loaded).insert(PluginRef::new(&record.name, &record.version).to_string(), Arc::new(plugin));
                 Ok((record, outcome))
             }
         }

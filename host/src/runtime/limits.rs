@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use crate::registry::PluginLimits;
+pub use crate::model::manifest::LimitMaxima;
+use crate::model::manifest::PluginLimits;
 
 /// The host's limits of plugins (config `[limits]`). Each per-attempt budget
 /// here is the default a manifest may change, up to [`LimitMaxima`].
@@ -64,36 +65,6 @@ impl Default for Limits {
             compile_timeout_ms: 30_000,
             compile_concurrency: 1,
             max: LimitMaxima::default(),
-        }
-    }
-}
-
-/// The most a manifest's `limits` may ask for (config `[limits.max]`); an
-/// upload over one is refused, and a host whose maxima are lower clamps a
-/// stored plugin's budget to its own.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LimitMaxima {
-    /// Most log lines per attempt.
-    pub max_log_lines: u32,
-    /// Longest log line.
-    pub max_log_line_bytes: usize,
-    /// Most stored progress updates per attempt.
-    pub max_progress_updates: u32,
-    /// Longest progress note.
-    pub max_progress_message_bytes: usize,
-    /// Longest error message.
-    pub max_error_bytes: usize,
-}
-
-impl Default for LimitMaxima {
-    fn default() -> Self {
-        LimitMaxima {
-            max_log_lines: 100_000,
-            max_log_line_bytes: 1 << 20,
-            max_progress_updates: 100_000,
-            max_progress_message_bytes: 64 << 10,
-            max_error_bytes: 1 << 20,
         }
     }
 }

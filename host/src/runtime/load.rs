@@ -23,7 +23,7 @@ use super::limits::Limits;
 use super::state::MissionState;
 use super::ticker::{EpochTicker, TICK};
 use super::{LoadError, Plugin, precheck};
-use crate::registry::Manifest;
+use crate::model::manifest::Manifest;
 
 /// One load, owned by its blocking thread.
 pub(super) struct LoadJob {

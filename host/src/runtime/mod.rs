@@ -18,9 +18,10 @@ mod state;
 mod ticker;
 pub mod truncate;
 
+pub use crate::model::report::{LogLevel, Report};
 pub use limits::{Budgets, LimitMaxima, Limits};
 pub use plugin::{Plugin, digest};
-pub use reports::{Batch, Report, ReportReceiver, ReportSender};
+pub use reports::{Batch, ReportReceiver, ReportSender};
 pub use state::BudgetExceeded;
 
 use std::sync::Arc;
@@ -40,8 +41,8 @@ use output::CappedOutput;
 use state::MissionState;
 use truncate::truncated;
 
-use crate::mission::ErrorKind;
-use crate::registry::{MAX_MEMORY_MB, Manifest, ManifestError};
+use crate::model::manifest::{MAX_MEMORY_MB, Manifest, ManifestError};
+use crate::model::mission::ErrorKind;
 
 /// Settings of the runtime.
 #[derive(Debug, Clone)]
@@ -115,14 +116,18 @@ impl RunOutcome {
     }
 }
 
+/// Receives the duration of each instantiation (see [`Runtime::on_instantiate`]).
+type InstantiateObserver = Box<dyn Fn(Duration) + Send + Sync>;
+
 /// The wasm engine, its linker, and the epoch ticker. Create one per process.
 pub struct Runtime {
     engine: Engine,
     linker: Arc<Linker<MissionState>>,
     limits: Limits,
     cache: Arc<CompileCache>,
-    /// Time to make fresh instances (shown by `/metrics`).
-    instantiate: crate::metrics::Histogram,
+    /// Told how long each fresh instantiation took: the server points it at
+    /// `/metrics` (the runtime depends on the model only, not on metrics).
+    on_instantiate: std::sync::OnceLock<InstantiateObserver>,
     /// Advances the epoch while instances run (missions, and `describe()`).
     ticker: Arc<ticker::EpochTicker>,
     /// Loads (compile and `describe()`) that may run at once; a permit is held
@@ -175,7 +180,7 @@ impl Runtime {
             linker: Arc::new(linker),
             limits: cfg.limits.clone(),
             cache,
-            instantiate: Default::default(),
+            on_instantiate: std::sync::OnceLock::new(),
             ticker,
             compile_slots,
         })
@@ -191,9 +196,10 @@ impl Runtime {
         &self.limits
     }
 
-    /// How long making fresh instances took.
-    pub fn instantiate_histogram(&self) -> &crate::metrics::Histogram {
-        &self.instantiate
+    /// Sets who is told how long making each fresh instance took (once; a
+    /// second call is ignored).
+    pub fn on_instantiate(&self, observe: impl Fn(Duration) + Send + Sync + 'static) {
+        let _ = self.on_instantiate.set(Box::new(observe));
     }
 
     /// Components compiled and loaded from the cache so far.
@@ -278,7 +284,9 @@ impl Runtime {
         let call = async {
             let started = std::time::Instant::now();
             let instance = plugin.pre.instantiate_async(&mut store).await?;
-            self.instantiate.observe(started.elapsed());
+            if let Some(observe) = self.on_instantiate.get() {
+                observe(started.elapsed());
+            }
             instance.call_run(&mut store, &mission).await
         };
         let outcome = match tokio::time::timeout(timeout, call).await {
@@ -395,7 +403,7 @@ fn tail(s: &str, max: usize) -> &str {
 /// Sends what the guest wrote to stdout and stderr to the mission log, and one
 /// line saying what the budgets held back. These few lines of the host's own
 /// wait for room rather than being dropped.
-async fn forward_output(lines: Vec<(&'static str, String)>, reports: &ReportSender) {
+async fn forward_output(lines: Vec<(LogLevel, String)>, reports: &ReportSender) {
     for (level, message) in lines {
         reports.log(level, message).await;
     }
@@ -403,10 +411,10 @@ async fn forward_output(lines: Vec<(&'static str, String)>, reports: &ReportSend
 
 /// The lines [`forward_output`] sends (taken out of the store, which is not
 /// `Sync` and so cannot be held across an await).
-fn output_lines(store: &Store<MissionState>) -> Vec<(&'static str, String)> {
+fn output_lines(store: &Store<MissionState>) -> Vec<(LogLevel, String)> {
     let data = store.data();
     let mut lines = Vec::new();
-    for (pipe, level, name) in [(&data.stdout, "info", "stdout"), (&data.stderr, "warn", "stderr")] {
+    for (pipe, level, name) in [(&data.stdout, LogLevel::Info, "stdout"), (&data.stderr, LogLevel::Warn, "stderr")] {
         let (text, dropped) = pipe.take();
         if !text.is_empty() {
             let mut message = format!("[{name}] {}", String::from_utf8_lossy(&text).trim_end());
@@ -417,7 +425,7 @@ fn output_lines(store: &Store<MissionState>) -> Vec<(&'static str, String)> {
         }
     }
     if let Some(summary) = data.dropped_summary() {
-        lines.push(("warn", summary));
+        lines.push((LogLevel::Warn, summary));
     }
     lines
 }

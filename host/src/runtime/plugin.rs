@@ -2,7 +2,7 @@
 
 use super::bindings::MissionPluginPre;
 use super::state::MissionState;
-use crate::registry::Manifest;
+use crate::model::manifest::Manifest;
 
 /// A plugin ready to instantiate: fresh instances cost microseconds.
 pub struct Plugin {

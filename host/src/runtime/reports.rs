@@ -13,23 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::limits::Budgets;
-
-/// Something a running plugin reported through the host interface.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Report {
-    /// A log line: level name and message.
-    Log { level: &'static str, message: String },
-    /// Progress: percent (0..=100) and a note.
-    Progress { percent: u8, message: String },
-}
-
-impl Report {
-    fn bytes(&self) -> usize {
-        match self {
-            Report::Log { message, .. } | Report::Progress { message, .. } => message.len(),
-        }
-    }
-}
+use crate::model::report::{LogLevel, Report};
 
 /// Most reports waiting for Redis at once (besides the byte bound).
 const QUEUED_REPORTS: usize = 1_024;
@@ -77,7 +61,7 @@ impl ReportSender {
     }
 
     /// Queues a line of the host's own (at the end of an attempt), waiting for room.
-    pub async fn log(&self, level: &'static str, message: String) {
+    pub async fn log(&self, level: LogLevel, message: String) {
         self.shared.in_flight.fetch_add(message.len(), Ordering::AcqRel);
         // A closed receiver means the attempt is being torn down; nothing to keep.
         let _ = self.tx.send(Report::Log { level, message }).await;
@@ -144,7 +128,7 @@ impl ReportReceiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::PluginLimits;
+    use crate::model::manifest::PluginLimits;
     use crate::runtime::Limits;
 
     fn budgets(f: impl FnOnce(&mut Limits)) -> Budgets {
@@ -154,7 +138,7 @@ mod tests {
     }
 
     fn line(message: &str) -> Report {
-        Report::Log { level: "info", message: message.into() }
+        Report::Log { level: LogLevel::Info, message: message.into() }
     }
 
     #[tokio::test]

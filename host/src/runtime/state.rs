@@ -12,8 +12,9 @@ use super::bindings::LogLevel;
 use super::bindings::mission_runner::plugin;
 use super::limits::Budgets;
 use super::output::CappedOutput;
-use super::reports::{Report, ReportSender};
+use super::reports::ReportSender;
 use super::truncate::truncate;
+use crate::model::report::{LogLevel as Level, Report};
 
 /// A guest went over a budget its manifest says is fatal (`fail_on_exceed`):
 /// the trap that stops it, and the attempt's error.
@@ -69,15 +70,22 @@ impl WasiView for MissionState {
 
 impl plugin::types::Host for MissionState {}
 
+/// The WIT's log level as the model's (the one mapping).
+impl From<LogLevel> for Level {
+    fn from(l: LogLevel) -> Self {
+        match l {
+            LogLevel::Debug => Level::Debug,
+            LogLevel::Info => Level::Info,
+            LogLevel::Warn => Level::Warn,
+            LogLevel::Error => Level::Error,
+        }
+    }
+}
+
 impl plugin::host::Host for MissionState {
     fn log(&mut self, level: LogLevel, mut message: String) -> wasmtime::Result<()> {
         let Some(reports) = &self.reports else { return Ok(()) };
-        let level = match level {
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info",
-            LogLevel::Warn => "warn",
-            LogLevel::Error => "error",
-        };
+        let level = Level::from(level);
         if self.log_budget == 0 {
             self.dropped.lines_over_budget += 1;
             return self.exceeded(|b| format!("logged more than {} lines (its limit per attempt)", b.log_lines));

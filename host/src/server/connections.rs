@@ -40,6 +40,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::ApiError;
+use crate::api::ErrorCode;
 use crate::config::HttpConfig;
 
 /// The one route whose answer never ends: exempt from the request timeout.
@@ -95,7 +96,7 @@ fn with_http_layers(app: Router, limits: &HttpConfig, shutdown: CancellationToke
                 Ok(resp) => resp,
                 Err(_) => ApiError::new(
                     StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
+                    ErrorCode::RequestTimeout,
                     format!("the request was not received and answered within {} ms", timeout.as_millis()),
                 )
                 .into_response(),

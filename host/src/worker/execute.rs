@@ -7,9 +7,9 @@ use tracing::Instrument as _;
 
 use super::Worker;
 use crate::metrics::AttemptOutcome;
-use crate::mission::ErrorKind;
-use crate::queue::{Ack, Claimed, FailOutcome, Queue};
+use crate::model::mission::ErrorKind;
 use crate::runtime::{Batch, Report, ReportReceiver, RunInput, RunOutcome};
+use crate::store::{Ack, Claimed, FailOutcome, Queue};
 
 pub(super) async fn attempt(worker: Worker, claimed: Claimed, abort: CancellationToken) {
     let span = tracing::info_span!("mission", mission_id = %claimed.id, correlation_id = %claimed.correlation_id,
@@ -130,7 +130,7 @@ async fn record(
                         tracing::info!(error = %message, next_attempt_ms, "failed; will retry");
                         Ok(AttemptOutcome::Retrying)
                     }
-                    FailOutcome::Dead => {
+                    FailOutcome::Failed => {
                         tracing::info!(error = %message, "failed for good");
                         Ok(AttemptOutcome::Dead)
                     }
@@ -141,7 +141,7 @@ async fn record(
         match result {
             Ok(Ok(recorded)) => return recorded,
             Ok(Err(now)) => {
-                tracing::info!(status = %now, "outcome refused: the lease was lost (cancelled or reclaimed)");
+                tracing::info!(status = ?now, "outcome refused: the lease was lost (cancelled or reclaimed)");
                 return AttemptOutcome::Stopped;
             }
             Err(e) => {

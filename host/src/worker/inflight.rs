@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::queue::Claimed;
+use crate::store::Claimed;
 
 /// One attempt in hand.
 #[derive(Debug)]

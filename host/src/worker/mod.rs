@@ -20,8 +20,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::queue::Queue;
 use crate::registry::PluginRegistry;
+use crate::store::Queue;
 use inflight::InFlight;
 
 /// Longest an idle dispatcher blocks before looking again.

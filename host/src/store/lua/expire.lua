@@ -8,13 +8,13 @@ for _, id in ipairs(ids) do
   local key = mkey(id)
   local m = redis.call('HMGET', key, 'type', 'status', 'tenant')
   if m[1] then
-    local tenant = m[3] or 'default'
+    local tenant = m[3] or DEFAULT_TENANT
     redis.call('ZREM', status_key(tenant, m[2]), id)
     redis.call('HINCRBY', K.stats, tenant .. '|' .. m[1] .. '|' .. m[2], -1)
     redis.call('ZREM', all_key(tenant), id)
   end
   redis.call('ZREM', K.dead, id)
   redis.call('ZREM', K.expiry, id)
-  redis.call('DEL', key, key .. ':log')
+  redis.call('DEL', key, log_key(id))
 end
 return #ids

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// Where a mission is in its life. `completed`, `failed` and `cancelled` are final
-/// (a failed mission can still be re-driven from the dead-letter set).
+/// (a failed mission can still be retried from the dead-letter set).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -44,7 +44,7 @@ impl Status {
         }
     }
 
-    /// Whether the mission has stopped moving (only a re-drive moves it again).
+    /// Whether the mission has stopped moving (only a retry moves it again).
     pub fn is_finished(self) -> bool {
         matches!(self, Status::Completed | Status::Failed | Status::Cancelled)
     }
@@ -251,7 +251,7 @@ impl Mission {
             worker: take("worker"),
             plugin: take("plugin"),
             plugin_digest: take("plugin_digest").map(|d| if d.contains(':') { d } else { format!("sha256:{d}") }),
-            tenant: take("tenant").unwrap_or_else(|| crate::auth::DEFAULT_TENANT.to_owned()),
+            tenant: take("tenant").unwrap_or_else(|| crate::model::access::DEFAULT_TENANT.to_owned()),
             created_by: take("created_by"),
             cancelled_by: take("cancelled_by"),
             cancel_reason: take("cancel_reason"),

@@ -6,7 +6,7 @@
 -- ARGV[7] error message
 -- ARGV[8] jitter in [0, 1) for the backoff
 -- ARGV[9] retention of dead missions (ms, 0: keep)
--- Returns: {'retrying', next_attempt_ms} | {'dead', 0} | {'stale:<status>', 0}
+-- Returns: {'retrying', next_attempt_ms} | {'failed', 0} | {'stale:<status>', 0}
 local id, token = ARGV[4], ARGV[5]
 local m = redis.call('HMGET', mkey(id), 'status', 'lease_token')
 if m[1] ~= 'running' or m[2] ~= token then

@@ -8,10 +8,10 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use redis::Value;
-use serde::Serialize;
 
-use super::{Queue, QueueError};
-use crate::events::{Event, EventPosition, StreamId};
+use super::{Queue, StoreError};
+use crate::model::events::{Event, EventPosition, StreamId};
+use crate::model::views::EventStats;
 
 /// How many entries one read takes per round trip, and at most per request.
 const SCAN_CHUNK: usize = 200;
@@ -43,21 +43,6 @@ pub struct EventPage {
     pub events: Vec<Event>,
     /// Where the next (older) page starts; `None` when nothing older is left.
     pub next: Option<EventPosition>,
-}
-
-/// `GET /api/events/stats`.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct EventStats {
-    /// Events the caller may see written per type since the queue began (not
-    /// reduced by trimming).
-    pub by_type: BTreeMap<String, u64>,
-    /// Entries the caller's streams hold now: its tenant's and the shared
-    /// plugin stream (each capped on its own).
-    pub stream_length: u64,
-    /// Entries in the tenant's own stream.
-    pub tenant_stream_length: u64,
-    /// Entries in the shared plugin stream.
-    pub plugin_stream_length: u64,
 }
 
 /// Stream entries as `XRANGE` answers them: (id, fields).
@@ -93,7 +78,7 @@ impl Backwards {
         }
     }
 
-    async fn fill(&mut self, queue: &Queue) -> Result<(), QueueError> {
+    async fn fill(&mut self, queue: &Queue) -> Result<(), StoreError> {
         if !self.buf.is_empty() || self.exhausted {
             return Ok(());
         }
@@ -121,7 +106,7 @@ impl Backwards {
 
 impl Queue {
     /// Events matching `q`: the newest `limit`, oldest first.
-    pub async fn events(&self, q: &EventQuery) -> Result<EventPage, QueueError> {
+    pub async fn events(&self, q: &EventQuery) -> Result<EventPage, StoreError> {
         let in_time = |e: &Event| {
             let ms = (e.timestamp * 1000.0).round() as u64;
             q.since_ms.is_none_or(|s| ms >= s) && q.until_ms.is_none_or(|u| ms <= u)
@@ -200,7 +185,7 @@ impl Queue {
         id: &str,
         limit: usize,
         matches: &(dyn Fn(&Event) -> bool + Sync),
-    ) -> Result<Vec<Event>, QueueError> {
+    ) -> Result<Vec<Event>, StoreError> {
         let created_ms = uuid::Uuid::parse_str(id).ok().and_then(|u| u.get_timestamp()).map_or(0, |t| {
             let (s, n) = t.to_unix();
             s * 1000 + u64::from(n) / 1_000_000
@@ -237,7 +222,7 @@ impl Queue {
     }
 
     /// Event counts per type that `tenant` may see, and its streams' lengths.
-    pub async fn event_stats(&self, tenant: &str) -> Result<EventStats, QueueError> {
+    pub async fn event_stats(&self, tenant: &str) -> Result<EventStats, StoreError> {
         let (counts, own, shared): (Vec<(String, u64)>, u64, u64) = redis::pipe()
             .hgetall(self.keys.event_counts())
             .xlen(self.keys.tenant_events(tenant))
@@ -256,7 +241,7 @@ impl Queue {
 
     /// The newest entry of `tenant`'s stream and of the plugin stream (0-0
     /// for an empty one): where a reader that wants only new events starts.
-    pub async fn newest_position(&self, tenant: &str) -> Result<EventPosition, QueueError> {
+    pub async fn newest_position(&self, tenant: &str) -> Result<EventPosition, StoreError> {
         let newest = |key: String| {
             let mut c = redis::cmd("XREVRANGE");
             c.arg(key).arg("+").arg("-").arg("COUNT").arg(1);
@@ -275,7 +260,7 @@ impl Queue {
     /// (`None`: nothing was ever trimmed, or no such stream). A reader whose
     /// position is older than it may have missed events. Streams are only
     /// trimmed from their old end (`MAXLEN`), never in the middle.
-    pub async fn trimmed_before(&self, key: &str) -> Result<Option<StreamId>, QueueError> {
+    pub async fn trimmed_before(&self, key: &str) -> Result<Option<StreamId>, StoreError> {
         let reply: redis::RedisResult<Value> =
             redis::cmd("XINFO").arg("STREAM").arg(key).query_async(&mut self.conn()).await;
         let info = match reply {
@@ -293,7 +278,7 @@ impl Queue {
                 .chunks(2)
                 .filter_map(|kv| Some((redis::from_redis_value_ref::<String>(&kv[0]).ok()?, kv.get(1)?.clone())))
                 .collect(),
-            other => return Err(QueueError::Protocol(format!("XINFO STREAM answered {other:?}"))),
+            other => return Err(StoreError::Protocol(format!("XINFO STREAM answered {other:?}"))),
         };
         let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v);
         let int = |name: &str| field(name).and_then(|v| redis::from_redis_value_ref::<u64>(v).ok()).unwrap_or(0);

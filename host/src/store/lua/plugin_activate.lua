@@ -8,7 +8,7 @@
 -- ARGV[8] plugins channel (pub/sub)
 -- Returns: {'activated', types changed (JSON)} | {'unchanged', ''} | {'missing', ''}
 local name, version, by = ARGV[4], ARGV[5], ARGV[6]
-local rec = redis.call('HGET', P .. 'plugins:v:' .. name, version)
+local rec = redis.call('HGET', versions_key(name), version)
 if not rec then return { 'missing', '' } end
 rec = cjson.decode(rec)
 local value = cjson.encode({ name = name, version = version, digest = rec.digest })

@@ -4,8 +4,18 @@ use redis::Script;
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 
+/// `prelude.lua` with the key names (generated from keys.rs) in place of its
+/// `--@KEYS@` line, then the script's body.
 fn load(body: &str) -> Script {
-    Script::new(&format!("{PRELUDE}\n{body}"))
+    Script::new(&format!("{}\n{body}", prelude()))
+}
+
+/// The prelude every script starts with, key names included (public for the
+/// test that runs its key functions in Redis and compares them with [`Keys`]).
+///
+/// [`Keys`]: super::Keys
+pub fn prelude() -> String {
+    PRELUDE.replacen("--@KEYS@\n", &super::keys::lua_prelude(), 1)
 }
 
 /// The loaded scripts (redis-rs runs them by SHA and loads them on NOSCRIPT).
@@ -19,7 +29,7 @@ pub struct Scripts {
     pub(crate) release: Script,
     pub(crate) reap: Script,
     pub(crate) cancel: Script,
-    pub(crate) redrive: Script,
+    pub(crate) retry: Script,
     pub(crate) report: Script,
     pub(crate) expire: Script,
     pub(crate) plugin_put: Script,
@@ -40,7 +50,7 @@ impl Scripts {
             release: load(include_str!("lua/release.lua")),
             reap: load(include_str!("lua/reap.lua")),
             cancel: load(include_str!("lua/cancel.lua")),
-            redrive: load(include_str!("lua/redrive.lua")),
+            retry: load(include_str!("lua/retry.lua")),
             report: load(include_str!("lua/report.lua")),
             expire: load(include_str!("lua/expire.lua")),
             plugin_put: load(include_str!("lua/plugin_put.lua")),

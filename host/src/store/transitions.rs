@@ -4,10 +4,10 @@ use std::str::FromStr;
 
 use redis::Value;
 
-use super::{Queue, QueueError};
-use crate::mission::{ErrorKind, Status};
-use crate::runtime::Report;
-use crate::submission::NewMission;
+use super::{Queue, StoreError};
+use crate::model::mission::{ErrorKind, Status};
+use crate::model::report::Report;
+use crate::model::submission::NewMission;
 
 /// The outcome of enqueueing one mission.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +58,9 @@ pub struct ClaimBatch {
 pub enum Ack {
     /// Recorded.
     Done,
-    /// Refused: the token no longer holds the lease; the status it has now.
-    Stale(String),
+    /// Refused: the token no longer holds the lease; the status the mission
+    /// has now (`None`: it no longer exists).
+    Stale(Option<Status>),
 }
 
 /// What a failure led to.
@@ -67,10 +68,12 @@ pub enum Ack {
 pub enum FailOutcome {
     /// Another attempt is scheduled at this Unix time (ms).
     Retrying { next_attempt_ms: i64 },
-    /// No attempts left, or a permanent error: dead-lettered.
-    Dead,
-    /// Refused: the token no longer holds the lease; the status it has now.
-    Stale(String),
+    /// No attempts left, or a permanent error: the mission is `failed` (and
+    /// in the dead-letter set).
+    Failed,
+    /// Refused: the token no longer holds the lease; the status the mission
+    /// has now (`None`: it no longer exists).
+    Stale(Option<Status>),
 }
 
 /// What a cancellation did.
@@ -84,13 +87,13 @@ pub enum CancelOutcome {
     NotFound,
 }
 
-/// What a re-drive did.
+/// What a retry of a failed mission did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RedriveOutcome {
+pub enum RetryOutcome {
     /// Back in the queue with fresh attempts.
     Requeued,
-    /// Nothing changed: only failed missions can be re-driven.
-    NotDead(Status),
+    /// Nothing changed: only failed missions can be retried.
+    NotFailed(Status),
     /// No such mission.
     NotFound,
 }
@@ -99,37 +102,51 @@ pub enum RedriveOutcome {
 fn report_args(inv: &mut redis::ScriptInvocation<'_>, reports: &[Report]) {
     for r in reports {
         match r {
-            Report::Log { level, message } => inv.arg("log").arg(*level).arg(message),
+            Report::Log { level, message } => inv.arg("log").arg(level.as_str()).arg(message),
             Report::Progress { percent, message } => inv.arg("progress").arg((*percent).min(100)).arg(message),
         };
     }
 }
 
 /// Reads the errors scripts raise on purpose (nothing written); any other is Redis'.
-fn script_error(e: redis::RedisError) -> QueueError {
+fn script_error(e: redis::RedisError) -> StoreError {
     match e.code() {
-        Some("UNKNOWN_TYPE") => QueueError::UnknownType(e.detail().unwrap_or_default().to_owned()),
+        Some("UNKNOWN_TYPE") => StoreError::UnknownType(e.detail().unwrap_or_default().to_owned()),
         Some("QUOTA") => match super::QuotaExceeded::from_script(e.detail().unwrap_or_default()) {
-            Some(q) => QueueError::Quota(q),
-            None => QueueError::Protocol(format!("unreadable quota error: {e}")),
+            Some(q) => StoreError::Quota(q),
+            None => StoreError::Protocol(format!("unreadable quota error: {e}")),
         },
-        _ => QueueError::Redis(e),
+        _ => StoreError::Redis(e),
     }
 }
 
-fn status(s: &str) -> Result<Status, QueueError> {
-    Status::from_str(s).map_err(QueueError::Protocol)
+fn status(s: &str) -> Result<Status, StoreError> {
+    Status::from_str(s).map_err(StoreError::Protocol)
+}
+
+/// The status in a `stale:<status>` reply (`stale:missing`: no mission).
+fn stale(reply: &str) -> Result<Option<Status>, StoreError> {
+    match reply.strip_prefix("stale:") {
+        Some("missing") => Ok(None),
+        Some(now) => status(now).map(Some),
+        None => Err(unexpected(reply)),
+    }
+}
+
+/// A script reply that is none of the shapes its script documents.
+pub(crate) fn unexpected(reply: &str) -> StoreError {
+    StoreError::Protocol(format!("unexpected script reply `{reply}`"))
 }
 
 impl Queue {
     /// Creates missions of one tenant atomically (all or none), honouring
-    /// idempotency keys and the tenant's quotas ([`QueueError::Quota`]: nothing
+    /// idempotency keys and the tenant's quotas ([`StoreError::Quota`]: nothing
     /// was written).
-    pub async fn enqueue(&self, missions: &[NewMission]) -> Result<Vec<Enqueued>, QueueError> {
+    pub async fn enqueue(&self, missions: &[NewMission]) -> Result<Vec<Enqueued>, StoreError> {
         if missions.is_empty() {
             return Ok(Vec::new());
         }
-        let protocol = |e: serde_json::Error| QueueError::Protocol(e.to_string());
+        let protocol = |e: serde_json::Error| StoreError::Protocol(e.to_string());
         let mut inv = self.invocation(&self.scripts.enqueue);
         inv.arg(self.settings.idempotency_window_ms);
         inv.arg(serde_json::to_string(&self.settings.quotas).map_err(protocol)?);
@@ -137,11 +154,16 @@ impl Queue {
             inv.arg(serde_json::to_string(m).map_err(protocol)?);
         }
         let rows: Vec<(String, u8)> = inv.invoke_async(&mut self.conn()).await.map_err(script_error)?;
-        Ok(rows.into_iter().map(|(id, created)| Enqueued { id, created: created == 1 }).collect())
+        rows.into_iter()
+            .map(|(id, created)| match created {
+                0 | 1 => Ok(Enqueued { id, created: created == 1 }),
+                other => Err(unexpected(&format!("created = {other}"))),
+            })
+            .collect()
     }
 
     /// Promotes due missions and leases up to `count` ready ones to `worker`.
-    pub async fn claim(&self, worker: &str, count: usize, lease_ms: u64) -> Result<ClaimBatch, QueueError> {
+    pub async fn claim(&self, worker: &str, count: usize, lease_ms: u64) -> Result<ClaimBatch, StoreError> {
         let token_prefix = uuid::Uuid::new_v4().simple().to_string();
         let reply: Vec<Value> = self
             .invocation(&self.scripts.claim)
@@ -153,7 +175,7 @@ impl Queue {
             .invoke_async(&mut self.conn())
             .await?;
         let mut it = reply.into_iter();
-        let due_in: i64 = redis::from_redis_value(it.next().unwrap_or(Value::Int(-1)))?;
+        let due_in: i64 = redis::from_redis_value(it.next().ok_or_else(|| unexpected("an empty claim reply"))?)?;
         let next_due_in = u64::try_from(due_in).ok().map(std::time::Duration::from_millis);
         let mut batch = ClaimBatch { missions: Vec::new(), next_due_in };
         for v in it {
@@ -188,7 +210,7 @@ impl Queue {
     /// Records success of the attempt holding `token`.
     /// Records success of the attempt holding `token`, storing its last
     /// `reports` (not yet written) first, in the same step.
-    pub async fn complete(&self, id: &str, token: &str, result: &str, reports: &[Report]) -> Result<Ack, QueueError> {
+    pub async fn complete(&self, id: &str, token: &str, result: &str, reports: &[Report]) -> Result<Ack, StoreError> {
         let summary: String = if result.len() > 200 {
             let mut end = 200;
             while !result.is_char_boundary(end) {
@@ -203,14 +225,14 @@ impl Queue {
         inv.arg(self.settings.max_log_lines);
         report_args(&mut inv, reports);
         let reply: String = inv.invoke_async(&mut self.conn()).await?;
-        Ok(match reply.strip_prefix("stale:") {
-            Some(now) => Ack::Stale(now.to_owned()),
-            None => Ack::Done,
-        })
+        match reply.as_str() {
+            "ok" => Ok(Ack::Done),
+            other => stale(other).map(Ack::Stale),
+        }
     }
 
     /// Records failure of the attempt holding `token`; the script decides retry or dead.
-    pub async fn fail(&self, id: &str, token: &str, kind: ErrorKind, message: &str) -> Result<FailOutcome, QueueError> {
+    pub async fn fail(&self, id: &str, token: &str, kind: ErrorKind, message: &str) -> Result<FailOutcome, StoreError> {
         let (what, next): (String, i64) = self
             .invocation(&self.scripts.fail)
             .arg(id)
@@ -223,8 +245,8 @@ impl Queue {
             .await?;
         Ok(match what.as_str() {
             "retrying" => FailOutcome::Retrying { next_attempt_ms: next },
-            "dead" => FailOutcome::Dead,
-            other => FailOutcome::Stale(other.trim_start_matches("stale:").to_owned()),
+            "failed" => FailOutcome::Failed,
+            other => FailOutcome::Stale(stale(other)?),
         })
     }
 
@@ -235,7 +257,7 @@ impl Queue {
         worker: &str,
         held: &[(String, String)],
         lease_ms: u64,
-    ) -> Result<Vec<String>, QueueError> {
+    ) -> Result<Vec<String>, StoreError> {
         let mut inv = self.invocation(&self.scripts.heartbeat);
         inv.arg(lease_ms).arg(worker);
         for (id, token) in held {
@@ -246,7 +268,7 @@ impl Queue {
 
     /// Gives back the leases `held` (id, token) of interrupted attempts: the
     /// missions go back to the queue at once, the attempts uncharged.
-    pub async fn release(&self, held: &[(String, String)], why: &str) -> Result<Vec<String>, QueueError> {
+    pub async fn release(&self, held: &[(String, String)], why: &str) -> Result<Vec<String>, StoreError> {
         if held.is_empty() {
             return Ok(Vec::new());
         }
@@ -259,7 +281,7 @@ impl Queue {
     }
 
     /// Recovers up to `limit` missions whose lease expired; returns their ids.
-    pub async fn reap(&self, limit: usize) -> Result<Vec<String>, QueueError> {
+    pub async fn reap(&self, limit: usize) -> Result<Vec<String>, StoreError> {
         Ok(self
             .invocation(&self.scripts.reap)
             .arg(limit)
@@ -270,12 +292,12 @@ impl Queue {
     }
 
     /// Deletes up to `limit` finished missions past their retention.
-    pub async fn expire(&self, limit: usize) -> Result<u64, QueueError> {
+    pub async fn expire(&self, limit: usize) -> Result<u64, StoreError> {
         Ok(self.invocation(&self.scripts.expire).arg(limit).invoke_async(&mut self.conn()).await?)
     }
 
     /// Cancels a mission that has not finished.
-    pub async fn cancel(&self, id: &str, by: &str, reason: &str) -> Result<CancelOutcome, QueueError> {
+    pub async fn cancel(&self, id: &str, by: &str, reason: &str) -> Result<CancelOutcome, StoreError> {
         let (what, st): (String, String) = self
             .invocation(&self.scripts.cancel)
             .arg(id)
@@ -288,16 +310,17 @@ impl Queue {
         Ok(match what.as_str() {
             "cancelled" => CancelOutcome::Cancelled { previous: status(&st)? },
             "finished" => CancelOutcome::AlreadyFinished(status(&st)?),
-            _ => CancelOutcome::NotFound,
+            "missing" => CancelOutcome::NotFound,
+            other => return Err(unexpected(other)),
         })
     }
 
     /// Sends a failed mission back to the queue with `max_attempts` fresh
     /// attempts (`None`: as many as it had), within its tenant's
-    /// `queued_missions` quota ([`QueueError::Quota`]: nothing changed).
-    pub async fn redrive(&self, id: &str, by: &str, max_attempts: Option<u32>) -> Result<RedriveOutcome, QueueError> {
+    /// `queued_missions` quota ([`StoreError::Quota`]: nothing changed).
+    pub async fn retry(&self, id: &str, by: &str, max_attempts: Option<u32>) -> Result<RetryOutcome, StoreError> {
         let (what, st): (String, String) = self
-            .invocation(&self.scripts.redrive)
+            .invocation(&self.scripts.retry)
             .arg(id)
             .arg(by)
             .arg(max_attempts.unwrap_or(0))
@@ -306,9 +329,10 @@ impl Queue {
             .await
             .map_err(script_error)?;
         Ok(match what.as_str() {
-            "requeued" => RedriveOutcome::Requeued,
-            "not_dead" => RedriveOutcome::NotDead(status(&st)?),
-            _ => RedriveOutcome::NotFound,
+            "requeued" => RetryOutcome::Requeued,
+            "not_failed" => RetryOutcome::NotFailed(status(&st)?),
+            "missing" => RetryOutcome::NotFound,
+            other => return Err(unexpected(other)),
         })
     }
 
@@ -321,23 +345,40 @@ impl Queue {
         token: &str,
         origin: &str,
         reports: &[Report],
-    ) -> Result<Option<u32>, QueueError> {
+    ) -> Result<Option<u32>, StoreError> {
         let mut inv = self.invocation(&self.scripts.report);
         inv.arg(id).arg(token).arg(self.settings.max_log_lines).arg(origin);
         report_args(&mut inv, reports);
         let stored: i64 = inv.invoke_async(&mut self.conn()).await?;
-        Ok(u32::try_from(stored).ok())
+        match stored {
+            -1 => Ok(None),
+            n => u32::try_from(n).map(Some).map_err(|_| unexpected(&n.to_string())),
+        }
     }
 }
 
 impl Queue {
     /// Removes a worker's registration (on a clean stop).
-    pub async fn deregister(&self, worker_id: &str) -> Result<(), QueueError> {
+    pub async fn deregister(&self, worker_id: &str) -> Result<(), StoreError> {
         redis::pipe()
             .hdel(self.keys.workers(), worker_id)
             .zrem(self.keys.workers_seen(), worker_id)
             .query_async::<()>(&mut self.conn())
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_of_no_documented_shape_is_a_protocol_error() {
+        assert_eq!(stale("stale:missing").ok(), Some(None));
+        assert_eq!(stale("stale:retrying").ok(), Some(Some(Status::Retrying)));
+        for bad in ["stale:bogus", "ok?", "", "dead"] {
+            assert!(matches!(stale(bad), Err(StoreError::Protocol(_))), "{bad}");
+        }
     }
 }

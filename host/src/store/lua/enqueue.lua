@@ -58,7 +58,7 @@ end
 local existing, claimed, new_n = {}, {}, 0
 for i, m in ipairs(specs) do
   if m.idempotency_key ~= '' then
-    local ik = P .. 'idem:' .. m.tenant .. ':' .. m.idempotency_key
+    local ik = idem_key(m.tenant, m.idempotency_key)
     existing[i] = claimed[ik] or redis.call('GET', ik)
     if not existing[i] then claimed[ik] = m.id end
   end
@@ -76,7 +76,7 @@ if new_n > 0 then
     return over('submission_burst', burst, 60, string.format(
       '%d missions at once is more than tenant %s may submit at once (%d); send smaller batches', new_n, tenant, burst))
   end
-  local bucket = P .. 't:' .. tenant .. ':bucket'
+  local bucket = bucket_key(tenant)
   local b = redis.call('HMGET', bucket, 'tokens', 'ts_ms')
   local tokens = tonumber(b[1]) or burst
   local since = math.max(0, NOW - (tonumber(b[2]) or NOW))
@@ -97,7 +97,7 @@ for i, m in ipairs(specs) do
   else
     local id = m.id
     if m.idempotency_key ~= '' then
-      redis.call('SET', P .. 'idem:' .. m.tenant .. ':' .. m.idempotency_key, id, 'PX', idem_ttl)
+      redis.call('SET', idem_key(m.tenant, m.idempotency_key), id, 'PX', idem_ttl)
     end
     -- The id is the key's; a correlation id equal to it and an empty
     -- idempotency key are left out (the reader fills them in): less memory.

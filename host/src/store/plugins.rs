@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
-use super::Manifest;
-use crate::queue::{Queue, QueueError};
+use super::{Queue, StoreError};
+use crate::model::manifest::Manifest;
 
 /// One stored plugin version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -78,8 +78,8 @@ pub struct PluginStore {
     queue: Queue,
 }
 
-fn protocol(e: impl std::fmt::Display) -> QueueError {
-    QueueError::Protocol(e.to_string())
+fn protocol(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Protocol(e.to_string())
 }
 
 impl PluginStore {
@@ -89,7 +89,7 @@ impl PluginStore {
     }
 
     /// Stores a version (already validated by the caller).
-    pub async fn put(&self, record: &VersionRecord, wasm: &[u8]) -> Result<PutOutcome, QueueError> {
+    pub async fn put(&self, record: &VersionRecord, wasm: &[u8]) -> Result<PutOutcome, StoreError> {
         let (what, digest): (String, String) = self
             .queue
             .invocation(&self.queue.scripts().plugin_put)
@@ -103,7 +103,8 @@ impl PluginStore {
         Ok(match what.as_str() {
             "stored" => PutOutcome::Stored,
             "exists" => PutOutcome::Exists,
-            _ => PutOutcome::Conflict(digest),
+            "conflict" => PutOutcome::Conflict(digest),
+            other => return Err(super::transitions::unexpected(other)),
         })
     }
 
@@ -115,7 +116,7 @@ impl PluginStore {
         version: &str,
         by: &str,
         only_unset: bool,
-    ) -> Result<ActivateOutcome, QueueError> {
+    ) -> Result<ActivateOutcome, StoreError> {
         let (what, types): (String, String) = self
             .queue
             .invocation(&self.queue.scripts().plugin_activate)
@@ -129,12 +130,13 @@ impl PluginStore {
         Ok(match what.as_str() {
             "activated" => ActivateOutcome::Activated(serde_json::from_str(&types).map_err(protocol)?),
             "unchanged" => ActivateOutcome::Unchanged,
-            _ => ActivateOutcome::Missing,
+            "missing" => ActivateOutcome::Missing,
+            other => return Err(super::transitions::unexpected(other)),
         })
     }
 
     /// Deletes a version that is not active.
-    pub async fn delete(&self, name: &str, version: &str, by: &str) -> Result<DeleteOutcome, QueueError> {
+    pub async fn delete(&self, name: &str, version: &str, by: &str) -> Result<DeleteOutcome, StoreError> {
         let (what, t): (String, String) = self
             .queue
             .invocation(&self.queue.scripts().plugin_delete)
@@ -146,18 +148,19 @@ impl PluginStore {
         Ok(match what.as_str() {
             "deleted" => DeleteOutcome::Deleted,
             "active" => DeleteOutcome::Active(t),
-            _ => DeleteOutcome::Missing,
+            "missing" => DeleteOutcome::Missing,
+            other => return Err(super::transitions::unexpected(other)),
         })
     }
 
     /// The active plugin of every mission type.
-    pub async fn active(&self) -> Result<BTreeMap<String, ActivePlugin>, QueueError> {
+    pub async fn active(&self) -> Result<BTreeMap<String, ActivePlugin>, StoreError> {
         let raw: BTreeMap<String, String> = self.queue.conn().hgetall(self.queue.keys().plugins_active()).await?;
         raw.into_iter().map(|(t, v)| Ok((t, serde_json::from_str(&v).map_err(protocol)?))).collect()
     }
 
     /// Every version of every plugin, by name then version.
-    pub async fn versions(&self) -> Result<BTreeMap<String, Vec<VersionRecord>>, QueueError> {
+    pub async fn versions(&self) -> Result<BTreeMap<String, Vec<VersionRecord>>, StoreError> {
         let names: Vec<String> = self.queue.conn().smembers(self.queue.keys().plugin_names()).await?;
         let mut out = BTreeMap::new();
         for name in names {
@@ -167,7 +170,7 @@ impl PluginStore {
     }
 
     /// Every version of one plugin, oldest upload first.
-    pub async fn versions_of(&self, name: &str) -> Result<Vec<VersionRecord>, QueueError> {
+    pub async fn versions_of(&self, name: &str) -> Result<Vec<VersionRecord>, StoreError> {
         let raw: Vec<String> = self.queue.conn().hvals(self.queue.keys().plugin_versions(name)).await?;
         let mut v: Vec<VersionRecord> =
             raw.iter().map(|r| serde_json::from_str(r).map_err(protocol)).collect::<Result<_, _>>()?;
@@ -176,13 +179,13 @@ impl PluginStore {
     }
 
     /// One version's record.
-    pub async fn version(&self, name: &str, version: &str) -> Result<Option<VersionRecord>, QueueError> {
+    pub async fn version(&self, name: &str, version: &str) -> Result<Option<VersionRecord>, StoreError> {
         let raw: Option<String> = self.queue.conn().hget(self.queue.keys().plugin_versions(name), version).await?;
         raw.map(|r| serde_json::from_str(&r).map_err(protocol)).transpose()
     }
 
     /// A component's bytes.
-    pub async fn blob(&self, digest: &str) -> Result<Option<Vec<u8>>, QueueError> {
+    pub async fn blob(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.queue.conn().get(self.queue.keys().plugin_blob(digest)).await?)
     }
 

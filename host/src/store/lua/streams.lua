@@ -10,7 +10,7 @@
 -- Returns: {1, open streams, limit} when the slot is held (or released), or
 --          {0, open streams, limit} when opening would pass the limit (nothing changes).
 local op, tenant, id, lease = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
-local key = P .. 't:' .. tenant .. ':streams'
+local key = streams_key(tenant)
 if op == 'close' then
   redis.call('ZREM', key, id)
   return { 1, redis.call('ZCARD', key), 0 }

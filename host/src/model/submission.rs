@@ -4,8 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::config::MissionDefaults;
-use crate::mission::Backoff;
+use crate::model::mission::Backoff;
 
 /// Highest priority; missions of higher priority are claimed first.
 pub const MAX_PRIORITY: u8 = 100;
@@ -238,7 +237,7 @@ impl MissionRequest {
             backoff_base_ms: backoff.base_ms,
             backoff_cap_ms: backoff.cap_ms,
             idempotency_key,
-            tenant: crate::auth::DEFAULT_TENANT.to_owned(),
+            tenant: crate::model::access::DEFAULT_TENANT.to_owned(),
             created_by: String::new(),
         })
     }
@@ -246,8 +245,65 @@ impl MissionRequest {
 
 impl NewMission {
     /// The same mission, owned by `principal`'s tenant and recorded as created by it.
-    pub fn owned_by(self, principal: &crate::auth::Principal) -> Self {
+    pub fn owned_by(self, principal: &crate::model::access::Principal) -> Self {
         NewMission { tenant: principal.tenant.clone(), created_by: principal.name.clone(), ..self }
+    }
+}
+
+/// Defaults and bounds for missions.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MissionDefaults {
+    /// Attempts when a submission gives none.
+    pub max_attempts: u32,
+    /// Attempt timeout when a submission gives none (ms).
+    pub timeout_ms: u64,
+    /// Largest timeout a submission may ask for (ms).
+    pub max_timeout_ms: u64,
+    /// Backoff when a submission gives none.
+    pub backoff: Backoff,
+    /// Deepest nesting of arrays and objects a payload may have (400 past it):
+    /// plugins and clients parse payloads recursively.
+    pub max_payload_depth: usize,
+    /// Overrides per mission type (a submission's own values win over these).
+    pub per_type: std::collections::HashMap<String, TypeDefaults>,
+}
+
+/// Defaults of one mission type; absent fields fall back to the global ones.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeDefaults {
+    /// Attempts of this type's missions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+    /// Attempt timeout (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Backoff between attempts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backoff: Option<Backoff>,
+}
+
+impl MissionDefaults {
+    /// Reads defaults from a JSON file such as
+    /// `{"max_attempts": 5, "per_type": {"flaky": {"backoff": {"base_ms": 100, "cap_ms": 2000}}}}`.
+    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing mission defaults in {}", path.display()))
+    }
+}
+
+impl Default for MissionDefaults {
+    fn default() -> Self {
+        MissionDefaults {
+            max_attempts: 3,
+            timeout_ms: 60_000,
+            max_timeout_ms: 24 * 3_600_000,
+            backoff: Backoff { base_ms: 1_000, cap_ms: 300_000 },
+            max_payload_depth: 64,
+            per_type: Default::default(),
+        }
     }
 }
 
@@ -297,7 +353,7 @@ mod tests {
     #[test]
     fn a_type_default_sits_between_the_submission_and_the_global_default() {
         let mut d = MissionDefaults::default();
-        d.per_type.insert("flaky".into(), crate::config::TypeDefaults { max_attempts: Some(7), ..Default::default() });
+        d.per_type.insert("flaky".into(), TypeDefaults { max_attempts: Some(7), ..Default::default() });
         let check = |json: &str| {
             let r: MissionRequest = serde_json::from_str(json).unwrap();
             r.validate(&d, Utc::now()).unwrap().max_attempts

@@ -1,23 +1,35 @@
-//! The mission queue on Redis: every state change is one Lua script that updates
-//! the record, the queue structures and the counters, and appends its event.
+//! Everything in Redis: the key names, the Lua scripts, missions and their
+//! queue, events, plugins, tokens and quotas, with one error type.
 //!
-//! Lifecycle: `enqueue` -> (`claim` -> `complete` | `fail`)* with `heartbeat`
-//! renewing leases, `reap` recovering expired ones, `cancel` and `redrive`
+//! The queue: every state change is one Lua script that updates the record,
+//! the queue structures and the counters, and appends its event. Lifecycle: `enqueue` -> (`claim` -> `complete` | `fail`)* with `heartbeat`
+//! renewing leases, `reap` recovering expired ones, `cancel` and `retry`
 //! for operators, and `expire` enforcing retention.
+//!
+//! Names: a mission that ran out of attempts is `failed` (its status, and
+//! every type and script reply that says so); the *dead-letter set* (key
+//! `dead`, route `/api/dead`, metrics outcome `dead`) is where failed missions
+//! wait, and keeps its wire names. Sending one back is a `retry`.
 
 mod event_log;
 mod keys;
+mod plugins;
 mod quotas;
 mod read;
 mod scripts;
+mod tokens;
 mod transitions;
 
-pub use event_log::{EventPage, EventQuery, EventStats};
-pub use keys::Keys;
+pub use event_log::{EventPage, EventQuery};
+pub use keys::{FIXED, Keys};
+pub use plugins::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
 pub use quotas::{Quota, QuotaExceeded, QuotaOverrides, QuotaUsage, QuotaView, STREAM_LEASE, SlotOp, TenantQuotas};
-pub use read::{Cursor, ListQuery, MissionPage, QueueEntry, Stats, TypeStats};
-pub use scripts::Scripts;
-pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RedriveOutcome};
+pub use read::{Cursor, ListQuery};
+// The read views live in the model; re-exported because the store returns them.
+pub use crate::model::views::{EventStats, MissionPage, QueueEntry, Stats, TypeStats};
+pub use scripts::{Scripts, prelude as lua_prelude};
+pub use tokens::TokenStore;
+pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RetryOutcome};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,12 +37,12 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{Script, ScriptInvocation};
 
-use crate::config::Config;
-use crate::mission::CorruptRecord;
+use crate::model::mission::CorruptRecord;
 
-/// Errors of queue operations. API handlers map `Redis` to 503.
+/// The one error type of the store (missions, events, plugins, tokens,
+/// quotas). API handlers map `Redis` to 503.
 #[derive(Debug, thiserror::Error)]
-pub enum QueueError {
+pub enum StoreError {
     /// Redis is unreachable or refused the command.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
@@ -48,13 +60,14 @@ pub enum QueueError {
     Quota(#[from] QuotaExceeded),
 }
 
-impl From<redis::ParsingError> for QueueError {
+impl From<redis::ParsingError> for StoreError {
     fn from(e: redis::ParsingError) -> Self {
-        QueueError::Protocol(e.to_string())
+        StoreError::Protocol(e.to_string())
     }
 }
 
-/// Settings of the queue taken from [`Config`].
+/// Settings of the queue, taken from the configuration by the server
+/// (`Config::queue_settings`) and passed down as plain values.
 #[derive(Debug, Clone)]
 pub struct QueueSettings {
     /// Approximate cap of each event stream (each tenant's and the shared one).
@@ -73,35 +86,12 @@ pub struct QueueSettings {
     pub host_sse_streams: usize,
 }
 
-impl QueueSettings {
-    /// The queue part of the host configuration.
-    pub fn from_config(c: &Config) -> Self {
-        let ms = |d: Duration| d.as_millis() as u64;
-        QueueSettings {
-            events_max_len: c.events_max_len,
-            retention_completed_ms: ms(c.retention_completed),
-            retention_failed_ms: ms(c.retention_failed),
-            idempotency_window_ms: ms(c.idempotency_window).max(1),
-            max_log_lines: c.max_log_lines,
-            // Out-of-range defaults are refused by `QuotaConfig::validate`; these
-            // floors only keep the scripts' arithmetic sound should one slip through.
-            quotas: TenantQuotas {
-                submissions_per_second: c.quotas.submissions_per_second.max(1),
-                submission_burst: c.quotas.submission_burst.max(1),
-                max_priority: c.quotas.max_priority.min(crate::submission::MAX_PRIORITY),
-                ..TenantQuotas::from(&c.quotas)
-            },
-            host_sse_streams: c.quotas.host_sse_streams.max(1),
-        }
-    }
-}
-
 /// A handle on the queue; cheap to clone (one multiplexed connection underneath).
 #[derive(Clone)]
 pub struct Queue {
     conn: ConnectionManager,
     keys: Keys,
-    fixed: Arc<[String; 14]>,
+    fixed: Arc<[String; keys::FIXED.len()]>,
     scripts: Arc<Scripts>,
     settings: Arc<QueueSettings>,
     /// Who this host is, written as the `source` of the events it produces.
@@ -159,7 +149,7 @@ impl Queue {
     }
 
     /// Checks that Redis answers; returns the round-trip time.
-    pub async fn ping(&self) -> Result<Duration, QueueError> {
+    pub async fn ping(&self) -> Result<Duration, StoreError> {
         let start = std::time::Instant::now();
         let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
         Ok(start.elapsed())

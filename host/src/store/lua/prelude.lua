@@ -1,6 +1,6 @@
 -- Prelude shared by every queue script (prepended when the scripts are loaded).
 --
--- KEYS (the same fixed list for every script, in the order of `Keys::fixed` in keys.rs):
+-- KEYS (the same fixed list for every script, `FIXED` in keys.rs, named in K by it):
 --   1 ready     ZSET  missions ready to run, score = priority rank * 2^32 + sequence
 --   2 delayed   ZSET  missions waiting for run_at / a retry, score = due time (ms)
 --   3 active    ZSET  missions under a lease, score = lease expiry (ms)
@@ -15,7 +15,8 @@
 --  12 counts    HASH  "<tenant>|<event type>" -> events written (never trimmed)
 --  13 plugins   HASH  mission type -> JSON {name, version, digest} of its active plugin
 --  14 quotas    HASH  tenant -> JSON of the quotas an admin set for it
--- Listing indexes are per tenant (derived from the prefix): t:<tenant>:all and
+--  15 names     SET   plugin names
+-- Listing indexes are per tenant (derived from the prefix, see below): t:<tenant>:all and
 -- t:<tenant>:status:<status>, scored by time (ms). (No index per type: each
 -- costs memory per mission; a type filter reads the narrower of these.)
 -- Each tenant's mission events go to its own stream, t:<tenant>:events, capped
@@ -29,12 +30,12 @@
 local P = ARGV[1]
 local MAXLEN = ARGV[2]
 local SOURCE = ARGV[3]
-local K = {
-  ready = KEYS[1], delayed = KEYS[2], active = KEYS[3], dead = KEYS[4],
-  events = KEYS[5], wake = KEYS[6], stats = KEYS[7], seq = KEYS[8],
-  expiry = KEYS[9], workers = KEYS[10], seen = KEYS[11], counts = KEYS[12], plugins = KEYS[13],
-  quotas = KEYS[14],
-}
+-- K (the fixed keys by name, from KEYS), one function per derived key (mkey(id),
+-- log_key(id), all_key(tenant), status_key(tenant, status), events_key(tenant),
+-- bucket_key(tenant), streams_key(tenant), idem_key(tenant, key),
+-- versions_key(name), blob_key(digest)) and DEFAULT_TENANT are generated from
+-- keys.rs (FIXED, DERIVED) and inserted here: no key is spelled in Lua.
+--@KEYS@
 
 local t = redis.call('TIME')
 local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -42,17 +43,13 @@ local NOW_S = string.format('%d.%03d', math.floor(NOW / 1000), NOW % 1000)
 -- NOW as text, formatted once: Redis would format the number for every command.
 local NOW_MS = string.format('%d', NOW)
 
-local function mkey(id) return P .. 'm:' .. id end
-local function all_key(tenant) return P .. 't:' .. tenant .. ':all' end
-local function status_key(tenant, status) return P .. 't:' .. tenant .. ':status:' .. status end
-local function events_key(tenant) return P .. 't:' .. tenant .. ':events' end
 
 -- Per-call memo of each mission's correlation id and tenant, which never
 -- change: scripts that read the record anyway prime it, so events and index
 -- moves cost no extra reads. A record without a correlation id uses its id.
 local CTX = {}
 local function remember(id, cid, tenant)
-  CTX[id] = { cid = cid or id, tenant = tenant or 'default' }
+  CTX[id] = { cid = cid or id, tenant = tenant or DEFAULT_TENANT }
   return CTX[id]
 end
 local function ctx_of(id)
@@ -136,7 +133,7 @@ end
 -- `leased`, each with a mission.progress event. Returns how many were stored.
 local function apply_reports(id, leased, cap, origin, first)
   local key = mkey(id)
-  local logkey = key .. ':log'
+  local logkey = log_key(id)
   local stored = 0
   for i = first, #ARGV, 3 do
     local kind, a, msg = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -165,7 +162,7 @@ end
 
 -- Ends a running attempt in failure: retry later while attempts remain and the
 -- error is retryable, otherwise fail the mission into the dead-letter set.
--- Returns 'retrying', next attempt time (ms) or 'dead', 0.
+-- Returns 'retrying', next attempt time (ms) or 'failed', 0.
 local function fail_attempt(id, kind, message, jitter, dead_retention_ms)
   local key = mkey(id)
   local m = redis.call('HMGET', key, 'type', 'attempts', 'max_attempts', 'backoff_base_ms', 'backoff_cap_ms')
@@ -188,7 +185,7 @@ local function fail_attempt(id, kind, message, jitter, dead_retention_ms)
   redis.call('HDEL', key, 'next_attempt_ms')
   redis.call('ZADD', K.dead, NOW, id)
   schedule_expiry(id, dead_retention_ms)
-  return { 'dead', 0 }
+  return { 'failed', 0 }
 end
 
 -- ---------------------------------------------------------------- script body

@@ -8,16 +8,16 @@
 -- Returns: {'stored', ''} | {'exists', ''} (same version, same digest: nothing
 --          changes) | {'conflict', existing digest} (versions are immutable).
 local name, version, digest = ARGV[4], ARGV[5], ARGV[6]
-local vkey = P .. 'plugins:v:' .. name
+local vkey = versions_key(name)
 local existing = redis.call('HGET', vkey, version)
 if existing then
   local d = cjson.decode(existing).digest
   if d == digest then return { 'exists', '' } end
   return { 'conflict', d }
 end
-redis.call('SET', P .. 'plugins:blob:' .. digest, ARGV[8])
+redis.call('SET', blob_key(digest), ARGV[8])
 redis.call('HSET', vkey, version, ARGV[7])
-redis.call('SADD', P .. 'plugins:names', name)
+redis.call('SADD', K.names, name)
 local rec = cjson.decode(ARGV[7])
 emit('plugin.uploaded', false, { name = name, version = version, digest = digest, size = rec.size,
   mission_types = rec.manifest.mission_types, uploaded_by = rec.uploaded_by })

@@ -1,12 +1,11 @@
 //! Reads: records, lists, logs, stats and events. Reads never change state.
 
-use std::collections::BTreeMap;
-
 use redis::AsyncCommands;
-use serde::Serialize;
 
-use super::{Queue, QueueError};
-use crate::mission::{Mission, Status};
+use super::{Queue, StoreError};
+use crate::model::mission::{Mission, Status};
+use crate::model::views::{MissionPage, QueueEntry, Stats};
+use crate::model::worker_info::WorkerInfo;
 
 /// Filters of `GET /api/missions`.
 #[derive(Debug, Clone, Default)]
@@ -46,71 +45,19 @@ impl std::fmt::Display for Cursor {
     }
 }
 
-/// One page of missions.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct MissionPage {
-    /// The missions, newest first.
-    pub missions: Vec<Mission>,
-    /// Where the next page starts; `None` when nothing can follow.
-    pub next_cursor: Option<String>,
-}
-
-/// Counts per status for one mission type (or all).
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct TypeStats {
-    /// Missions per status.
-    pub by_status: BTreeMap<String, i64>,
-    /// All missions.
-    pub total: i64,
-}
-
-/// `GET /api/stats`: counts of the caller's tenant; the queue's gauges are
-/// those of the one queue every tenant shares.
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct Stats {
-    /// All types together.
-    pub totals: TypeStats,
-    /// Per mission type.
-    pub by_type: BTreeMap<String, TypeStats>,
-    /// Missions ready to run now.
-    pub queue_depth: u64,
-    /// Missions waiting for `run_at` or a retry.
-    pub delayed: u64,
-    /// Missions under a lease.
-    pub running: u64,
-    /// Missions in the dead-letter set.
-    pub dead: u64,
-}
-
-/// One entry of `GET /api/queue`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct QueueEntry {
-    /// 1 is next.
-    pub position: usize,
-    /// Mission id.
-    pub id: String,
-    /// Mission type.
-    #[serde(rename = "type")]
-    pub mission_type: String,
-    /// Priority.
-    pub priority: u8,
-    /// Its tenant.
-    pub tenant: String,
-}
-
 /// How many ids a filtered listing reads per round trip, and in all.
 const SCAN_CHUNK: usize = 200;
 const SCAN_MAX: usize = 10_000;
 
 impl Queue {
     /// One mission, or `None`.
-    pub async fn get(&self, id: &str) -> Result<Option<Mission>, QueueError> {
+    pub async fn get(&self, id: &str) -> Result<Option<Mission>, StoreError> {
         let h: std::collections::HashMap<String, String> = self.conn().hgetall(self.keys.mission(id)).await?;
         Ok(Mission::from_hash(id, h)?)
     }
 
     /// Several missions in one round trip, in the order of `ids` (missing ones skipped).
-    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<Mission>, QueueError> {
+    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<Mission>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -129,7 +76,7 @@ impl Queue {
     }
 
     /// Missions matching `q`, newest first.
-    pub async fn list(&self, q: &ListQuery) -> Result<MissionPage, QueueError> {
+    pub async fn list(&self, q: &ListQuery) -> Result<MissionPage, StoreError> {
         // Walk the status index, or all; filter by type while reading.
         let index = match &q.status {
             Some(s) => self.keys.by_status(&q.tenant, s.as_str()),
@@ -194,7 +141,7 @@ impl Queue {
     /// A mission's log lines (JSON objects), oldest first.
     /// Up to `limit` lines from line `from` on (the log only grows, so a line's
     /// position never changes), and whether more follow.
-    pub async fn log(&self, id: &str, from: usize, limit: usize) -> Result<(Vec<serde_json::Value>, bool), QueueError> {
+    pub async fn log(&self, id: &str, from: usize, limit: usize) -> Result<(Vec<serde_json::Value>, bool), StoreError> {
         // One line more than asked tells whether another page follows.
         let lines: Vec<String> = self.conn().lrange(self.keys.log(id), from as isize, (from + limit) as isize).await?;
         let more = lines.len() > limit;
@@ -206,7 +153,7 @@ impl Queue {
 
     /// Counters per status and type of one tenant (`None`: of all), and the
     /// sizes of the queue structures.
-    pub async fn stats(&self, tenant: Option<&str>) -> Result<Stats, QueueError> {
+    pub async fn stats(&self, tenant: Option<&str>) -> Result<Stats, StoreError> {
         let (counters, ready, delayed, active, dead): (Vec<(String, i64)>, u64, u64, u64, u64) = redis::pipe()
             .hgetall(self.keys.stats())
             .zcard(self.keys.ready())
@@ -234,7 +181,7 @@ impl Queue {
     /// The next `n` missions in claim order.
     /// The next `n` ready missions in claim order after queue score `after`
     /// (a page's last), and the last one's score.
-    pub async fn peek(&self, n: usize, after: Option<u64>) -> Result<(Vec<QueueEntry>, Option<u64>), QueueError> {
+    pub async fn peek(&self, n: usize, after: Option<u64>) -> Result<(Vec<QueueEntry>, Option<u64>), StoreError> {
         let min = after.map_or_else(|| "-inf".to_owned(), |s| format!("({s}"));
         let (entries, before): (Vec<(String, f64)>, usize) = redis::pipe()
             .zrangebyscore_limit_withscores(self.keys.ready(), &min, "+inf", 0, n as isize)
@@ -261,35 +208,27 @@ impl Queue {
 
 impl Queue {
     /// The tenant owning mission `id`, or `None` if there is no such mission.
-    pub async fn owner(&self, id: &str) -> Result<Option<String>, QueueError> {
+    pub async fn owner(&self, id: &str) -> Result<Option<String>, StoreError> {
         let (exists, tenant): (bool, Option<String>) = redis::pipe()
             .exists(self.keys.mission(id))
             .hget(self.keys.mission(id), "tenant")
             .query_async(&mut self.conn())
             .await?;
-        Ok(exists.then(|| tenant.unwrap_or_else(|| crate::auth::DEFAULT_TENANT.to_owned())))
+        Ok(exists.then(|| tenant.unwrap_or_else(|| crate::model::access::DEFAULT_TENANT.to_owned())))
     }
 
     /// Registered workers (JSON as their heartbeats wrote it), each with
     /// `alive`: whether it renewed within its lease length.
-    pub async fn workers(&self) -> Result<Vec<serde_json::Value>, QueueError> {
+    pub async fn workers(&self) -> Result<Vec<WorkerInfo>, StoreError> {
         let (all, time): (Vec<(String, String)>, (i64, i64)) =
             redis::pipe().hgetall(self.keys.workers()).cmd("TIME").query_async(&mut self.conn()).await?;
         let now = time.0 as f64 + time.1 as f64 / 1e6;
-        let mut out: Vec<serde_json::Value> = all
+        let mut out: Vec<WorkerInfo> = all
             .into_iter()
-            .filter_map(|(_, json)| serde_json::from_str::<serde_json::Value>(&json).ok())
-            .map(|mut w| {
-                let last = w["last_heartbeat"].as_f64().unwrap_or(0.0);
-                let lease = w["lease_ms"].as_f64().unwrap_or(0.0) / 1000.0;
-                w["alive"] = serde_json::Value::Bool(now - last <= lease);
-                if w.get("missions").is_none() {
-                    w["missions"] = serde_json::json!([]);
-                }
-                w
-            })
+            .filter_map(|(_, json)| serde_json::from_str::<WorkerInfo>(&json).ok())
+            .map(|w| WorkerInfo { alive: now - w.last_heartbeat <= w.lease_ms as f64 / 1000.0, ..w })
             .collect();
-        out.sort_by(|a, b| a["id"].as_str().cmp(&b["id"].as_str()));
+        out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
 }

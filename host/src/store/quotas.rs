@@ -10,8 +10,7 @@
 use redis::AsyncCommands as _;
 use serde::{Deserialize, Serialize};
 
-use super::{Queue, QueueError};
-use crate::config::QuotaConfig;
+use super::{Queue, StoreError};
 
 /// A tenant's effective quotas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -36,19 +35,6 @@ const MAX_RATE: u64 = 1_000_000;
 const MAX_BURST: u64 = 10_000_000;
 const MAX_TIMEOUT_MS: u64 = 31 * 24 * 3_600_000;
 const MAX_STREAMS: u64 = 100_000;
-
-impl From<&QuotaConfig> for TenantQuotas {
-    fn from(c: &QuotaConfig) -> Self {
-        TenantQuotas {
-            queued_missions: c.queued_missions,
-            submissions_per_second: c.submissions_per_second,
-            submission_burst: c.submission_burst,
-            max_priority: c.max_priority,
-            max_timeout_ms: c.max_timeout_ms,
-            sse_streams: c.sse_streams,
-        }
-    }
-}
 
 impl TenantQuotas {
     /// These quotas with an admin's overrides applied.
@@ -78,7 +64,7 @@ impl TenantQuotas {
         check("queued_missions", self.queued_missions, 0, MAX_QUEUED)?;
         check("submissions_per_second", self.submissions_per_second, 1, MAX_RATE)?;
         check("submission_burst", self.submission_burst, 1, MAX_BURST)?;
-        check("max_priority", u64::from(self.max_priority), 0, u64::from(crate::submission::MAX_PRIORITY))?;
+        check("max_priority", u64::from(self.max_priority), 0, u64::from(crate::model::submission::MAX_PRIORITY))?;
         check("max_timeout_ms", self.max_timeout_ms, 1, MAX_TIMEOUT_MS)?;
         check("sse_streams", self.sse_streams, 0, MAX_STREAMS)
     }
@@ -214,7 +200,7 @@ impl Queue {
     }
 
     /// A tenant's quotas, overrides and usage.
-    pub async fn quotas(&self, tenant: &str) -> Result<QuotaView, QueueError> {
+    pub async fn quotas(&self, tenant: &str) -> Result<QuotaView, StoreError> {
         let (set, pending, retrying, streams): (Option<String>, u64, u64, u64) = redis::pipe()
             .hget(self.keys.quotas(), tenant)
             .zcard(self.keys.by_status(tenant, "pending"))
@@ -223,7 +209,7 @@ impl Queue {
             .query_async(&mut self.conn())
             .await?;
         let overrides: QuotaOverrides = match set {
-            Some(json) => serde_json::from_str(&json).map_err(|e| QueueError::Protocol(e.to_string()))?,
+            Some(json) => serde_json::from_str(&json).map_err(|e| StoreError::Protocol(e.to_string()))?,
             None => QuotaOverrides::default(),
         };
         Ok(QuotaView {
@@ -235,11 +221,11 @@ impl Queue {
     }
 
     /// Replaces what an admin set for `tenant` (empty: the defaults again).
-    pub async fn set_quotas(&self, tenant: &str, overrides: &QuotaOverrides) -> Result<(), QueueError> {
+    pub async fn set_quotas(&self, tenant: &str, overrides: &QuotaOverrides) -> Result<(), StoreError> {
         if *overrides == QuotaOverrides::default() {
             let _: u64 = self.conn().hdel(self.keys.quotas(), tenant).await?;
         } else {
-            let json = serde_json::to_string(overrides).map_err(|e| QueueError::Protocol(e.to_string()))?;
+            let json = serde_json::to_string(overrides).map_err(|e| StoreError::Protocol(e.to_string()))?;
             let _: u64 = self.conn().hset(self.keys.quotas(), tenant, json).await?;
         }
         Ok(())
@@ -247,7 +233,7 @@ impl Queue {
 
     /// Takes (`open`), renews or releases (`close`) the slot of event stream
     /// `id` of `tenant`; opening past the tenant's `sse_streams` is refused.
-    pub async fn stream_slot(&self, op: SlotOp, tenant: &str, id: &str) -> Result<(), QueueError> {
+    pub async fn stream_slot(&self, op: SlotOp, tenant: &str, id: &str) -> Result<(), StoreError> {
         let (held, open, limit): (u8, u64, u64) = self
             .invocation(&self.scripts.streams)
             .arg(op.as_str())
@@ -260,7 +246,7 @@ impl Queue {
         if held == 1 {
             return Ok(());
         }
-        Err(QueueError::Quota(QuotaExceeded {
+        Err(StoreError::Quota(QuotaExceeded {
             quota: Quota::SseStreams,
             limit,
             retry_after_s: 5,
@@ -296,7 +282,14 @@ mod tests {
 
     #[test]
     fn overrides_replace_only_what_they_name_and_values_are_bounded() {
-        let d = TenantQuotas::from(&QuotaConfig::default());
+        let d = TenantQuotas {
+            queued_missions: 100_000,
+            submissions_per_second: 1_000,
+            submission_burst: 10_000,
+            max_priority: 100,
+            max_timeout_ms: 3_600_000,
+            sse_streams: 16,
+        };
         assert!(d.validate().is_ok());
         let o = QuotaOverrides { max_priority: Some(50), ..Default::default() };
         let q = d.with(&o);

@@ -1,17 +1,17 @@
--- redrive: sends a dead mission back to the queue with fresh attempts (same id).
+-- retry: sends a failed mission back to the queue with fresh attempts (same id).
 -- KEYS: the fixed queue keys (see prelude).
 -- ARGV[4] mission id
--- ARGV[5] who re-drives
+-- ARGV[5] who retries it (its event names it `redriven_by`: the wire name is kept)
 -- ARGV[6] attempts it gets anew (0: its previous max_attempts)
 -- ARGV[7] the host's default `queued_missions` quota (KEYS quotas overrides it)
--- Returns: {'requeued', ''} | {'not_dead', status} | {'missing', ''}, or, with
+-- Returns: {'requeued', ''} | {'not_failed', status} | {'missing', ''}, or, with
 --          nothing changed, the error `QUOTA queued_missions <limit> 1 <message>`
 --          when the tenant already has as many missions waiting as it may.
 local id = ARGV[4]
 local key = mkey(id)
 local m = redis.call('HMGET', key, 'type', 'status', 'priority', 'max_attempts', 'correlation_id', 'tenant')
 if not m[1] then return { 'missing', '' } end
-if m[2] ~= 'failed' then return { 'not_dead', m[2] } end
+if m[2] ~= 'failed' then return { 'not_failed', m[2] } end
 local tenant = remember(id, m[5], m[6]).tenant
 local limit = tonumber(ARGV[7])
 local set = redis.call('HGET', K.quotas, tenant)

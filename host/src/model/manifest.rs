@@ -5,8 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::LimitMaxima;
-use crate::submission::valid_type_name;
+use crate::model::submission::valid_type_name;
 
 /// Largest memory cap a manifest may ask for (MiB); also the pool's slot size.
 pub const MAX_MEMORY_MB: u32 = 1024;
@@ -212,6 +211,36 @@ impl Manifest {
             return err(format!("the plugin serves mission types {:?}, the manifest declares {:?}", theirs, ours));
         }
         Ok(())
+    }
+}
+
+/// The most a manifest's `limits` may ask for (config `[limits.max]`); an
+/// upload over one is refused, and a host whose maxima are lower clamps a
+/// stored plugin's budget to its own.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitMaxima {
+    /// Most log lines per attempt.
+    pub max_log_lines: u32,
+    /// Longest log line.
+    pub max_log_line_bytes: usize,
+    /// Most stored progress updates per attempt.
+    pub max_progress_updates: u32,
+    /// Longest progress note.
+    pub max_progress_message_bytes: usize,
+    /// Longest error message.
+    pub max_error_bytes: usize,
+}
+
+impl Default for LimitMaxima {
+    fn default() -> Self {
+        LimitMaxima {
+            max_log_lines: 100_000,
+            max_log_line_bytes: 1 << 20,
+            max_progress_updates: 100_000,
+            max_progress_message_bytes: 64 << 10,
+            max_error_bytes: 1 << 20,
+        }
     }
 }
 

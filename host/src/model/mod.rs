@@ -1,0 +1,12 @@
+//! The model: plain values every other layer shares, with no I/O. Nothing here
+//! imports another module of the crate.
+
+pub mod access;
+pub mod events;
+pub mod manifest;
+pub mod mission;
+pub mod plugin_ref;
+pub mod report;
+pub mod submission;
+pub mod views;
+pub mod worker_info;
