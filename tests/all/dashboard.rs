@@ -72,6 +72,12 @@ async fn an_operator_signs_in_and_watches_a_mission_arrive_live_and_open_to_its_
     b.element(&row).await;
     b.wait_text(&row, "completed").await;
     b.screenshot("missions").await;
+    // The time filter is the API's (`since`/`until`): a window in the future shows nothing,
+    // one around now shows the mission.
+    b.go("#/missions?after=2999-01-01T00:00:00").await;
+    b.wait_text("#missions-list", "No missions match").await;
+    b.go("#/missions?after=2000-01-01T00:00:00&before=2999-01-01T00:00:00&status=completed").await;
+    b.element(&row).await;
 
     b.click(&format!("{row} a")).await;
     b.element("#timeline li[data-type=\"mission.completed\"]").await;

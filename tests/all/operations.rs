@@ -191,3 +191,42 @@ async fn the_queue_workers_and_plugins_lists_page_with_cursors() {
     let (status, body) = env.api.get("/api/queue?cursor=abc").await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_query")));
 }
+
+/// Redis' clock in ms (the clock missions are stamped with).
+async fn redis_ms(redis: &TestRedis) -> i64 {
+    let (s, us): (i64, i64) = redis::cmd("TIME").query_async(&mut redis.conn().await).await.unwrap();
+    s * 1000 + us / 1000
+}
+
+#[tokio::test]
+async fn the_mission_list_filters_by_creation_time_on_every_index_and_pages() {
+    let env = TestEnv::start_with(|c| c.concurrency = 0).await;
+    // Three missions a millisecond or more apart (waiting on Redis' clock, not sleeping).
+    let mut made = Vec::new();
+    for n in 0..3 {
+        let id = env.api.submit(json!({ "type": "echo", "payload": n })).await;
+        let created = env.api.mission(&id).await["created_at"].as_str().unwrap().to_owned();
+        let ms = chrono::DateTime::parse_from_rfc3339(&created).unwrap().timestamp_millis();
+        wait_until(Duration::from_secs(5), || redis_ms(&env.redis), |now| *now > ms).await.expect("the clock moves");
+        made.push((id, created));
+    }
+    let [(a, a_at), (b, b_at), (c, _)] = <[(String, String); 3]>::try_from(made).unwrap();
+    let list = |q: String| {
+        let api = env.api.clone();
+        async move { all_pages(&api, &format!("/api/missions?limit=1&{q}"), "missions", "id").await }
+    };
+    assert_eq!(list(format!("since={b_at}")).await, [c.clone(), b.clone()]);
+    assert_eq!(list(format!("until={b_at}")).await, [b.clone(), a.clone()]);
+    assert_eq!(list(format!("since={b_at}&until={b_at}")).await, [b.clone()]);
+    assert_eq!(list(format!("since={a_at}&status=pending")).await, [c.clone(), b.clone(), a.clone()]);
+    assert_eq!(list(format!("until={b_at}&status=pending&type=echo")).await, [b, a]);
+    // Unix seconds work too; malformed times are 400s naming the parameter.
+    let secs = chrono::DateTime::parse_from_rfc3339(&a_at).unwrap().timestamp_millis() as f64 / 1000.0;
+    assert_eq!(list(format!("since={secs}")).await.len(), 3);
+    for bad in ["since=yesterday", "until=0001-01-01T00:00:00Z", "since=-5"] {
+        let (status, body) = env.api.get(&format!("/api/missions?{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        let name = bad.split('=').next().unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains(name), "{bad}: {body}");
+    }
+}

@@ -176,6 +176,10 @@ pub struct ListParams {
     #[serde(rename = "type")]
     #[param(rename = "type", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     mission_type: Option<String>,
+    /// Only missions created at or after this time: RFC 3339, or Unix seconds.
+    since: Option<String>,
+    /// Only missions created at or before this time: RFC 3339, or Unix seconds.
+    until: Option<String>,
     /// 1 to 1,000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
@@ -193,7 +197,8 @@ pub fn limit(given: Option<usize>, default: usize) -> Result<usize, ApiError> {
 }
 
 /// Lists the tenant's missions, newest first, a page at a time; `next_cursor`
-/// continues it (`null` at the end). With a `type` filter a page may hold
+/// continues it (`null` at the end). `since` and `until` bound the creation
+/// time. With a `type` filter (or `until` with a `status`) a page may hold
 /// fewer than `limit` (one request reads at most 10,000 missions), yet the
 /// cursor goes on.
 #[utoipa::path(get, path = "/api/missions", tag = "missions", params(ListParams),
@@ -224,6 +229,8 @@ pub async fn list(
         tenant: caller.tenant().to_owned(),
         status,
         mission_type: p.mission_type,
+        since_ms: super::events::time_ms("since", p.since.as_deref())?,
+        until_ms: super::events::time_ms("until", p.until.as_deref())?,
         limit: limit(p.limit, 50)?,
         cursor: cursor(p.cursor)?,
     };

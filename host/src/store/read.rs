@@ -16,6 +16,10 @@ pub struct ListQuery {
     pub status: Option<Status>,
     /// Only missions of this type.
     pub mission_type: Option<String>,
+    /// Only missions created at or after this time (ms since 1970).
+    pub since_ms: Option<u64>,
+    /// Only missions created at or before this time (ms since 1970).
+    pub until_ms: Option<u64>,
     /// At most this many.
     pub limit: usize,
     /// Continue after this position (from a previous page's `next_cursor`).
@@ -85,13 +89,20 @@ impl Queue {
         // Resume just after the cursor's item, found by rank so that missions
         // added since (at the top) shift nothing; if it left the index, after
         // everything newer than its score.
-        let start = match &q.cursor {
+        let mut start = match &q.cursor {
             None => 0,
             Some(c) => match self.conn().zrevrank::<_, _, Option<usize>>(&index, &c.id).await? {
                 Some(rank) => rank + 1,
                 None => self.conn().zcount::<_, _, _, usize>(&index, format!("({}", c.score), "+inf").await?,
             },
         };
+        // The `all` index is scored by creation time: what is newer than
+        // `until` is skipped by count, not read. (A status index is scored by
+        // when the mission entered that status, which is never before its
+        // creation: there `until` filters while reading.)
+        if let (Some(until), None) = (q.until_ms, &q.status) {
+            start = start.max(self.conn().zcount::<_, _, _, usize>(&index, format!("({until}"), "+inf").await?);
+        }
         let mut out: Vec<(Mission, i64)> = Vec::new();
         let mut offset = start;
         let mut exhausted = false;
@@ -115,10 +126,20 @@ impl Queue {
                     break;
                 }
                 let score = scores.get(&m.id).copied().unwrap_or_default();
+                // Index scores never precede creation: past `since`, nothing older can match.
+                if q.since_ms.is_some_and(|since| score < since as i64) {
+                    exhausted = true;
+                    chunk_last = Some(m.id.clone());
+                    last_scanned = Some((m.id.clone(), score));
+                    break;
+                }
                 last_scanned = Some((m.id.clone(), score));
+                let created = m.created_at.timestamp_millis();
                 let status_ok = q.status.is_none_or(|s| s == m.status);
                 let type_ok = q.mission_type.as_ref().is_none_or(|t| *t == m.mission_type);
-                if status_ok && type_ok {
+                let time_ok =
+                    q.since_ms.is_none_or(|t| created >= t as i64) && q.until_ms.is_none_or(|t| created <= t as i64);
+                if status_ok && type_ok && time_ok {
                     out.push((m, score));
                 }
             }

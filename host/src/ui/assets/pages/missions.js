@@ -10,7 +10,8 @@ const STATUSES = ["pending", "running", "retrying", "completed", "failed", "canc
 const PAGE = 25;
 
 export function render(main, ctx, { params }) {
-  const f = { status: params.get("status") || "", type: params.get("type") || "", after: params.get("after") || "" };
+  const f = { status: params.get("status") || "", type: params.get("type") || "",
+    after: params.get("after") || "", before: params.get("before") || "" };
   const cursors = [null]; // the cursor of each page shown so far, for "newer"
   const list = h("div", { id: "missions-list" });
   const pager = h("div", { class: "row end" });
@@ -20,6 +21,7 @@ export function render(main, ctx, { params }) {
   const statusSelect = h("select", { id: "f-status", name: "status" }, h("option", { value: "" }, "any"),
     STATUSES.map((s) => h("option", { value: s, selected: s === f.status }, s)));
   const after = h("input", { id: "f-after", type: "datetime-local", name: "after", value: f.after, step: "1" });
+  const before = h("input", { id: "f-before", type: "datetime-local", name: "before", value: f.before, step: "1" });
   const search = h("input", { id: "f-id", type: "search", placeholder: "mission id", autocomplete: "off", spellcheck: "false" });
 
   api("/api/stats").then((s) => {
@@ -35,21 +37,24 @@ export function render(main, ctx, { params }) {
     } }, h("label", { for: "f-id" }, "Search by id", search), h("button", { type: "submit" }, "Open")),
     h("form", { class: "filters", "aria-label": "Filters", onsubmit: (e) => {
       e.preventDefault();
-      ctx.go("#/missions" + qs({ status: statusSelect.value, type: typeSelect.value, after: after.value }));
+      ctx.go("#/missions" + qs({ status: statusSelect.value, type: typeSelect.value, after: after.value, before: before.value }));
     } },
     h("label", { for: "f-status" }, "Status", statusSelect), h("label", { for: "f-type" }, "Type", typeSelect),
     h("label", { for: "f-after" }, "Created after (local time)", after),
+    h("label", { for: "f-before" }, "Created before (local time)", before),
     h("button", { type: "submit", class: "primary" }, "Filter")),
     list, pager);
 
-  const since = f.after ? toDate(f.after) : null;
+  // The API filters by creation time (and pages through what matches).
+  const since = toDate(f.after)?.toISOString();
+  const until = toDate(f.before)?.toISOString();
   let page = 0;
 
   async function load() {
     try {
-      const data = await api("/api/missions" + qs({ status: f.status, type: f.type, limit: PAGE, cursor: cursors[page] }));
-      const shown = since ? data.missions.filter((m) => toDate(m.created_at) >= since) : data.missions;
-      const older = data.next_cursor && (!since || shown.length === data.missions.length);
+      const data = await api("/api/missions" + qs({ status: f.status, type: f.type, since, until, limit: PAGE, cursor: cursors[page] }));
+      const shown = data.missions;
+      const older = Boolean(data.next_cursor);
       // A live re-read keeps the keyboard where it was.
       const focused = document.activeElement && list.contains(document.activeElement)
         ? document.activeElement.closest("tr")?.dataset.id : null;
