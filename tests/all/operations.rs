@@ -217,7 +217,7 @@ async fn the_mission_list_filters_by_creation_time_on_every_index_and_pages() {
     };
     assert_eq!(list(format!("since={b_at}")).await, [c.clone(), b.clone()]);
     assert_eq!(list(format!("until={b_at}")).await, [b.clone(), a.clone()]);
-    assert_eq!(list(format!("since={b_at}&until={b_at}")).await, [b.clone()]);
+    assert_eq!(list(format!("since={b_at}&until={b_at}")).await, std::slice::from_ref(&b));
     assert_eq!(list(format!("since={a_at}&status=pending")).await, [c.clone(), b.clone(), a.clone()]);
     assert_eq!(list(format!("until={b_at}&status=pending&type=echo")).await, [b, a]);
     // Unix seconds work too; malformed times are 400s naming the parameter.
