@@ -187,11 +187,13 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     let mut conn = connect(&client, Duration::from_secs(5)).await?;
     check_eviction_policy(&mut conn).await?;
 
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let runtime = Arc::new(Runtime::new(&RuntimeConfig {
         max_instances: config.concurrency as u32 + 16,
         pooling: config.pooling,
         limits: config.limits.clone(),
         cache_dir: Some(config.cache_dir.clone().unwrap_or_else(|| config.data_dir.join("cache"))),
+        instantiate: metrics.instantiate.clone(),
     })?);
     let worker_id = (config.concurrency > 0).then(new_worker_id);
     let source = worker_id.clone().unwrap_or_else(new_worker_id);
@@ -210,7 +212,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     }
     let id = worker_id.clone().unwrap_or_else(|| source.clone());
     let blocking = connect(&client, Duration::from_secs(10)).await?;
-    let metrics = Arc::new(crate::metrics::Metrics::default());
+    tasks.push(tokio::spawn(metrics.clone().upkeep(shutdown.clone())));
     let worker = Worker::new(
         id,
         queue.clone(),

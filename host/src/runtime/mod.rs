@@ -54,6 +54,9 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// Directory of the compile cache (`None`: always compile).
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Where instantiation times go (the host's `/metrics`); the default
+    /// records nowhere but keeps the mean.
+    pub instantiate: crate::metrics::Histogram,
 }
 
 /// Why a component cannot be used as a plugin (an upload answers 400 with it,
@@ -175,7 +178,7 @@ impl Runtime {
             linker: Arc::new(linker),
             limits: cfg.limits.clone(),
             cache,
-            instantiate: Default::default(),
+            instantiate: cfg.instantiate.clone(),
             ticker,
             compile_slots,
         })
