@@ -11,6 +11,7 @@ mod api_errors;
 mod auth;
 mod cancel;
 mod cli;
+mod cli_follow;
 mod config;
 mod containment_guest;
 mod embedded;

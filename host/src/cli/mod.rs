@@ -2,6 +2,7 @@
 //! variable) and `mission-runner plugin ...` for operators.
 
 mod client;
+mod follow;
 mod missions;
 mod plugin;
 mod token;
