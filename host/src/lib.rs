@@ -14,6 +14,7 @@
 //! - [`pubsub`]: following a Redis channel through disconnections.
 //! - [`embedded_redis`]: a private `redis-server` for `serve` and the tests.
 //! - [`config`]: the one typed configuration; [`auth`]: tokens, scopes, tenants.
+//! - [`telemetry`]: the log subscriber, and OpenTelemetry traces (off unless configured).
 
 pub mod api;
 pub mod auth;
@@ -29,4 +30,5 @@ pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod submission;
+pub mod telemetry;
 pub mod worker;

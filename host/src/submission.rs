@@ -113,6 +113,10 @@ pub struct NewMission {
     pub tenant: String,
     /// The submitting principal.
     pub created_by: String,
+    /// W3C trace context of the submission (empty: none); stored with the
+    /// mission, the parent of its attempts' spans and in its events' `meta`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub traceparent: String,
 }
 
 /// Why a submission was refused. `field` names the offending field.
@@ -240,6 +244,7 @@ impl MissionRequest {
             idempotency_key,
             tenant: crate::auth::DEFAULT_TENANT.to_owned(),
             created_by: String::new(),
+            traceparent: String::new(),
         })
     }
 }

@@ -32,4 +32,5 @@ mod retries;
 mod sandbox;
 mod shutdown;
 mod submit;
+mod telemetry;
 mod tenancy;
