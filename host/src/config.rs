@@ -85,6 +85,8 @@ pub struct Config {
     /// `[quotas]`: each tenant's default budget (an admin overrides it per
     /// tenant through `PUT /api/tenants/{tenant}/quotas`) and this host's caps.
     pub quotas: QuotaConfig,
+    /// `[telemetry]`: OpenTelemetry trace export (off unless an endpoint is set).
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// `[http]`: what one client may hold of the API's HTTP server. Each bounds a
@@ -269,6 +271,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             http: HttpConfig::default(),
             quotas: QuotaConfig::default(),
+            telemetry: crate::telemetry::TelemetryConfig::default(),
         }
     }
 }

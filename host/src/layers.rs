@@ -17,22 +17,32 @@ struct Layer {
 
 /// Lowest first. See the `# Layout` comment of `lib.rs`.
 const LAYERS: &[Layer] = &[
+    // Logs and traces: imports nothing of the crate, so every layer may use it.
+    Layer { name: "telemetry", modules: &["telemetry"], imports: &[] },
     Layer { name: "model", modules: &["model"], imports: &[] },
-    Layer { name: "runtime", modules: &["runtime"], imports: &["model"] },
-    Layer { name: "store", modules: &["store", "pubsub", "embedded_redis"], imports: &["model"] },
-    Layer { name: "services", modules: &["registry", "auth", "metrics"], imports: &["model", "runtime", "store"] },
-    Layer { name: "worker", modules: &["worker"], imports: &["model", "runtime", "store", "services"] },
-    Layer { name: "api", modules: &["api", "ui"], imports: &["model", "runtime", "store", "services", "worker"] },
-    Layer { name: "config", modules: &["config"], imports: &["model", "runtime", "store", "services"] },
+    Layer { name: "runtime", modules: &["runtime"], imports: &["telemetry", "model"] },
+    Layer { name: "store", modules: &["store", "pubsub", "embedded_redis"], imports: &["telemetry", "model"] },
+    Layer {
+        name: "services",
+        modules: &["registry", "auth", "metrics"],
+        imports: &["telemetry", "model", "runtime", "store"],
+    },
+    Layer { name: "worker", modules: &["worker"], imports: &["telemetry", "model", "runtime", "store", "services"] },
+    Layer {
+        name: "api",
+        modules: &["api", "ui"],
+        imports: &["telemetry", "model", "runtime", "store", "services", "worker"],
+    },
+    Layer { name: "config", modules: &["config"], imports: &["telemetry", "model", "runtime", "store", "services"] },
     Layer {
         name: "server",
         modules: &["server"],
-        imports: &["model", "runtime", "store", "services", "worker", "api", "config"],
+        imports: &["telemetry", "model", "runtime", "store", "services", "worker", "api", "config"],
     },
     Layer {
         name: "cli",
         modules: &["cli"],
-        imports: &["model", "runtime", "store", "services", "worker", "api", "config", "server"],
+        imports: &["telemetry", "model", "runtime", "store", "services", "worker", "api", "config", "server"],
     },
 ];
 

@@ -5,6 +5,8 @@
 //! Layers, lowest first; a module imports only from layers below it (a unit
 //! test, `layers::tests`, reads every source file and fails on an import
 //! that points up):
+//! 0. [`telemetry`]: the log subscriber and OpenTelemetry traces (off unless
+//!    configured); it imports nothing of the crate, so every layer may use it.
 //! 1. [`model`]: plain values: missions and statuses, submissions, events,
 //!    manifests, plugin refs (`name@version`), tenants, scopes and tokens,
 //!    reports and log levels, workers, the read views the API shows. No I/O.
@@ -38,5 +40,6 @@ pub mod registry;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod ui;
 pub mod worker;

@@ -1,11 +1,24 @@
-//! Prometheus metrics (`GET /metrics`, text format 0.0.4): process-local
-//! counters and histograms, plus queue gauges read from Redis at scrape time.
+//! Prometheus metrics (`GET /metrics`, text format 0.0.4), exposed with
+//! `metrics-exporter-prometheus`.
+//!
+//! Why that crate rather than `prometheus-client`: the latter encodes only
+//! OpenMetrics, which renames counter families (`# TYPE x counter` with
+//! samples `x_total`), appends `# EOF` and changes the content type; scrapers
+//! and dashboards rely on the names and types below, so they stay exactly.
+//!
+//! Two recorders, neither installed globally (tests run many hosts in one
+//! process): the host's own, for what happens here (claims, attempts, runs,
+//! instantiations, Redis errors), and one made for each scrape, for what is
+//! read at that moment (the queue's gauges from Redis, the compile counters),
+//! so that a series that no longer exists is not shown with a stale value.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
+
+use metrics::{Key, Label, Metadata, Recorder as _};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use tokio_util::sync::CancellationToken;
 
 use crate::store::Stats;
 
@@ -13,43 +26,69 @@ use crate::store::Stats;
 const BUCKETS: [f64; 16] =
     [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0, 30.0, 300.0];
 
-/// A cumulative histogram of durations.
-#[derive(Debug, Default)]
+/// How often histogram samples are folded into their buckets when nobody
+/// scrapes (the recorder keeps raw samples until then).
+const UPKEEP: Duration = Duration::from_secs(5);
+
+const CLAIM: &str = "mission_runner_claim_seconds";
+const RUN: &str = "mission_runner_run_seconds";
+const ATTEMPTS: &str = "mission_runner_attempts_total";
+const INSTANTIATE: &str = "mission_runner_instantiate_seconds";
+const REDIS_ERRORS: &str = "mission_runner_redis_errors_total";
+
+/// Every family of the host's recorder: name and help.
+const FAMILIES: [(&str, &str); 5] = [
+    (CLAIM, "Duration of claim calls."),
+    (RUN, "Duration of attempts, per plugin."),
+    (ATTEMPTS, "Attempts by plugin and outcome (retrying counts retries)."),
+    (INSTANTIATE, "Time to make a fresh plugin instance."),
+    (REDIS_ERRORS, "Redis commands that failed."),
+];
+
+fn metadata() -> Metadata<'static> {
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()))
+}
+
+fn recorder() -> PrometheusRecorder {
+    // `set_buckets` refuses only an empty list.
+    let builder = PrometheusBuilder::new();
+    let builder = match builder.set_buckets(&BUCKETS) {
+        Ok(b) => b,
+        Err(_) => PrometheusBuilder::new(),
+    };
+    builder.build_recorder()
+}
+
+/// A histogram of durations (observed in seconds). Cheap to clone; clones
+/// record into the same series. `Default` records nowhere (a runtime built
+/// without a host, as in benchmarks), but still keeps its mean.
+#[derive(Clone, Default)]
 pub struct Histogram {
-    counts: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
+    series: Option<metrics::Histogram>,
+    /// Count and sum (ns), for [`Histogram::mean`].
+    totals: Arc<(AtomicU64, AtomicU64)>,
+}
+
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Histogram").field("mean", &self.mean()).finish()
+    }
 }
 
 impl Histogram {
     /// Records one observation.
     pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        for (bound, n) in BUCKETS.iter().zip(&self.counts) {
-            if secs <= *bound {
-                n.fetch_add(1, Relaxed);
-            }
+        if let Some(s) = &self.series {
+            s.record(d.as_secs_f64());
         }
-        self.count.fetch_add(1, Relaxed);
-        self.sum_nanos.fetch_add(d.as_nanos() as u64, Relaxed);
+        self.totals.0.fetch_add(1, Relaxed);
+        self.totals.1.fetch_add(d.as_nanos() as u64, Relaxed);
     }
 
     /// The mean observation, if any.
     pub fn mean(&self) -> Option<Duration> {
-        let n = self.count.load(Relaxed);
-        (n > 0).then(|| Duration::from_nanos(self.sum_nanos.load(Relaxed) / n))
-    }
-
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let sep = if labels.is_empty() { "" } else { "," };
-        for (bound, n) in BUCKETS.iter().zip(&self.counts) {
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {}", n.load(Relaxed));
-        }
-        let count = self.count.load(Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum_nanos.load(Relaxed) as f64 / 1e9);
-        let _ = writeln!(out, "{name}_count{braces} {count}");
+        let n = self.totals.0.load(Relaxed);
+        (n > 0).then(|| Duration::from_nanos(self.totals.1.load(Relaxed) / n))
     }
 }
 
@@ -77,54 +116,88 @@ impl AttemptOutcome {
     }
 }
 
-/// The host's metrics; shared by the worker and the API.
-#[derive(Debug, Default)]
+/// The host's metrics; shared by the worker, the runtime and the API.
 pub struct Metrics {
+    recorder: PrometheusRecorder,
     /// Duration of claim calls (one script call claims a batch).
     pub claim: Histogram,
-    /// Time to make fresh instances (the runtime reports it, see `Runtime::on_instantiate`).
+    /// Time to make fresh instances; the runtime records into a clone.
     pub instantiate: Histogram,
-    /// Run duration per plugin (`name@version`).
-    run: Mutex<BTreeMap<String, Histogram>>,
-    /// Attempts per plugin and outcome.
-    attempts: Mutex<BTreeMap<(String, AttemptOutcome), u64>>,
     /// Redis commands that failed (API and worker).
-    pub redis_errors: AtomicU64,
+    redis_errors: metrics::Counter,
 }
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Metrics {
+    /// A recorder with every family declared (and the unlabelled ones at zero,
+    /// so they are shown before anything happens).
+    pub fn new() -> Self {
+        let recorder = recorder();
+        for (name, help) in FAMILIES {
+            if name.ends_with("_total") {
+                recorder.describe_counter(name.into(), None, help.into());
+            } else {
+                recorder.describe_histogram(name.into(), None, help.into());
+            }
+        }
+        let histogram = |name: &'static str| Histogram {
+            series: Some(recorder.register_histogram(&Key::from_static_name(name), &metadata())),
+            totals: Default::default(),
+        };
+        let (claim, instantiate) = (histogram(CLAIM), histogram(INSTANTIATE));
+        let redis_errors = recorder.register_counter(&Key::from_static_name(REDIS_ERRORS), &metadata());
+        Metrics { claim, instantiate, redis_errors, recorder }
+    }
+
     /// Records one attempt of `plugin` that ran for `took`.
     pub fn attempt(&self, plugin: &str, took: Duration, outcome: AttemptOutcome) {
-        self.run.lock().unwrap_or_else(|p| p.into_inner()).entry(plugin.to_owned()).or_default().observe(took);
-        *self.attempts.lock().unwrap_or_else(|p| p.into_inner()).entry((plugin.to_owned(), outcome)).or_default() += 1;
+        let run = Key::from_parts(RUN, vec![Label::new("plugin", plugin.to_owned())]);
+        self.recorder.register_histogram(&run, &metadata()).record(took.as_secs_f64());
+        let labels = vec![Label::new("plugin", plugin.to_owned()), Label::new("outcome", outcome.as_str())];
+        self.recorder.register_counter(&Key::from_parts(ATTEMPTS, labels), &metadata()).increment(1);
     }
 
     /// Counts a failed Redis command.
     pub fn redis_error(&self) {
-        self.redis_errors.fetch_add(1, Relaxed);
+        self.redis_errors.increment(1);
     }
 
-    /// The exposition: `stats` (from Redis, if it answered), these metrics and
-    /// the runtime's (`instantiate`, compile counters).
-    pub fn render(&self, stats: Option<&Stats>, instantiate: &Histogram, compiled: (u64, u64)) -> String {
-        let mut out = String::new();
-        let family = |out: &mut String, name: &str, kind: &str, help: &str| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    /// Folds histogram samples into buckets every few seconds until `stop`,
+    /// so that memory stays bounded when nobody scrapes.
+    pub async fn upkeep(self: Arc<Self>, stop: CancellationToken) {
+        let handle = self.recorder.handle();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(UPKEEP) => handle.run_upkeep(),
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// The exposition: `stats` (from Redis, if it answered), the runtime's
+    /// compile counters (`compiled`, cache hits) and this host's metrics.
+    pub fn render(&self, stats: Option<&Stats>, compiled: (u64, u64)) -> String {
+        let now = recorder();
+        let gauge = |name: &'static str, help: &'static str, labels: Vec<Label>, v: f64| {
+            now.describe_gauge(name.into(), None, help.into());
+            now.register_gauge(&Key::from_parts(name, labels), &metadata()).set(v);
         };
         if let Some(s) = stats {
-            family(&mut out, "mission_runner_missions", "gauge", "Missions by status and type (retained ones).");
             for (t, ts) in &s.by_type {
                 for (status, n) in &ts.by_status {
-                    let _ = writeln!(
-                        out,
-                        "mission_runner_missions{{type=\"{}\",status=\"{}\"}} {n}",
-                        escape(t),
-                        escape(status)
-                    );
+                    let labels = vec![Label::new("type", t.clone()), Label::new("status", status.clone())];
+                    gauge("mission_runner_missions", "Missions by status and type (retained ones).", labels, *n as f64);
                 }
             }
             for (name, help, v) in [
@@ -133,48 +206,18 @@ impl Metrics {
                 ("mission_runner_running", "Missions under a lease.", s.running),
                 ("mission_runner_dead", "Missions in the dead-letter set.", s.dead),
             ] {
-                family(&mut out, name, "gauge", help);
-                let _ = writeln!(out, "{name} {v}");
+                gauge(name, help, Vec::new(), v as f64);
             }
         }
-        family(&mut out, "mission_runner_claim_seconds", "histogram", "Duration of claim calls.");
-        self.claim.render(&mut out, "mission_runner_claim_seconds", "");
-        family(&mut out, "mission_runner_run_seconds", "histogram", "Duration of attempts, per plugin.");
-        for (plugin, h) in self.run.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            h.render(&mut out, "mission_runner_run_seconds", &format!("plugin=\"{}\"", escape(plugin)));
+        for (name, help, v) in [
+            ("mission_runner_plugins_compiled_total", "Plugins compiled (compile cache misses).", compiled.0),
+            ("mission_runner_compile_cache_hits_total", "Plugins loaded from the compile cache.", compiled.1),
+        ] {
+            now.describe_counter(name.into(), None, help.into());
+            now.register_counter(&Key::from_static_name(name), &metadata()).absolute(v);
         }
-        family(
-            &mut out,
-            "mission_runner_attempts_total",
-            "counter",
-            "Attempts by plugin and outcome (retrying counts retries).",
-        );
-        for ((plugin, outcome), n) in self.attempts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            let _ = writeln!(
-                out,
-                "mission_runner_attempts_total{{plugin=\"{}\",outcome=\"{}\"}} {n}",
-                escape(plugin),
-                outcome.as_str()
-            );
-        }
-        family(&mut out, "mission_runner_instantiate_seconds", "histogram", "Time to make a fresh plugin instance.");
-        instantiate.render(&mut out, "mission_runner_instantiate_seconds", "");
-        family(
-            &mut out,
-            "mission_runner_plugins_compiled_total",
-            "counter",
-            "Plugins compiled (compile cache misses).",
-        );
-        let _ = writeln!(out, "mission_runner_plugins_compiled_total {}", compiled.0);
-        family(
-            &mut out,
-            "mission_runner_compile_cache_hits_total",
-            "counter",
-            "Plugins loaded from the compile cache.",
-        );
-        let _ = writeln!(out, "mission_runner_compile_cache_hits_total {}", compiled.1);
-        family(&mut out, "mission_runner_redis_errors_total", "counter", "Redis commands that failed.");
-        let _ = writeln!(out, "mission_runner_redis_errors_total {}", self.redis_errors.load(Relaxed));
+        let mut out = now.handle().render();
+        out.push_str(&self.recorder.handle().render());
         out
     }
 }
@@ -184,15 +227,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn histograms_are_cumulative() {
-        let h = Histogram::default();
-        h.observe(Duration::from_micros(70));
-        h.observe(Duration::from_millis(3));
-        let mut out = String::new();
-        h.render(&mut out, "x", "");
-        assert!(out.contains("x_bucket{le=\"0.00005\"} 0\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"0.0001\"} 1\n"));
-        assert!(out.contains("x_bucket{le=\"0.005\"} 2\n"));
-        assert!(out.contains("x_bucket{le=\"+Inf\"} 2\nx_sum 0.00307\nx_count 2\n"), "{out}");
+    fn histograms_are_cumulative_and_named_as_before() {
+        let m = Metrics::new();
+        m.instantiate.observe(Duration::from_micros(70));
+        m.instantiate.observe(Duration::from_millis(3));
+        m.attempt("echo@1.0.0", Duration::from_millis(2), AttemptOutcome::Completed);
+        let out = m.render(None, (1, 2));
+        let x = "mission_runner_instantiate_seconds";
+        assert!(out.contains(&format!("# TYPE {x} histogram\n")), "{out}");
+        assert!(out.contains(&format!("{x}_bucket{{le=\"0.00005\"}} 0\n")), "{out}");
+        assert!(out.contains(&format!("{x}_bucket{{le=\"0.0001\"}} 1\n")), "{out}");
+        assert!(out.contains(&format!("{x}_bucket{{le=\"0.005\"}} 2\n")), "{out}");
+        assert!(out.contains(&format!("{x}_bucket{{le=\"+Inf\"}} 2\n{x}_sum 0.00307")), "{out}");
+        assert!(out.contains(&format!("\n{x}_count 2\n")), "{out}");
+        assert!(out.contains("# TYPE mission_runner_attempts_total counter\n"), "{out}");
+        assert!(
+            out.contains("mission_runner_attempts_total{plugin=\"echo@1.0.0\",outcome=\"completed\"} 1\n"),
+            "{out}"
+        );
+        assert!(out.contains("mission_runner_run_seconds_count{plugin=\"echo@1.0.0\"} 1\n"), "{out}");
+        assert!(out.contains("mission_runner_claim_seconds_count 0\n"), "declared before use: {out}");
+        assert!(out.contains("mission_runner_redis_errors_total 0\n"), "{out}");
+        assert!(out.contains("mission_runner_compile_cache_hits_total 2\n"), "{out}");
+        assert_eq!(m.instantiate.mean(), Some(Duration::from_micros(1535)));
     }
 }

@@ -194,7 +194,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     let mut conn = connect(&client, Duration::from_secs(5)).await?;
     check_eviction_policy(&mut conn).await?;
 
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new());
     let runtime = Arc::new(Runtime::new(&RuntimeConfig {
         max_instances: config.concurrency as u32 + 16,
         pooling: config.pooling,
@@ -220,6 +220,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     }
     let id = worker_id.clone().unwrap_or_else(|| source.clone());
     let blocking = connect(&client, Duration::from_secs(10)).await?;
+    tasks.push(tokio::spawn(metrics.clone().upkeep(shutdown.clone())));
     let worker = Worker::new(
         id,
         queue.clone(),

@@ -146,6 +146,11 @@ impl Api {
         }
     }
 
+    /// The host's base URL.
+    pub fn base(&self) -> String {
+        self.base.clone()
+    }
+
     /// Sends any request; for tests of methods and headers of their own.
     pub async fn request(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
         self.send(self.http.request(method, format!("{}{path}", self.base))).await

@@ -25,7 +25,8 @@ fn parse(text: &str) -> HashMap<String, f64> {
             assert!(typed.insert(name.to_owned(), kind.to_owned()).is_none(), "family declared twice: {line}");
             continue;
         }
-        if line.starts_with("# HELP ") {
+        // Blank lines are allowed between families (and ignored) by the format.
+        if line.starts_with("# HELP ") || line.is_empty() {
             continue;
         }
         let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));

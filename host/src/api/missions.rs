@@ -2,10 +2,11 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument as _;
 
 use super::AppState;
 use super::caller::{Caller, Read, Write};
@@ -17,6 +18,7 @@ use crate::model::mission::{Mission, Status};
 use crate::model::report::{LogLevel, Report};
 use crate::model::submission::{MissionRequest, NewMission, valid_type_name};
 use crate::store::{CancelOutcome, ListQuery, MissionPage, RetryOutcome, StoreError};
+use crate::telemetry::Submission;
 
 /// Most missions in one batch.
 pub const MAX_BATCH: usize = 1_000;
@@ -48,6 +50,11 @@ pub(super) async fn check_owner<N>(state: &AppState, caller: &Caller<N>, id: &st
     }
 }
 
+/// The request's W3C `traceparent` header (checked by [`Submission::start`]).
+fn traceparent(headers: &HeaderMap) -> Option<&str> {
+    headers.get("traceparent").and_then(|v| v.to_str().ok())
+}
+
 /// Enqueues; an unknown type (checked by the script, atomically) is a 422.
 async fn enqueue(state: &AppState, missions: &[NewMission]) -> Result<Vec<crate::store::Enqueued>, ApiError> {
     match state.queue.enqueue(missions).await {
@@ -66,6 +73,7 @@ async fn enqueue(state: &AppState, missions: &[NewMission]) -> Result<Vec<crate:
 /// Submits a mission: 201 with it, or 200 with the earlier one when the
 /// idempotency key was already used (keys are per tenant).
 #[utoipa::path(post, path = "/api/missions", tag = "missions", request_body = MissionRequest,
+    params(("traceparent" = Option<String>, Header, description = "W3C trace context of the caller: the submission's span becomes its child; stored with the mission(s) and in their events' `meta` (an invalid one is ignored)")),
     security(("bearer" = ["missions:write"])),
     responses(
         (status = 201, description = "Created", body = Mission),
@@ -78,10 +86,13 @@ async fn enqueue(state: &AppState, missions: &[NewMission]) -> Result<Vec<crate:
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller<Write>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<MissionRequest>,
 ) -> Result<(StatusCode, ApiJson<Mission>), ApiError> {
-    let m = validate(&state, &caller, req)?;
-    let done = enqueue(&state, std::slice::from_ref(&m)).await?;
+    let trace = Submission::start(traceparent(&headers));
+    let mut m = validate(&state, &caller, req)?;
+    m.traceparent = trace.traceparent;
+    let done = enqueue(&state, std::slice::from_ref(&m)).instrument(trace.span).await?;
     let first =
         done.into_iter().next().ok_or_else(|| ApiError::from(StoreError::Protocol("empty enqueue reply".into())))?;
     let mission = state.queue.get(&first.id).await?.ok_or_else(|| ApiError::mission_not_found(&first.id))?;
@@ -117,6 +128,7 @@ pub struct BatchResponse {
 /// Submits up to 1,000 missions, all or none, in one atomic step: a batch
 /// that would pass any of the tenant's quotas is refused whole (429).
 #[utoipa::path(post, path = "/api/missions/batch", tag = "missions", request_body = BatchRequest,
+    params(("traceparent" = Option<String>, Header, description = "W3C trace context of the caller: the submission's span becomes its child; stored with the mission(s) and in their events' `meta` (an invalid one is ignored)")),
     security(("bearer" = ["missions:write"])),
     responses(
         (status = 201, description = "Created (or found by idempotency key)", body = BatchResponse),
@@ -128,8 +140,10 @@ pub struct BatchResponse {
 pub async fn submit_batch(
     State(state): State<AppState>,
     caller: Caller<Write>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<BatchRequest>,
 ) -> Result<(StatusCode, ApiJson<BatchResponse>), ApiError> {
+    let trace = Submission::start(traceparent(&headers));
     if req.missions.is_empty() || req.missions.len() > MAX_BATCH {
         return Err(ApiError::bad_request(
             ErrorCode::InvalidField,
@@ -143,7 +157,10 @@ pub async fn submit_batch(
                 .map_err(|e| ApiError { message: format!("missions[{i}]: {}", e.message), ..e })?,
         );
     }
-    let done = enqueue(&state, &checked).await?;
+    for m in &mut checked {
+        m.traceparent.clone_from(&trace.traceparent);
+    }
+    let done = enqueue(&state, &checked).instrument(trace.span).await?;
     let missions = done.into_iter().map(|d| BatchItem { id: d.id, created: d.created }).collect();
     Ok((StatusCode::CREATED, ApiJson(BatchResponse { missions })))
 }

@@ -233,7 +233,7 @@ pub(super) fn page_by_key<T>(
 pub async fn metrics(State(state): State<AppState>, _caller: Caller<Admin>) -> impl axum::response::IntoResponse {
     let stats = state.queue.stats(None).await.ok();
     let runtime = state.registry.runtime();
-    let body = state.metrics.render(stats.as_ref(), &state.metrics.instantiate, runtime.compile_stats());
+    let body = state.metrics.render(stats.as_ref(), runtime.compile_stats());
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
 

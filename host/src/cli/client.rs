@@ -69,6 +69,20 @@ impl Remote {
         format!("{}{path}", self.url.trim_end_matches('/'))
     }
 
+    /// The base URL with `segments` appended to its path, each encoded as one
+    /// segment (a `/` or `?` in an id stays in it), and the `query` pairs that
+    /// have a value, encoded.
+    pub fn endpoint(&self, segments: &[&str], query: &[(&str, Option<String>)]) -> Result<url::Url, Failure> {
+        let bad = |why: &str| Failure::input(format!("--url {}: {why}", self.url));
+        let mut url = url::Url::parse(&self.url).map_err(|e| bad(&e.to_string()))?;
+        url.path_segments_mut().map_err(|()| bad("not a base URL"))?.pop_if_empty().extend(segments);
+        let pairs: Vec<(&str, &str)> = query.iter().filter_map(|(k, v)| Some((*k, v.as_deref()?))).collect();
+        if !pairs.is_empty() {
+            url.query_pairs_mut().extend_pairs(pairs);
+        }
+        Ok(url)
+    }
+
     /// Sends `req` and returns the answer's JSON, or the failure.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, Failure> {
         let resp =

@@ -2,7 +2,6 @@
 //! the client of a running host's mission API.
 
 use clap::Subcommand;
-use futures::StreamExt as _;
 use serde_json::{Value, json};
 
 use super::client::{Failure, Remote, s};
@@ -88,21 +87,6 @@ pub enum MissionCommand {
     Stats,
 }
 
-fn query(pairs: &[(&str, Option<String>)]) -> String {
-    let parts: Vec<String> =
-        pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", urlencode(v)))).collect();
-    if parts.is_empty() { String::new() } else { format!("?{}", parts.join("&")) }
-}
-
-pub(super) fn urlencode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn mission_line(m: &Value) {
     let err = m["error"]["message"].as_str().map(|e| format!("  error: {e}")).unwrap_or_default();
     println!(
@@ -160,7 +144,7 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
             remote.print(&m, |m| println!("{}", s(m, "id")));
         }
         MissionCommand::Get { id } => {
-            let m = remote.send(http.get(remote.url(&format!("/api/missions/{}", urlencode(&id))))).await?;
+            let m = remote.send(http.get(remote.endpoint(&["api", "missions", &id], &[])?)).await?;
             remote.print(&m, |m| {
                 mission_line(m);
                 println!(
@@ -175,21 +159,21 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
             });
         }
         MissionCommand::List { status, mission_type, limit } => {
-            let q = query(&[("status", status), ("type", mission_type), ("limit", Some(limit.to_string()))]);
-            let body = remote.send(http.get(remote.url(&format!("/api/missions{q}")))).await?;
+            let q = [("status", status), ("type", mission_type), ("limit", Some(limit.to_string()))];
+            let body = remote.send(http.get(remote.endpoint(&["api", "missions"], &q)?)).await?;
             remote.print(&body, |b| b["missions"].as_array().into_iter().flatten().for_each(mission_line));
         }
         MissionCommand::Cancel { id, reason } => {
-            let url = remote.url(&format!("/api/missions/{}/cancel", urlencode(&id)));
+            let url = remote.endpoint(&["api", "missions", &id, "cancel"], &[])?;
             let m = remote.send(http.post(url).json(&json!({ "reason": reason }))).await?;
             remote.print(&m, mission_line);
         }
         MissionCommand::Retry { id } => {
-            let m = remote.send(http.post(remote.url(&format!("/api/missions/{}/retry", urlencode(&id))))).await?;
+            let m = remote.send(http.post(remote.endpoint(&["api", "missions", &id, "retry"], &[])?)).await?;
             remote.print(&m, mission_line);
         }
         MissionCommand::Log { id } => {
-            let body = remote.send(http.get(remote.url(&format!("/api/missions/{}/log", urlencode(&id))))).await?;
+            let body = remote.send(http.get(remote.endpoint(&["api", "missions", &id, "log"], &[])?)).await?;
             remote.print(&body, |b| {
                 for l in b["lines"].as_array().into_iter().flatten() {
                     println!("{} {:<5} {:<6} {}", l["ts"], s(l, "level"), s(l, "source"), s(l, "message"));
@@ -197,11 +181,17 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
             });
         }
         MissionCommand::Events { mission, event_type, follow, after } => {
-            let q = query(&[("mission_id", mission), ("type", event_type), ("last_event_id", after)]);
+            let q = [("mission_id", mission), ("type", event_type)];
             if follow {
-                return follow_events(remote, &http, &q).await;
+                let url = remote.endpoint(&["api", "events", "stream"], &q)?;
+                let json = remote.json;
+                return super::follow::follow(remote, &http, url, after, |e| match json {
+                    true => println!("{e}"),
+                    false => event_line(e),
+                })
+                .await;
             }
-            let body = remote.send(http.get(remote.url(&format!("/api/events{q}")))).await?;
+            let body = remote.send(http.get(remote.endpoint(&["api", "events"], &q)?)).await?;
             remote.print(&body, |b| b["events"].as_array().into_iter().flatten().for_each(event_line));
         }
         MissionCommand::Stats => {
@@ -215,35 +205,6 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
                     println!("{t:<14} {}", ts["by_status"]);
                 }
             });
-        }
-    }
-    Ok(())
-}
-
-/// Streams events (SSE) until the connection ends or the user interrupts.
-async fn follow_events(remote: &Remote, http: &reqwest::Client, q: &str) -> Result<(), Failure> {
-    let resp = http
-        .get(remote.url(&format!("/api/events/stream{q}")))
-        .send()
-        .await
-        .map_err(|e| Failure { code: 3, message: format!("cannot reach {}: {e}", remote.url) })?;
-    if !resp.status().is_success() {
-        return Err(Failure { code: 1, message: format!("{}", resp.status()) });
-    }
-    let mut body = resp.bytes_stream();
-    let mut buf = String::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Failure { code: 3, message: format!("stream broke: {e}") })?;
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let block: String = buf.drain(..end + 2).collect();
-            let Some(data) = block.lines().find_map(|l| l.strip_prefix("data:")) else { continue };
-            let Ok(event) = serde_json::from_str::<Value>(data.trim_start()) else { continue };
-            if remote.json {
-                println!("{event}");
-            } else {
-                event_line(&event);
-            }
         }
     }
     Ok(())

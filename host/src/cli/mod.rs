@@ -2,6 +2,7 @@
 //! variable) and `mission-runner plugin ...` for operators.
 
 mod client;
+mod follow;
 mod missions;
 mod plugin;
 mod token;
@@ -158,16 +159,6 @@ impl ServeArgs {
     }
 }
 
-fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("MISSION_RUNNER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -181,10 +172,18 @@ pub fn main() -> ExitCode {
         Command::Mission(cmd) => run_client(missions::run(&remote, cmd)),
         Command::Token(cmd) => run_client(token::run(&remote, cmd)),
         Command::Serve(args) => {
-            init_tracing(cli.log_format);
-            let result = tokio::runtime::Runtime::new()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(async { serve(args.into_config()?).await }));
+            let config = match args.into_config() {
+                Ok(c) => c,
+                Err(e) => return fail(&e),
+            };
+            let telemetry = match crate::telemetry::init(matches!(cli.log_format, LogFormat::Json), &config.telemetry) {
+                Ok(t) => t,
+                Err(e) => return fail(&e),
+            };
+            let result =
+                tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(serve(config)));
+            // Outside the runtime: the exporter sends what is left, blocking.
+            telemetry.shutdown();
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(&e),

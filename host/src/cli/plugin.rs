@@ -48,7 +48,7 @@ pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
         }
         PluginCommand::List => http.get(remote.url("/api/plugins")),
         PluginCommand::Activate { name, version } => http
-            .post(remote.url(&format!("/api/plugins/{name}/activate")))
+            .post(remote.endpoint(&["api", "plugins", name, "activate"], &[])?)
             .json(&serde_json::json!({ "version": version })),
     };
     let body = remote.send(request).await?;

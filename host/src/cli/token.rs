@@ -98,7 +98,7 @@ pub async fn run(remote: &Remote, cmd: TokenCommand) -> Result<(), Failure> {
         TokenCommand::Revoke { id } => {
             let http = remote.http()?;
             let resp = http
-                .delete(remote.url(&format!("/api/tokens/{}", super::missions::urlencode(&id))))
+                .delete(remote.endpoint(&["api", "tokens", &id], &[])?)
                 .send()
                 .await
                 .map_err(|e| Failure { code: 3, message: format!("cannot reach {}: {e}", remote.url) })?;

@@ -112,6 +112,10 @@ pub struct NewMission {
     pub tenant: String,
     /// The submitting principal.
     pub created_by: String,
+    /// W3C trace context of the submission (empty: none); stored with the
+    /// mission, the parent of its attempts' spans and in its events' `meta`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub traceparent: String,
 }
 
 /// Why a submission was refused. `field` names the offending field.
@@ -239,6 +243,7 @@ impl MissionRequest {
             idempotency_key,
             tenant: crate::model::access::DEFAULT_TENANT.to_owned(),
             created_by: String::new(),
+            traceparent: String::new(),
         })
     }
 }

@@ -14,6 +14,16 @@ use crate::pubsub::follow;
 /// A fallback re-read, for notifications missed while disconnected.
 const RESYNC: Duration = Duration::from_secs(5);
 /// How often the plugins directory is looked at.
+///
+/// Polling, not `notify` (inotify), on purpose: this directory is the local
+/// development loop's, and is often where file events do not arrive or do not
+/// last: a bind mount from a VM or a container host (Docker Desktop), a
+/// network filesystem, or a directory that a build script deletes and makes
+/// anew (an inotify watch dies with the old directory). Looking at a handful
+/// of files' size and time twice a second costs nothing measurable, sees every
+/// change however it was made (in place, or written aside and renamed over,
+/// as editors and `cargo` do), and the stability check below (the same stamp
+/// on two looks) is the debounce a watcher would need anyway.
 const DIR_POLL: Duration = Duration::from_millis(500);
 
 /// Reloads the active plugins whenever an activation is announced, on every

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use tracing::Instrument as _;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, UpdateDeadline,
@@ -283,11 +284,13 @@ impl Runtime {
         let _running = self.ticker.running();
         let call = async {
             let started = std::time::Instant::now();
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            let instantiating = tracing::info_span!(target: crate::telemetry::TARGET, "plugin.instantiate");
+            let instance = plugin.pre.instantiate_async(&mut store).instrument(instantiating).await?;
             if let Some(observe) = self.on_instantiate.get() {
                 observe(started.elapsed());
             }
-            instance.call_run(&mut store, &mission).await
+            let running = tracing::info_span!(target: crate::telemetry::TARGET, "plugin.run");
+            instance.call_run(&mut store, &mission).instrument(running).await
         };
         let outcome = match tokio::time::timeout(timeout, call).await {
             Err(_) => RunOutcome::failed(

@@ -34,8 +34,8 @@ pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOut
 use std::sync::Arc;
 use std::time::Duration;
 
+use redis::Script;
 use redis::aio::ConnectionManager;
-use redis::{Script, ScriptInvocation};
 
 use crate::model::mission::CorruptRecord;
 
@@ -139,8 +139,10 @@ impl Queue {
     }
 
     /// Starts a call of `script` with the fixed KEYS and the three common ARGV.
-    pub(crate) fn invocation<'a>(&'a self, script: &'a Script) -> ScriptInvocation<'a> {
-        let mut inv = script.prepare_invoke();
+    /// The call is traced under the script's name (see [`crate::telemetry::script`]).
+    pub(crate) fn invocation<'a>(&'a self, script: &'a Script) -> crate::telemetry::script::Invocation<'a> {
+        let name = self.scripts.name_of(script);
+        let mut inv = crate::telemetry::script::Invocation::new(script.prepare_invoke(), name);
         for k in self.fixed.iter() {
             inv.key(k);
         }

@@ -61,6 +61,30 @@ impl Scripts {
     }
 }
 
+impl Scripts {
+    /// The name of `script`, one of these (its file's name), for its trace span.
+    pub(crate) fn name_of(&self, script: &Script) -> &'static str {
+        let all = [
+            (&self.enqueue, "enqueue"),
+            (&self.claim, "claim"),
+            (&self.complete, "complete"),
+            (&self.fail, "fail"),
+            (&self.heartbeat, "heartbeat"),
+            (&self.release, "release"),
+            (&self.reap, "reap"),
+            (&self.cancel, "cancel"),
+            (&self.retry, "retry"),
+            (&self.report, "report"),
+            (&self.expire, "expire"),
+            (&self.plugin_put, "plugin_put"),
+            (&self.plugin_activate, "plugin_activate"),
+            (&self.plugin_delete, "plugin_delete"),
+            (&self.streams, "streams"),
+        ];
+        all.into_iter().find(|(s, _)| std::ptr::eq(*s, script)).map_or("script", |(_, name)| name)
+    }
+}
+
 impl Default for Scripts {
     fn default() -> Self {
         Self::new()

@@ -42,6 +42,8 @@ pub struct Claimed {
     pub plugin: String,
     /// That version's digest.
     pub plugin_digest: String,
+    /// The submission's W3C trace context (empty: none), parent of the attempt's spans.
+    pub traceparent: String,
 }
 
 /// What one claim call returned.
@@ -190,6 +192,7 @@ impl Queue {
                 correlation_id,
                 plugin,
                 plugin_digest,
+                traceparent,
             ) = redis::from_redis_value(v)?;
             batch.missions.push(Claimed {
                 id,
@@ -202,6 +205,7 @@ impl Queue {
                 correlation_id,
                 plugin,
                 plugin_digest,
+                traceparent,
             });
         }
         Ok(batch)

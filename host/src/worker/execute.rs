@@ -1,6 +1,6 @@
 //! One attempt: run the plugin, stream its reports to Redis, record the outcome.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
@@ -11,12 +11,20 @@ use crate::model::mission::ErrorKind;
 use crate::runtime::{Batch, Report, ReportReceiver, RunInput, RunOutcome};
 use crate::store::{Ack, Claimed, FailOutcome, Queue};
 
-pub(super) async fn attempt(worker: Worker, claimed: Claimed, abort: CancellationToken) {
+/// Runs one attempt of `claimed`, whose claim call spanned `claim` (start, end).
+pub(super) async fn attempt(
+    worker: Worker,
+    claimed: Claimed,
+    abort: CancellationToken,
+    claim: (SystemTime, SystemTime),
+) {
     let span = tracing::info_span!("mission", mission_id = %claimed.id, correlation_id = %claimed.correlation_id,
         attempt = claimed.attempt);
+    // The trace's span, innermost: what runs inside is traced below it.
+    let trace = crate::telemetry::attempt_span(&claimed.traceparent, &claimed.id, claimed.attempt, claim);
     async {
         let started = std::time::Instant::now();
-        let (outcome, unsent) = run(&worker, &claimed, &abort).await;
+        let (outcome, unsent) = run(&worker, &claimed, &abort, &trace).await;
         let took = started.elapsed();
         let recorded = match outcome {
             Some(outcome) => record(&worker, &claimed, outcome, unsent, &abort).await,
@@ -28,13 +36,19 @@ pub(super) async fn attempt(worker: Worker, claimed: Claimed, abort: Cancellatio
         worker.metrics.attempt(&claimed.plugin, took, recorded);
         worker.inflight.remove(&claimed.id);
     }
+    .instrument(trace.clone())
     .instrument(span)
     .await
 }
 
 /// Runs the attempt; `None` if it was stopped (cancelled, or its lease lost).
 /// Also returns the reports not yet stored.
-async fn run(worker: &Worker, claimed: &Claimed, abort: &CancellationToken) -> (Option<RunOutcome>, Vec<Report>) {
+async fn run(
+    worker: &Worker,
+    claimed: &Claimed,
+    abort: &CancellationToken,
+    trace: &tracing::Span,
+) -> (Option<RunOutcome>, Vec<Report>) {
     if claimed.plugin.is_empty() {
         let message = format!("no plugin is active for mission type `{}`", claimed.mission_type);
         return (Some(RunOutcome::Failed { kind: ErrorKind::Retryable, message }), Vec::new());
@@ -57,7 +71,9 @@ async fn run(worker: &Worker, claimed: &Claimed, abort: &CancellationToken) -> (
     // Bounded: the guest's calls never wait, and what has no room is dropped
     // and counted (see runtime::reports).
     let (tx, rx) = worker.registry.runtime().report_channel(&plugin);
-    let reporter = tokio::spawn(report(worker.queue.clone(), claimed.id.clone(), claimed.token.clone(), rx));
+    let reporter = tokio::spawn(
+        report(worker.queue.clone(), claimed.id.clone(), claimed.token.clone(), rx).instrument(trace.clone()),
+    );
     let outcome = tokio::select! {
         o = worker.registry.runtime().run(&plugin, &input, tx) => Some(o),
         _ = abort.cancelled() => None,

@@ -141,8 +141,10 @@ impl Worker {
                 continue;
             }
             let started = std::time::Instant::now();
+            let claim_began = std::time::SystemTime::now();
             let claimed = self.queue.claim(&self.id, free, self.lease.as_millis() as u64).await;
             self.metrics.claim.observe(started.elapsed());
+            let claim_window = (claim_began, std::time::SystemTime::now());
             let batch = match claimed {
                 Ok(batch) => {
                     errors = 0;
@@ -163,7 +165,7 @@ impl Worker {
             let idle = batch.missions.is_empty();
             for claimed in batch.missions {
                 let abort = self.inflight.insert(&claimed);
-                tasks.spawn(execute::attempt(self.clone(), claimed, abort));
+                tasks.spawn(execute::attempt(self.clone(), claimed, abort, claim_window));
             }
             if idle {
                 let wait = batch.next_due_in.unwrap_or(MAX_IDLE_WAIT).clamp(Duration::from_millis(5), MAX_IDLE_WAIT);

@@ -8,8 +8,9 @@
 -- Returns: {due_in_ms, m1, m2, ...} where due_in_ms is how long until the earliest
 --          delayed mission is due (-1 if none) and each m is
 --          {id, token, type, attempt, max_attempts, payload, timeout_ms, correlation_id,
---          plugin, plugin digest}: the plugin version (`name@version`, '' if none)
---          active for its type at this moment, which the worker must run.
+--          plugin, plugin digest, traceparent}: the plugin version (`name@version`, '' if none)
+--          active for its type at this moment, which the worker must run, and
+--          the submission's trace context ('' if none).
 local count, worker, lease_ms, token_prefix = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
 
 -- Promote due missions: they keep their status (pending or retrying) until claimed.
@@ -28,9 +29,10 @@ local popped = redis.call('ZPOPMIN', K.ready, count)
 for i = 1, #popped, 2 do
   local id = popped[i]
   local key = mkey(id)
-  local m = redis.call('HMGET', key, 'type', 'status', 'max_attempts', 'payload', 'timeout_ms', 'correlation_id', 'tenant')
+  local m = redis.call('HMGET', key, 'type', 'status', 'max_attempts', 'payload', 'timeout_ms', 'correlation_id', 'tenant',
+    'traceparent')
   if m[1] then
-    remember(id, m[6], m[7])
+    remember(id, m[6], m[7], m[8])
     local attempt = redis.call('HINCRBY', key, 'attempts', 1)
     local token = token_prefix .. ':' .. i
     local until_ms = NOW + lease_ms
@@ -51,7 +53,8 @@ for i = 1, #popped, 2 do
       plugin = plugin.name, plugin_version = plugin.version, plugin_digest = plugin.digest })
     local plugin_ref = ''
     if plugin.name ~= '' then plugin_ref = plugin.name .. '@' .. plugin.version end
-    out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin_ref, plugin.digest }
+    out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin_ref, plugin.digest,
+      m[8] or '' }
   end
 end
 

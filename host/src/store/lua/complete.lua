@@ -12,11 +12,11 @@
 --          (the lease expired or the mission was cancelled); nothing changes then.
 local id, token = ARGV[4], ARGV[5]
 local key = mkey(id)
-local m = redis.call('HMGET', key, 'type', 'status', 'lease_token', 'started_ms', 'correlation_id', 'tenant')
+local m = redis.call('HMGET', key, 'type', 'status', 'lease_token', 'started_ms', 'correlation_id', 'tenant', 'traceparent')
 if m[2] ~= 'running' or m[3] ~= token then
   return 'stale:' .. tostring(m[2] or 'missing')
 end
-remember(id, m[5], m[6])
+remember(id, m[5], m[6], m[7])
 apply_reports(id, true, tonumber(ARGV[9]), 'plugin', 10)
 release(id)
 set_status(id, m[1], 'running', 'completed')

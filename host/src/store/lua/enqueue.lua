@@ -8,7 +8,8 @@
 -- ARGV[6..] one JSON object per mission: id, type, priority, payload (JSON text),
 --           max_attempts, timeout_ms, run_at_ms (0: now), backoff_base_ms,
 --           backoff_cap_ms, correlation_id, idempotency_key (may be empty),
---           tenant, created_by (idempotency keys are per tenant)
+--           tenant, created_by (idempotency keys are per tenant), and traceparent
+--           (W3C trace context; absent: none)
 -- Returns: per mission, in order, {id, 1} if created or {existing id, 0} when its
 --          idempotency key was already used within the window; or, with nothing
 --          written, the error `UNKNOWN_TYPE <type>` if a type has no active plugin,
@@ -113,8 +114,12 @@ for i, m in ipairs(specs) do
       fields[#fields + 1] = 'idempotency_key'
       fields[#fields + 1] = m.idempotency_key
     end
+    if m.traceparent then
+      fields[#fields + 1] = 'traceparent'
+      fields[#fields + 1] = m.traceparent
+    end
     redis.call('HSET', mkey(id), unpack(fields))
-    remember(id, m.correlation_id, m.tenant)
+    remember(id, m.correlation_id, m.tenant, m.traceparent)
     redis.call('ZADD', all_key(m.tenant), NOW_MS, id)
     set_status(id, m.type, nil, 'pending')
     local run_at = tonumber(m.run_at_ms)

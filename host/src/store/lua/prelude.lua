@@ -44,19 +44,20 @@ local NOW_S = string.format('%d.%03d', math.floor(NOW / 1000), NOW % 1000)
 local NOW_MS = string.format('%d', NOW)
 
 
--- Per-call memo of each mission's correlation id and tenant, which never
--- change: scripts that read the record anyway prime it, so events and index
--- moves cost no extra reads. A record without a correlation id uses its id.
+-- Per-call memo of each mission's correlation id, tenant and traceparent,
+-- which never change: scripts that read the record anyway prime it, so events
+-- and index moves cost no extra reads. A record without a correlation id uses
+-- its id; one without a traceparent (false: none) adds none to its events.
 local CTX = {}
-local function remember(id, cid, tenant)
-  CTX[id] = { cid = cid or id, tenant = tenant or DEFAULT_TENANT }
+local function remember(id, cid, tenant, traceparent)
+  CTX[id] = { cid = cid or id, tenant = tenant or DEFAULT_TENANT, tp = traceparent or false }
   return CTX[id]
 end
 local function ctx_of(id)
   local c = CTX[id]
   if c then return c end
-  local m = redis.call('HMGET', mkey(id), 'correlation_id', 'tenant')
-  return remember(id, m[1], m[2])
+  local m = redis.call('HMGET', mkey(id), 'correlation_id', 'tenant', 'traceparent')
+  return remember(id, m[1], m[2], m[3])
 end
 
 -- Ready-queue score: higher priority first, FIFO within one priority.
@@ -91,6 +92,7 @@ local function emit(etype, id, payload)
     meta.correlation_id = c.cid
     tenant = c.tenant
     meta.tenant = tenant
+    if c.tp then meta.traceparent = c.tp end
     c.stream = c.stream or events_key(tenant)
     stream = c.stream
   end

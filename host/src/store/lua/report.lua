@@ -11,8 +11,8 @@
 -- Returns: how many reports were stored (-1 if the mission does not exist).
 local id, token, cap, origin = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local key = mkey(id)
-local m = redis.call('HMGET', key, 'status', 'lease_token', 'correlation_id', 'tenant')
+local m = redis.call('HMGET', key, 'status', 'lease_token', 'correlation_id', 'tenant', 'traceparent')
 if not m[1] then return -1 end
-remember(id, m[3], m[4])
+remember(id, m[3], m[4], m[5])
 local leased = token ~= '' and m[1] == 'running' and m[2] == token
 return apply_reports(id, leased, cap, origin, 8)
