@@ -58,8 +58,10 @@ async fn the_stream_filters_and_resumes_after_a_disconnect() {
     let (seen, ty, data) = sse.next().await;
     assert_eq!(ty, "mission.completed");
     assert_eq!(data["payload"]["mission_id"], first.as_str());
-    // The SSE id is the position in the tenant's stream and the plugin stream.
-    assert_eq!(seen.split('_').next(), data["id"].as_str());
+    // The SSE id is the position in the tenant's stream and the plugin stream;
+    // the event's id (a UUID) decodes to its entry in the first.
+    let event: mission_runner::model::event_id::EventId = data["id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(seen.split('_').next(), Some(event.entry.to_string().as_str()));
     drop(sse);
 
     // While disconnected, two more complete; the resumed stream brings exactly those.

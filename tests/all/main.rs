@@ -10,6 +10,7 @@ mod harness;
 mod api_errors;
 mod auth;
 mod cancel;
+mod charter;
 mod cli;
 mod cli_follow;
 mod config;

@@ -171,9 +171,10 @@ async fn a_swap_under_load_reaches_every_host_and_fails_nothing() {
 }
 
 /// A stream id `<ms>-<seq>` as a comparable pair.
+/// An event id's stream entry id, as (ms, seq).
 fn parse_id(id: &str) -> (u64, u64) {
-    let (ms, seq) = id.split_once('-').unwrap();
-    (ms.parse().unwrap(), seq.parse().unwrap())
+    let entry = id.parse::<mission_runner::model::event_id::EventId>().unwrap().entry;
+    (entry.ms, entry.seq)
 }
 
 #[tokio::test]

@@ -172,7 +172,8 @@ async fn a_tenants_burst_leaves_another_tenants_events_and_resume_whole() {
     }
     drop(sse);
     let (_, page) = beta.get("/api/events?limit=3").await;
-    let resume = format!("{}_0-0", page["events"][2]["id"].as_str().unwrap());
+    let third: mission_runner::model::event_id::EventId = page["events"][2]["id"].as_str().unwrap().parse().unwrap();
+    let resume = format!("{}_0-0", third.entry);
 
     // While beta is away: two of its own, then alpha's burst.
     let mut missed = Vec::new();

@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::missions::limit;
 use crate::api::ErrorCode;
+use crate::model::event_id::EventCursor;
 use crate::model::events::{Event, EventPosition};
 use crate::store::{EventQuery, EventStats};
 
@@ -33,8 +34,10 @@ pub struct EventParams {
     since: Option<String>,
     /// RFC 3339 time or Unix seconds, from 1970 to 9999.
     until: Option<String>,
-    /// Only events older than this: the previous page's `next_cursor` (or an event id).
-    #[param(pattern = r"^[0-9]{1,20}(-[0-9]{1,20})?(_[0-9]{1,20}(-[0-9]{1,20})?)?$")]
+    /// Only events older than this: the previous page's `next_cursor`, or an event's `id`.
+    #[param(
+        pattern = r"^([0-9]{1,20}(-[0-9]{1,20})?(_[0-9]{1,20}(-[0-9]{1,20})?)?|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-8[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12})$"
+    )]
     before: Option<String>,
     /// 1 to 1,000 (default 100).
     #[param(minimum = 1, maximum = 1000)]
@@ -66,6 +69,25 @@ pub(super) fn time_ms(name: &str, v: Option<&str>) -> Result<Option<u64>, ApiErr
         return Err(invalid(name, "an RFC 3339 time or Unix seconds between 1970 and 9999"));
     }
     Ok(Some(ms as u64))
+}
+
+/// Reads a position or an event's UUID given as `field`, and resolves it in
+/// the caller's view: `after` an event (a resume point) or `before` it (a
+/// page bound). An event of another tenant's stream is a 400, like a
+/// malformed value: it says nothing about this tenant's streams.
+pub(super) fn cursor(
+    state: &AppState,
+    tenant: &str,
+    field: &str,
+    value: &str,
+    before: bool,
+) -> Result<EventPosition, ApiError> {
+    let (own, shared) = state.queue.event_streams(tenant);
+    let c: EventCursor = value.parse().map_err(|()| {
+        invalid(field, "a `next_cursor` or SSE id such as 1700000000000-0_1700000000000-0, or an event's id (a UUID)")
+    })?;
+    let resolved = if before { c.before(own, shared) } else { c.after(own, shared) };
+    resolved.ok_or_else(|| invalid(field, "an event id of the caller's own events (this one is of another stream)"))
 }
 
 /// Reads an event type filter: a dotted name such as `mission.completed`.
@@ -103,13 +125,7 @@ pub async fn list(
     caller: Caller<Read>,
     ApiQuery(p): ApiQuery<EventParams>,
 ) -> Result<ApiJson<EventPage>, ApiError> {
-    let before = match p.before.as_deref() {
-        None => None,
-        Some(b) => Some(
-            b.parse::<EventPosition>()
-                .map_err(|()| invalid("before", "a `next_cursor` or an event id such as 1700000000000-0"))?,
-        ),
-    };
+    let before = p.before.as_deref().map(|b| cursor(&state, caller.tenant(), "before", b, true)).transpose()?;
     let q = EventQuery {
         tenant: caller.tenant().to_owned(),
         before,

@@ -193,6 +193,9 @@ pub struct ListParams {
     #[serde(rename = "type")]
     #[param(rename = "type", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     mission_type: Option<String>,
+    /// Only missions whose `name` starts with this (case-sensitive; 1 to 200 characters).
+    #[param(min_length = 1, max_length = 200)]
+    name: Option<String>,
     /// Only missions created at or after this time: RFC 3339, or Unix seconds.
     since: Option<String>,
     /// Only missions created at or before this time: RFC 3339, or Unix seconds.
@@ -215,7 +218,8 @@ pub fn limit(given: Option<usize>, default: usize) -> Result<usize, ApiError> {
 
 /// Lists the tenant's missions, newest first, a page at a time; `next_cursor`
 /// continues it (`null` at the end). `since` and `until` bound the creation
-/// time. With a `type` filter (or `until` with a `status`) a page may hold
+/// time; `name` keeps the missions whose name starts with it. With a `type`
+/// or `name` filter (or `until` with a `status`) a page may hold
 /// fewer than `limit` (one request reads at most 10,000 missions), yet the
 /// cursor goes on.
 #[utoipa::path(get, path = "/api/missions", tag = "missions", params(ListParams),
@@ -242,10 +246,15 @@ pub async fn list(
             format!("`type`: `{t}` is not a mission type name"),
         ));
     }
+    if let Some(n) = &p.name {
+        crate::model::submission::check_name(n)
+            .map_err(|e| ApiError::bad_request(ErrorCode::InvalidQuery, format!("`name`: {e}")))?;
+    }
     let q = ListQuery {
         tenant: caller.tenant().to_owned(),
         status,
         mission_type: p.mission_type,
+        name_prefix: p.name,
         since_ms: super::events::time_ms("since", p.since.as_deref())?,
         until_ms: super::events::time_ms("until", p.until.as_deref())?,
         limit: limit(p.limit, 50)?,

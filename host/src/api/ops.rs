@@ -159,6 +159,7 @@ pub async fn dead(
         tenant: caller.tenant().to_owned(),
         status: Some(Status::Failed),
         mission_type: None,
+        name_prefix: None,
         since_ms: None,
         until_ms: None,
         limit: limit(p.limit, 50)?,

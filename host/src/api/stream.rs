@@ -3,7 +3,8 @@
 //! mission, resumable with `Last-Event-ID`.
 //!
 //! Each SSE `id:` is an [`EventPosition`] (`<tenant id>_<plugin id>`), so a
-//! resumed stream continues exactly where it stopped in both streams. A
+//! resumed stream continues exactly where it stopped in both streams; an
+//! event's UUID `id` is as exact a `Last-Event-ID`. A
 //! resumed (or lagging) stream whose events were trimmed meanwhile says so
 //! with an `events.lost` event. Streams are capped per tenant (a quota, over
 //! every host) and per host, and re-authorized every half second: a revoked
@@ -31,8 +32,8 @@ use super::caller::{Caller, Read};
 use super::doc::ErrorBody;
 use super::error::ApiError;
 use super::extract::ApiQuery;
-use crate::api::ErrorCode;
 use crate::auth::{Authenticator, Scope};
+use crate::model::event_id::StreamRef;
 use crate::model::events::{Event, EventPosition, StreamId};
 use crate::store::{Queue, SlotOp, StoreError};
 
@@ -58,8 +59,10 @@ pub struct StreamParams {
     #[serde(rename = "type")]
     #[param(rename = "type", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
     event_type: Option<String>,
-    /// Where to resume, as the `Last-Event-ID` header would say.
-    #[param(pattern = r"^[0-9]{1,20}(-[0-9]{1,20})?(_[0-9]{1,20}(-[0-9]{1,20})?)?$")]
+    /// Where to resume, as the `Last-Event-ID` header would say: an SSE `id:`, or an event's `id`.
+    #[param(
+        pattern = r"^([0-9]{1,20}(-[0-9]{1,20})?(_[0-9]{1,20}(-[0-9]{1,20})?)?|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-8[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12})$"
+    )]
     last_event_id: Option<String>,
 }
 
@@ -110,6 +113,8 @@ struct Reader {
     queue: Queue,
     tenant_key: Option<String>,
     plugins_key: Option<String>,
+    /// The tenant's stream and the plugin stream, as event ids name them.
+    streams: (StreamRef, StreamRef),
     /// Where the client stands; each event's SSE id.
     pos: EventPosition,
     pending: VecDeque<SseEvent>,
@@ -189,7 +194,8 @@ impl Reader {
             } else {
                 self.pos.plugins = id;
             }
-            let Some(e) = Event::from_entry(sid, fields) else { continue };
+            let stream = if own { self.streams.0 } else { self.streams.1 };
+            let Some(e) = Event::from_entry(stream, &sid, fields) else { continue };
             let mission_ok = self.mission.is_none() || self.mission == e.mission;
             let type_ok = self.event_type.as_ref().is_none_or(|t| *t == e.event_type);
             if mission_ok && type_ok && e.visible_to(&self.tenant) {
@@ -254,9 +260,9 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 
 /// Live events as Server-Sent Events, from now on, or from after
 /// `Last-Event-ID` (header) / `last_event_id` (query): each event's `id:` is a
-/// position (`<tenant stream id>_<plugin stream id>`; a plain event id is
-/// taken as that id in both), so a client that reconnects misses nothing the
-/// capped streams still hold. If they no longer hold everything after it, an
+/// position (`<tenant stream id>_<plugin stream id>`; a plain entry id is
+/// taken as that id in both; an event's `id`, a UUID, resumes just after that
+/// event), so a client that reconnects misses nothing the capped streams still hold. If they no longer hold everything after it, an
 /// `events.lost` event (no `id:`; data `{stream, after, oldest_retained}`)
 /// comes first. Only events the caller's tenant may see. The stream ends with
 /// a `stream.closed` event (data `{reason}`) when its token is revoked.
@@ -284,16 +290,11 @@ pub async fn stream(
         Some(v) => Some(v.to_str().unwrap_or("?").to_owned()),
         None => p.last_event_id,
     };
-    let resume = resume.map(|id| id.parse::<EventPosition>()).transpose().map_err(|()| {
-        ApiError::bad_request(
-            ErrorCode::InvalidQuery,
-            "`Last-Event-ID` must be an SSE id of this stream, such as 1700000000000-0_1700000000000-0, or an event id",
-        )
-    })?;
+    let tenant = caller.principal.tenant.clone();
+    let resume = resume.map(|id| super::events::cursor(&state, &tenant, "Last-Event-ID", &id, false)).transpose()?;
     if let Some(id) = &mission {
         super::missions::check_owner(&state, &caller, id).await?;
     }
-    let tenant = caller.principal.tenant.clone();
     let permit = host.0.clone().try_acquire_owned().map_err(|_| {
         ApiError::too_many("host_sse_streams", 5, "this host serves as many event streams as it may; try again later")
     })?;
@@ -316,6 +317,7 @@ pub async fn stream(
         queue: state.queue.clone(),
         tenant_key,
         plugins_key,
+        streams: state.queue.event_streams(&tenant),
         pos,
         pending: VecDeque::new(),
         mission,

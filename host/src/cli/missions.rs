@@ -31,6 +31,12 @@ pub enum MissionCommand {
         /// The same key within the idempotency window returns the first mission.
         #[arg(long)]
         idempotency_key: Option<String>,
+        /// A human name (up to 200 characters), shown by `get` and `list`.
+        #[arg(long)]
+        name: Option<String>,
+        /// What the mission is for (up to 2,000 characters).
+        #[arg(long)]
+        description: Option<String>,
     },
     /// Shows a mission.
     Get {
@@ -45,6 +51,9 @@ pub enum MissionCommand {
         /// Only this type.
         #[arg(long = "type")]
         mission_type: Option<String>,
+        /// Only missions whose name starts with this.
+        #[arg(long)]
+        name: Option<String>,
         /// At most this many.
         #[arg(long, default_value_t = 20)]
         limit: usize,
@@ -78,10 +87,15 @@ pub enum MissionCommand {
         /// Keep streaming new events.
         #[arg(long)]
         follow: bool,
-        /// With --follow: start after this event id (`0` replays what the
-        /// stream holds), e.g. to resume where an earlier run stopped.
+        /// With --follow: start after this event (its `id`, a UUID, or an
+        /// SSE id; `0` replays what the stream holds), e.g. to resume where an
+        /// earlier run stopped.
         #[arg(long, requires = "follow")]
         after: Option<String>,
+        /// Without --follow: only events older than this one (its `id`, a
+        /// UUID, or a page's `next_cursor`).
+        #[arg(long, conflicts_with = "follow")]
+        before: Option<String>,
     },
     /// Shows totals per status and type and the queue's sizes.
     Stats,
@@ -89,8 +103,9 @@ pub enum MissionCommand {
 
 fn mission_line(m: &Value) {
     let err = m["error"]["message"].as_str().map(|e| format!("  error: {e}")).unwrap_or_default();
+    let name = m["name"].as_str().map(|n| format!("  {n:?}")).unwrap_or_default();
     println!(
-        "{}  {:<10} {:<12} prio {:<3} attempts {}/{}{err}",
+        "{}  {:<10} {:<12} prio {:<3} attempts {}/{}{name}{err}",
         s(m, "id"),
         s(m, "status"),
         s(m, "type"),
@@ -119,6 +134,8 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
             timeout_ms,
             run_at,
             idempotency_key,
+            name,
+            description,
         } => {
             let text = if payload == "-" {
                 std::io::read_to_string(std::io::stdin()).map_err(|e| Failure::input(format!("reading stdin: {e}")))?
@@ -135,6 +152,8 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
                 ("timeout_ms", timeout_ms.map(|v| json!(v))),
                 ("run_at", run_at.map(|v| json!(v))),
                 ("idempotency_key", idempotency_key.map(|v| json!(v))),
+                ("name", name.map(|v| json!(v))),
+                ("description", description.map(|v| json!(v))),
             ] {
                 if let Some(v) = v {
                     body[k] = v;
@@ -147,6 +166,9 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
             let m = remote.send(http.get(remote.endpoint(&["api", "missions", &id], &[])?)).await?;
             remote.print(&m, |m| {
                 mission_line(m);
+                if let Some(d) = m["description"].as_str() {
+                    println!("description: {d}");
+                }
                 println!(
                     "created {}  started {}  finished {}",
                     s(m, "created_at"),
@@ -158,8 +180,8 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
                 }
             });
         }
-        MissionCommand::List { status, mission_type, limit } => {
-            let q = [("status", status), ("type", mission_type), ("limit", Some(limit.to_string()))];
+        MissionCommand::List { status, mission_type, name, limit } => {
+            let q = [("status", status), ("type", mission_type), ("name", name), ("limit", Some(limit.to_string()))];
             let body = remote.send(http.get(remote.endpoint(&["api", "missions"], &q)?)).await?;
             remote.print(&body, |b| b["missions"].as_array().into_iter().flatten().for_each(mission_line));
         }
@@ -180,7 +202,7 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
                 }
             });
         }
-        MissionCommand::Events { mission, event_type, follow, after } => {
+        MissionCommand::Events { mission, event_type, follow, after, before } => {
             let q = [("mission_id", mission), ("type", event_type)];
             if follow {
                 let url = remote.endpoint(&["api", "events", "stream"], &q)?;
@@ -191,6 +213,8 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
                 })
                 .await;
             }
+            let [mission, event_type] = q;
+            let q = [mission, event_type, ("before", before)];
             let body = remote.send(http.get(remote.endpoint(&["api", "events"], &q)?)).await?;
             remote.print(&body, |b| b["events"].as_array().into_iter().flatten().for_each(event_line));
         }

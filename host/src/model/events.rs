@@ -1,8 +1,11 @@
 //! Lifecycle events: the envelope `{id, type, source, target, timestamp, payload, meta}`.
 //!
-//! Each event is one Redis Stream entry whose fields are the envelope's (less
-//! `id`, which is the entry id, and plus `mission` for filtering). Scripts write
-//! them in the same step as the change they report; see `EVENTS.md`.
+//! Each event is one Redis Stream entry with the fields `type`, `mission`,
+//! `tenant`, `source` (the host), `timestamp`, `payload` and `meta`. Scripts
+//! write them in the same step as the change they report; the rest of the
+//! envelope (the UUID `id`, `target`, `meta.host`, status changes) is derived
+//! when an entry is read ([`Event::from_entry`]), so it costs Redis nothing.
+//! See `EVENTS.md`.
 //!
 //! A tenant's missions write to the tenant's own stream; plugin events, which
 //! every tenant sees, to one shared stream. A reader of a tenant's events
@@ -11,28 +14,42 @@
 
 use serde::Serialize;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::event_id::{EventId, StreamRef};
+use super::mission::Status;
+
+/// The envelope's `source`: the service, the same on every host (the host or
+/// worker that wrote an event is in `meta.host`).
+pub const SOURCE: &str = "mission-runner";
 
 /// One event as the API returns it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Event {
-    /// The stream entry id (`<ms>-<seq>`): unique, ordered, and the resume point
-    /// for stream readers.
-    pub id: String,
+    /// A UUID (version 8) derived from the event's stream and entry id: unique,
+    /// and a resume point (`Last-Event-ID`, `before`) like the entry id.
+    #[schema(value_type = String, pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$", example = "019a0c8e-4d1a-8000-8003-5a1b9e2c7d40")]
+    pub id: uuid::Uuid,
     /// For example `mission.completed`.
     #[serde(rename = "type")]
     pub event_type: String,
-    /// The host or worker that wrote it.
-    pub source: String,
-    /// Always `null` (broadcast), kept for the envelope's sake.
+    /// Always `mission-runner` ([`SOURCE`]).
+    pub source: &'static str,
+    /// `mission_<id>` for a mission's events; `null` for broadcasts (`plugin.*`).
     pub target: Option<String>,
     /// Unix time in seconds, with milliseconds, from the Redis clock.
     pub timestamp: f64,
-    /// Type-specific fields; always includes `mission_id`.
+    /// Type-specific fields; `mission.*` events include `mission_id`, and
+    /// status changes `old_status` and `new_status`.
     #[schema(value_type = Object)]
     pub payload: Box<RawValue>,
-    /// `schema_version`, `producer`, `correlation_id`.
+    /// `schema_version`, `producer`, `host` (the host or worker that wrote
+    /// it), `correlation_id`, `tenant`.
     #[schema(value_type = Object)]
     pub meta: Box<RawValue>,
+    /// Its entry id in its stream.
+    #[serde(skip)]
+    pub entry: StreamId,
     /// The mission it concerns (the entry's `mission` field; also in `payload`).
     #[serde(skip)]
     pub mission: Option<String>,
@@ -50,34 +67,122 @@ impl Event {
 }
 
 impl Event {
-    /// Builds an event from a stream entry; `None` if a field is missing or malformed.
-    pub fn from_entry(id: String, fields: Vec<String>) -> Option<Event> {
+    /// Builds the envelope of entry `id` of `stream` from its fields; `None`
+    /// if a field is missing or malformed (or the id has no UUID). What the
+    /// entry does not hold is derived here, at no cost in Redis: the UUID, the
+    /// `target`, `meta.host` (the entry's `source`), a status change's
+    /// `old_status` and `new_status` ([`status_change`]), and the
+    /// `name` and `description` of `mission.created` (empty when not given).
+    pub fn from_entry(stream: StreamRef, id: &str, fields: Vec<String>) -> Option<Event> {
+        let entry: StreamId = id.parse().ok()?;
+        let uuid = EventId { stream, entry }.to_uuid()?;
         let mut it = fields.into_iter();
-        let (mut ty, mut source, mut ts, mut payload, mut meta, mut mission) = (None, None, None, None, None, None);
+        let (mut ty, mut host, mut ts, mut payload, mut meta, mut mission) = (None, None, None, None, None, None);
         let mut tenant = None;
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             match k.as_str() {
                 "type" => ty = Some(v),
-                "source" => source = Some(v),
+                "source" => host = Some(v),
                 "timestamp" => ts = v.parse().ok(),
-                "payload" => payload = RawValue::from_string(v).ok(),
-                "meta" => meta = RawValue::from_string(v).ok(),
+                "payload" => payload = Some(v),
+                "meta" => meta = Some(v),
                 "mission" if !v.is_empty() => mission = Some(v),
                 "tenant" if !v.is_empty() => tenant = Some(v),
                 _ => {}
             }
         }
+        let event_type: String = ty?;
+        let mut meta = object(&meta?)?;
+        meta.entry("host").or_insert(Value::String(host?));
+        let payload = payload?;
+        let payload = match derived_payload(&event_type) {
+            false => RawValue::from_string(payload).ok()?,
+            true => {
+                let mut p = object(&payload)?;
+                complete_payload(&event_type, &mut p);
+                serde_json::value::to_raw_value(&p).ok()?
+            }
+        };
         Some(Event {
-            id,
-            event_type: ty?,
-            source: source?,
-            target: None,
+            id: uuid,
+            target: mission.as_ref().map(|m| format!("mission_{m}")),
+            event_type,
+            source: SOURCE,
             timestamp: ts?,
-            payload: payload?,
-            meta: meta?,
+            payload,
+            meta: serde_json::value::to_raw_value(&meta).ok()?,
+            entry,
             mission,
             tenant,
         })
+    }
+}
+
+fn object(text: &str) -> Option<Map<String, Value>> {
+    match serde_json::from_str(text).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+/// Whether events of this type get fields added on read (only these pay for
+/// parsing their payload).
+fn derived_payload(event_type: &str) -> bool {
+    event_type == "mission.created" || status_change_type(event_type)
+}
+
+fn status_change_type(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "mission.started" | "mission.completed" | "mission.failed" | "mission.retrying" | "mission.cancelled"
+    )
+}
+
+fn complete_payload(event_type: &str, p: &mut Map<String, Value>) {
+    if event_type == "mission.created" {
+        for field in ["name", "description"] {
+            p.entry(field).or_insert_with(|| Value::String(String::new()));
+        }
+    }
+    if let Some((old, new)) = status_change(event_type, p) {
+        p.entry("old_status").or_insert_with(|| Value::String(old.as_str().to_owned()));
+        p.entry("new_status").or_insert_with(|| Value::String(new.as_str().to_owned()));
+    }
+}
+
+/// The status change an event reports, `(old, new)`; `None` for an event that
+/// changes no status. Each change of a mission's status is reported by
+/// exactly one event, written in the same step:
+///
+/// - `mission.started`: `old_status` is in the payload (pending or retrying:
+///   which one the claim script alone knows, so it writes it); an entry
+///   written before it did is taken as `retrying` past the first attempt;
+/// - `mission.completed`: running to completed;
+/// - `mission.failed`: running to failed if `will_retry` is false; with
+///   `will_retry` true the mission goes to retrying, which the
+///   `mission.retrying` written with it reports;
+/// - `mission.retrying`: running to retrying, or, with `redriven_by` (an
+///   operator's re-drive of a dead mission), failed to pending;
+/// - `mission.cancelled`: from its `previous_status` to cancelled.
+pub fn status_change(event_type: &str, payload: &Map<String, Value>) -> Option<(Status, Status)> {
+    let status = |field: &str| payload.get(field).and_then(Value::as_str).and_then(|s| s.parse::<Status>().ok());
+    match event_type {
+        "mission.started" => {
+            let guess = match payload.get("attempt").and_then(Value::as_u64) {
+                Some(n) if n > 1 => Status::Retrying,
+                _ => Status::Pending,
+            };
+            Some((status("old_status").unwrap_or(guess), Status::Running))
+        }
+        "mission.completed" => Some((Status::Running, Status::Completed)),
+        "mission.failed" => match payload.get("will_retry").and_then(Value::as_bool) {
+            Some(false) => Some((Status::Running, Status::Failed)),
+            _ => None,
+        },
+        "mission.retrying" if payload.contains_key("redriven_by") => Some((Status::Failed, Status::Pending)),
+        "mission.retrying" => Some((Status::Running, Status::Retrying)),
+        "mission.cancelled" => Some((status("previous_status")?, Status::Cancelled)),
+        _ => None,
     }
 }
 
@@ -101,6 +206,15 @@ impl StreamId {
         match self.seq.checked_add(1) {
             Some(seq) => StreamId { ms: self.ms, seq },
             None => StreamId { ms: self.ms.saturating_add(1), seq: 0 },
+        }
+    }
+
+    /// The largest id before this one (`0-0` for `0-0`).
+    pub fn predecessor(self) -> StreamId {
+        match (self.seq.checked_sub(1), self.ms.checked_sub(1)) {
+            (Some(seq), _) => StreamId { ms: self.ms, seq },
+            (None, Some(ms)) => StreamId { ms, seq: u64::MAX },
+            (None, None) => StreamId::ZERO,
         }
     }
 }
@@ -182,32 +296,85 @@ mod tests {
         assert!("5-1_".parse::<EventPosition>().is_err() && "x_1".parse::<EventPosition>().is_err());
     }
 
+    fn entry(fields: &[&str]) -> Vec<String> {
+        fields.iter().map(|s| (*s).to_owned()).collect()
+    }
+
     #[test]
     fn builds_the_envelope_from_stream_fields() {
-        let f = |kv: &[&str]| kv.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let stream = StreamRef::tenant("{mr}:t:default:events");
         let e = Event::from_entry(
-            "1-0".into(),
-            f(&[
+            stream,
+            "1-0",
+            entry(&[
                 "type",
                 "mission.created",
                 "mission",
                 "m1",
                 "source",
-                "h",
+                "host-7",
                 "timestamp",
                 "1.5",
                 "payload",
-                r#"{"mission_id":"m1"}"#,
+                r#"{"mission_id":"m1","status":"pending"}"#,
                 "meta",
-                "{}",
+                r#"{"producer":"mission-runner"}"#,
             ]),
         )
         .unwrap();
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["type"], "mission.created");
-        assert_eq!(json["target"], serde_json::Value::Null);
+        assert_eq!(json["id"], EventId { stream, entry: StreamId { ms: 1, seq: 0 } }.to_string());
+        assert_eq!((json["source"].as_str(), json["meta"]["host"].as_str()), (Some(SOURCE), Some("host-7")));
+        assert_eq!(json["target"], "mission_m1");
         assert_eq!(json["payload"]["mission_id"], "m1");
+        assert_eq!((json["payload"]["name"].as_str(), json["payload"]["description"].as_str()), (Some(""), Some("")));
         assert_eq!(e.mission.as_deref(), Some("m1"));
-        assert!(Event::from_entry("1-0".into(), f(&["type", "x"])).is_none());
+        assert!(Event::from_entry(stream, "1-0", entry(&["type", "x"])).is_none());
+        let plugin = Event::from_entry(
+            StreamRef::plugins("{mr}:events"),
+            "2-0",
+            entry(&[
+                "type",
+                "plugin.activated",
+                "mission",
+                "",
+                "source",
+                "h",
+                "timestamp",
+                "2",
+                "payload",
+                "{}",
+                "meta",
+                "{}",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(serde_json::to_value(&plugin).unwrap()["target"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn status_changes_are_derived_from_the_type_and_what_the_payload_says() {
+        let change = |ty: &str, p: serde_json::Value| {
+            let serde_json::Value::Object(p) = p else { unreachable!() };
+            status_change(ty, &p).map(|(a, b)| (a.as_str(), b.as_str()))
+        };
+        use serde_json::json;
+        assert_eq!(change("mission.created", json!({})), None);
+        assert_eq!(
+            change("mission.started", json!({"old_status": "retrying", "attempt": 1})),
+            Some(("retrying", "running"))
+        );
+        assert_eq!(change("mission.started", json!({"attempt": 1})), Some(("pending", "running")));
+        assert_eq!(change("mission.started", json!({"attempt": 2})), Some(("retrying", "running")));
+        assert_eq!(change("mission.completed", json!({})), Some(("running", "completed")));
+        assert_eq!(change("mission.failed", json!({"will_retry": false})), Some(("running", "failed")));
+        assert_eq!(change("mission.failed", json!({"will_retry": true})), None);
+        assert_eq!(change("mission.retrying", json!({"attempt": 1})), Some(("running", "retrying")));
+        assert_eq!(change("mission.retrying", json!({"redriven_by": "ops"})), Some(("failed", "pending")));
+        assert_eq!(change("mission.cancelled", json!({"previous_status": "running"})), Some(("running", "cancelled")));
+        assert_eq!(change("mission.log_appended", json!({})), None);
+        assert_eq!(StreamId { ms: 5, seq: 0 }.predecessor(), StreamId { ms: 4, seq: u64::MAX });
+        assert_eq!(StreamId::ZERO.predecessor(), StreamId::ZERO);
     }
 }

@@ -122,6 +122,10 @@ pub struct Mission {
     /// The mission type; it chooses the plugin.
     #[serde(rename = "type")]
     pub mission_type: String,
+    /// The human name given on submission, if any.
+    pub name: Option<String>,
+    /// The description given on submission, if any.
+    pub description: Option<String>,
     /// Lifecycle status.
     pub status: Status,
     /// 0 (lowest) to 100 (highest).
@@ -223,6 +227,8 @@ impl Mission {
         Ok(Some(Mission {
             id: id.to_owned(),
             mission_type: text("type", take("type"))?,
+            name: take("name"),
+            description: take("description"),
             status: text("status", take("status"))?
                 .parse()
                 .map_err(|problem| CorruptRecord { field: "status", problem })?,

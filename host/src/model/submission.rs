@@ -12,6 +12,10 @@ pub const MAX_PRIORITY: u8 = 100;
 pub const MAX_ATTEMPTS: u32 = 100;
 /// Farthest in the future a `run_at` may be.
 pub const MAX_DELAY_DAYS: i64 = 366;
+/// Longest mission `name`, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Longest mission `description`, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
 
 /// The body of `POST /api/missions` (and one item of a batch).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -49,6 +53,16 @@ pub struct MissionRequest {
     #[serde(default)]
     #[schema(min_length = 1, max_length = 200)]
     pub correlation_id: Option<String>,
+    /// A human name, such as `Deploy Application v2.0` (1 to 200 characters, no
+    /// control characters); the mission list filters by its prefix.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200, example = "Deploy Application v2.0")]
+    pub name: Option<String>,
+    /// What the mission is for (up to 2,000 characters; line breaks and tabs
+    /// are the only control characters allowed).
+    #[serde(default)]
+    #[schema(max_length = 2000)]
+    pub description: Option<String>,
 }
 
 /// A priority given as a number or a name.
@@ -116,6 +130,12 @@ pub struct NewMission {
     /// mission, the parent of its attempts' spans and in its events' `meta`.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub traceparent: String,
+    /// Left out when not given: the record stores it only then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Left out when not given or empty: the record stores it only then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// Why a submission was refused. `field` names the offending field.
@@ -176,6 +196,31 @@ fn check_token(field: &'static str, value: Option<String>) -> Result<Option<Stri
     }
 }
 
+/// A mission's name: 1 to [`MAX_NAME_CHARS`] characters, none a control character.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let n = name.chars().count();
+    if n == 0 || n > MAX_NAME_CHARS {
+        return Err(format!("must be 1 to {MAX_NAME_CHARS} characters (it has {n})"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// A mission's description: up to [`MAX_DESCRIPTION_CHARS`] characters; empty is none.
+fn check_description(description: Option<String>) -> Result<Option<String>, Invalid> {
+    let Some(d) = description.filter(|d| !d.is_empty()) else { return Ok(None) };
+    let n = d.chars().count();
+    if n > MAX_DESCRIPTION_CHARS {
+        return Err(invalid("description", format!("must be at most {MAX_DESCRIPTION_CHARS} characters (it has {n})")));
+    }
+    if d.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(invalid("description", "must not contain control characters other than line breaks and tabs"));
+    }
+    Ok(Some(d))
+}
+
 impl MissionRequest {
     /// Checks the request and fills in defaults; `now` bounds `run_at`. The
     /// mission is owned by the default tenant until [`NewMission::owned_by`].
@@ -228,6 +273,10 @@ impl MissionRequest {
         }
         let idempotency_key = check_token("idempotency_key", self.idempotency_key)?.unwrap_or_default();
         let correlation_id = check_token("correlation_id", self.correlation_id)?;
+        if let Some(name) = &self.name {
+            check_name(name).map_err(|m| invalid("name", m))?;
+        }
+        let description = check_description(self.description)?;
         let id = uuid::Uuid::now_v7().to_string();
         Ok(NewMission {
             correlation_id: correlation_id.unwrap_or_else(|| id.clone()),
@@ -244,6 +293,8 @@ impl MissionRequest {
             tenant: crate::model::access::DEFAULT_TENANT.to_owned(),
             created_by: String::new(),
             traceparent: String::new(),
+            name: self.name,
+            description,
         })
     }
 }
@@ -341,6 +392,28 @@ mod tests {
             "backoff"
         );
         assert_eq!(req(r#"{"type":"e","payload":1,"idempotency_key":""}"#).unwrap_err().field, "idempotency_key");
+    }
+
+    #[test]
+    fn name_and_description_are_bounded_in_characters() {
+        let with = |name: &str, description: &str| {
+            req(&serde_json::json!({ "type": "e", "payload": 1, "name": name, "description": description }).to_string())
+        };
+        let m = with("Deploy Application v2.0", "Deploy new version\nto production").unwrap();
+        assert_eq!(m.name.as_deref(), Some("Deploy Application v2.0"));
+        assert_eq!(m.description.as_deref(), Some("Deploy new version\nto production"));
+        // Characters, not bytes: 200 three-byte characters fit.
+        assert!(with(&"é".repeat(MAX_NAME_CHARS), &"ü".repeat(MAX_DESCRIPTION_CHARS)).is_ok());
+        assert_eq!(with(&"a".repeat(MAX_NAME_CHARS + 1), "").unwrap_err().field, "name");
+        assert_eq!(with("", "").unwrap_err().field, "name");
+        assert_eq!(with("tab\there", "").unwrap_err().field, "name");
+        assert_eq!(with("n", &"d".repeat(MAX_DESCRIPTION_CHARS + 1)).unwrap_err().field, "description");
+        assert_eq!(with("n", "bell\u{7}").unwrap_err().field, "description");
+        assert_eq!(with("n", "").unwrap().description, None, "an empty description is none");
+        let plain = req(r#"{"type":"e","payload":1}"#).unwrap();
+        assert!(plain.name.is_none() && plain.description.is_none());
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json.get("name").is_none() && json.get("description").is_none(), "{json}");
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 use redis::Value;
 
 use super::{Queue, StoreError};
+use crate::model::event_id::StreamRef;
 use crate::model::events::{Event, EventPosition, StreamId};
 use crate::model::views::EventStats;
 
@@ -51,6 +52,8 @@ type Entries = Vec<(String, Vec<String>)>;
 /// One stream read backwards in chunks.
 struct Backwards {
     key: String,
+    /// Which stream it is, for the events' ids.
+    stream: StreamRef,
     /// Read entries older than this (`None`: from the newest).
     end: Option<StreamId>,
     /// Not older than this (`since`).
@@ -64,11 +67,12 @@ struct Backwards {
 }
 
 impl Backwards {
-    fn new(key: String, bound: StreamId, start: &str, skip: bool) -> Self {
+    fn new(key: String, stream: StreamRef, bound: StreamId, start: &str, skip: bool) -> Self {
         let end = (bound != StreamId::MAX).then_some(bound);
         let exhausted = skip || bound == StreamId::ZERO;
         Backwards {
             key,
+            stream,
             end,
             start: start.to_owned(),
             buf: VecDeque::new(),
@@ -114,12 +118,11 @@ impl Queue {
         let type_ok = |e: &Event| q.event_type.as_ref().is_none_or(|t| *t == e.event_type);
         if let Some(id) = &q.mission_id {
             let before = q.before.map_or(StreamId::MAX, |b| b.tenant);
-            let matches = |e: &Event| type_ok(e) && in_time(e) && e.id.parse().is_ok_and(|i: StreamId| i < before);
+            let matches = |e: &Event| type_ok(e) && in_time(e) && e.entry < before;
             let events = self.mission_events(&q.tenant, id, q.limit, &matches).await?;
             let next = (events.len() == q.limit)
-                .then(|| events.first().and_then(|e| e.id.parse().ok()))
-                .flatten()
-                .map(|id| EventPosition { tenant: id, plugins: StreamId::ZERO });
+                .then(|| events.first().map(|e| EventPosition { tenant: e.entry, plugins: StreamId::ZERO }))
+                .flatten();
             return Ok(EventPage { events, next });
         }
         // Stream ids start with the Redis time in ms, so a time range is an id range.
@@ -131,9 +134,10 @@ impl Queue {
         let start = q.since_ms.map_or_else(|| "-".to_owned(), |s| format!("{s}-0"));
         // A type filter names its family: no need to read the other stream.
         let kind = q.event_type.as_deref().map(|t| t.split('.').next().unwrap_or_default());
+        let (own, shared) = self.event_streams(&q.tenant);
         let mut sources = [
-            Backwards::new(self.keys.tenant_events(&q.tenant), before.tenant, &start, kind == Some("plugin")),
-            Backwards::new(self.keys.events(), before.plugins, &start, kind == Some("mission")),
+            Backwards::new(self.keys.tenant_events(&q.tenant), own, before.tenant, &start, kind == Some("plugin")),
+            Backwards::new(self.keys.events(), shared, before.plugins, &start, kind == Some("mission")),
         ];
         let mut out = Vec::new();
         let mut scanned = 0;
@@ -153,8 +157,8 @@ impl Queue {
             sources[i].consumed = Some(id);
             last = Some((i, id));
             scanned += 1;
-            if let Some(e) =
-                Event::from_entry(sid, fields).filter(|e| type_ok(e) && in_time(e) && e.visible_to(&q.tenant))
+            if let Some(e) = Event::from_entry(sources[i].stream, &sid, fields)
+                .filter(|e| type_ok(e) && in_time(e) && e.visible_to(&q.tenant))
             {
                 out.push(e);
             }
@@ -191,6 +195,7 @@ impl Queue {
             s * 1000 + u64::from(n) / 1_000_000
         });
         let stream = self.keys.tenant_events(tenant);
+        let own = StreamRef::tenant(&stream);
         let mut start = format!("{created_ms}-0");
         let mut out: VecDeque<Event> = VecDeque::new();
         loop {
@@ -207,7 +212,7 @@ impl Queue {
             let full = entries.len() == SCAN_CHUNK * 5;
             for (sid, f) in entries {
                 let mine = f.chunks(2).any(|kv| kv[0] == "mission" && kv.get(1).is_some_and(|v| v == id));
-                if let Some(e) = mine.then(|| Event::from_entry(sid, f)).flatten().filter(|e| matches(e)) {
+                if let Some(e) = mine.then(|| Event::from_entry(own, &sid, f)).flatten().filter(|e| matches(e)) {
                     out.push_back(e);
                     if out.len() > limit {
                         out.pop_front();
@@ -219,6 +224,11 @@ impl Queue {
             }
         }
         Ok(out.into())
+    }
+
+    /// `tenant`'s event stream and the shared plugin stream, as event ids name them.
+    pub fn event_streams(&self, tenant: &str) -> (StreamRef, StreamRef) {
+        (StreamRef::tenant(&self.keys.tenant_events(tenant)), StreamRef::plugins(&self.keys.events()))
     }
 
     /// Event counts per type that `tenant` may see, and its streams' lengths.

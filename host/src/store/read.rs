@@ -16,6 +16,9 @@ pub struct ListQuery {
     pub status: Option<Status>,
     /// Only missions of this type.
     pub mission_type: Option<String>,
+    /// Only missions whose name starts with this (case-sensitive; a mission
+    /// without a name never matches).
+    pub name_prefix: Option<String>,
     /// Only missions created at or after this time (ms since 1970).
     pub since_ms: Option<u64>,
     /// Only missions created at or before this time (ms since 1970).
@@ -81,7 +84,7 @@ impl Queue {
 
     /// Missions matching `q`, newest first.
     pub async fn list(&self, q: &ListQuery) -> Result<MissionPage, StoreError> {
-        // Walk the status index, or all; filter by type while reading.
+        // Walk the status index, or all; filter by type and name while reading.
         let index = match &q.status {
             Some(s) => self.keys.by_status(&q.tenant, s.as_str()),
             None => self.keys.all(&q.tenant),
@@ -108,8 +111,9 @@ impl Queue {
         let mut exhausted = false;
         let mut last_scanned: Option<(String, i64)> = None;
         let mut chunk_last: Option<String> = None;
-        // Without a type filter every entry matches: read no more than a page.
-        let chunk = if q.mission_type.is_some() { SCAN_CHUNK } else { q.limit.min(SCAN_CHUNK) };
+        // Without a type or name filter every entry matches: read no more than a page.
+        let filtered = q.mission_type.is_some() || q.name_prefix.is_some();
+        let chunk = if filtered { SCAN_CHUNK } else { q.limit.min(SCAN_CHUNK) };
         while out.len() < q.limit && offset < start + SCAN_MAX {
             let entries: Vec<(String, f64)> =
                 self.conn().zrevrange_withscores(&index, offset as isize, (offset + chunk - 1) as isize).await?;
@@ -137,9 +141,11 @@ impl Queue {
                 let created = m.created_at.timestamp_millis();
                 let status_ok = q.status.is_none_or(|s| s == m.status);
                 let type_ok = q.mission_type.as_ref().is_none_or(|t| *t == m.mission_type);
+                let name_ok =
+                    q.name_prefix.as_ref().is_none_or(|p| m.name.as_ref().is_some_and(|n| n.starts_with(p.as_str())));
                 let time_ok =
                     q.since_ms.is_none_or(|t| created >= t as i64) && q.until_ms.is_none_or(|t| created <= t as i64);
-                if status_ok && type_ok && time_ok {
+                if status_ok && type_ok && name_ok && time_ok {
                     out.push((m, score));
                 }
             }

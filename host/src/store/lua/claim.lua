@@ -49,8 +49,10 @@ for i = 1, #popped, 2 do
       'plugin_digest', string.gsub(plugin.digest, '^sha256:', ''), 'plugin', plugin.name .. '@' .. plugin.version)
     redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
     redis.call('ZADD', K.active, until_ms, id)
+    -- old_status: pending or retrying, which only this script knows (readers
+    -- derive every other event's status change from its type and payload).
     emit('mission.started', id, { worker_id = worker, attempt = attempt, max_attempts = tonumber(m[3]),
-      plugin = plugin.name, plugin_version = plugin.version, plugin_digest = plugin.digest })
+      plugin = plugin.name, plugin_version = plugin.version, plugin_digest = plugin.digest, old_status = m[2] })
     local plugin_ref = ''
     if plugin.name ~= '' then plugin_ref = plugin.name .. '@' .. plugin.version end
     out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin_ref, plugin.digest,

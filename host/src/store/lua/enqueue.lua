@@ -8,8 +8,8 @@
 -- ARGV[6..] one JSON object per mission: id, type, priority, payload (JSON text),
 --           max_attempts, timeout_ms, run_at_ms (0: now), backoff_base_ms,
 --           backoff_cap_ms, correlation_id, idempotency_key (may be empty),
---           tenant, created_by (idempotency keys are per tenant), and traceparent
---           (W3C trace context; absent: none)
+--           tenant, created_by (idempotency keys are per tenant), traceparent
+--           (W3C trace context; absent: none), and name and description only when given
 -- Returns: per mission, in order, {id, 1} if created or {existing id, 0} when its
 --          idempotency key was already used within the window; or, with nothing
 --          written, the error `UNKNOWN_TYPE <type>` if a type has no active plugin,
@@ -118,6 +118,13 @@ for i, m in ipairs(specs) do
       fields[#fields + 1] = 'traceparent'
       fields[#fields + 1] = m.traceparent
     end
+    -- Name and description only when given: most missions have neither.
+    for _, f in ipairs({ 'name', 'description' }) do
+      if m[f] then
+        fields[#fields + 1] = f
+        fields[#fields + 1] = m[f]
+      end
+    end
     redis.call('HSET', mkey(id), unpack(fields))
     remember(id, m.correlation_id, m.tenant, m.traceparent)
     redis.call('ZADD', all_key(m.tenant), NOW_MS, id)
@@ -132,6 +139,7 @@ for i, m in ipairs(specs) do
     local created = { type = m.type, priority = m.priority, status = 'pending',
       max_attempts = m.max_attempts, created_at = NOW / 1000 }
     if run_at > NOW then created.run_at = run_at / 1000 end
+    created.name, created.description = m.name, m.description
     emit('mission.created', id, created)
     created_n = created_n + 1
     out[#out + 1] = { id, 1 }

@@ -42,7 +42,7 @@ export function render(main, ctx, { id }) {
         ? h("button", { type: "button", class: "danger", id: "cancel", onclick: () => act("cancel") }, "Cancel mission") : null,
       ctx.can("missions:write") && m.status === "failed"
         ? h("button", { type: "button", class: "primary", id: "retry", onclick: () => act("retry") }, "Retry") : null]);
-    const rows = [["type", m.type], ["status", m.status], ["priority", m.priority], ["attempts", `${m.attempts} of ${m.max_attempts}`],
+    const rows = [["name", m.name], ["description", m.description], ["type", m.type], ["status", m.status], ["priority", m.priority], ["attempts", `${m.attempts} of ${m.max_attempts}`],
       ["timeout", `${m.timeout_ms} ms`], ["created", time(m.created_at)], ["run at", m.run_at ? time(m.run_at) : null],
       ["next attempt", m.next_attempt_at ? time(m.next_attempt_at) : null], ["started", time(m.started_at)],
       ["finished", time(m.finished_at)], ["updated", time(m.updated_at)], ["worker", m.worker], ["plugin", m.plugin],
@@ -136,10 +136,13 @@ function once(el, key, build) {
   fill(el, build());
 }
 
-/** Orders stream ids (`<ms>-<seq>`). */
+/**
+ * Orders event ids. They are UUIDs that begin with their stream entry id's
+ * time and sequence (EVENTS.md), so within one stream (a mission's events are
+ * all in its tenant's) their text orders like the entries.
+ */
 function order(a, b) {
-  const [am, as] = a.split("-").map(Number), [bm, bs] = b.split("-").map(Number);
-  return am - bm || as - bs;
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function summary(e) {
