@@ -4,6 +4,10 @@
 mod client;
 mod missions;
 mod plugin;
+mod plugin_author;
+mod plugin_build;
+mod plugin_new;
+mod plugin_run;
 mod token;
 
 use std::net::SocketAddr;
@@ -39,7 +43,8 @@ enum LogFormat {
 enum Command {
     /// Runs the REST API and a worker in one process.
     Serve(ServeArgs),
-    /// Manages plugins on a running host: push, list, activate.
+    /// Writes, builds and runs plugins locally (new, build, run); manages
+    /// them on a running host (push, list, activate).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// API tokens: generate or hash one for the configuration file; create,

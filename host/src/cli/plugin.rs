@@ -30,10 +30,17 @@ pub enum PluginCommand {
         /// Version to activate.
         version: String,
     },
+    /// The author's local commands: new, build, run.
+    #[command(flatten)]
+    Author(super::plugin_author::AuthorCommand),
 }
 
 /// Runs a plugin command against `remote`.
 pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
+    let cmd = match cmd {
+        PluginCommand::Author(cmd) => return super::plugin_author::run(cmd).await,
+        cmd => cmd,
+    };
     let http = remote.http()?;
     let request = match &cmd {
         PluginCommand::Push { file, manifest, activate } => {
@@ -50,6 +57,7 @@ pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
         PluginCommand::Activate { name, version } => http
             .post(remote.url(&format!("/api/plugins/{name}/activate")))
             .json(&serde_json::json!({ "version": version })),
+        PluginCommand::Author(_) => return Ok(()),
     };
     let body = remote.send(request).await?;
     remote.print(&body, |body| match cmd {
@@ -63,6 +71,7 @@ pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
             }
         }
         PluginCommand::List => print_list(body),
+        PluginCommand::Author(_) => {}
     });
     Ok(())
 }
