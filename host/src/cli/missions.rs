@@ -70,8 +70,8 @@ pub enum MissionCommand {
     },
     /// Shows events; with --follow, streams new ones until interrupted.
     Events {
-        /// Only this mission's.
-        #[arg(long)]
+        /// Only this mission's (the API's `mission_id`; `--mission` still works).
+        #[arg(long = "mission-id", alias = "mission")]
         mission: Option<String>,
         /// Only this type.
         #[arg(long = "type")]
