@@ -155,3 +155,14 @@ async fn authoring_mistakes_get_messages_that_say_what_to_do() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("not a valid manifest"), "{}", text(&out.stderr));
 }
+
+#[tokio::test]
+async fn a_trap_keeps_its_stderr_in_the_mission_log_as_well_as_in_the_error() {
+    let env = TestEnv::start().await;
+    let id = env.api.submit(json!({ "type": "chaos", "payload": { "do": "panic" }, "max_attempts": 1 })).await;
+    let m = env.api.wait_status(&id, "failed", Duration::from_secs(30)).await;
+    assert!(m["error"]["message"].as_str().unwrap().contains("stderr: "), "{m}");
+    let (_, log) = env.api.get(&format!("/api/missions/{id}/log")).await;
+    let lines: Vec<&str> = log["lines"].as_array().unwrap().iter().filter_map(|l| l["message"].as_str()).collect();
+    assert!(lines.iter().any(|l| l.starts_with("[stderr]") && l.contains("panicked on purpose")), "{lines:?}");
+}

@@ -452,3 +452,20 @@ fn output_lines(store: &Store<MissionState>) -> Vec<(&'static str, String)> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_that_is_not_json_is_quoted() {
+        let RunOutcome::Failed { message, .. } = check_result("hello, Ada".into(), 1024) else { panic!("accepted") };
+        assert!(message.contains("starts with \"hello, Ada\""), "{message}");
+    }
+
+    #[test]
+    fn a_javascript_error_thrown_as_an_error_gets_the_variant_form() {
+        let hint = shape_hint("invalid variant tag value `undefined`").unwrap_or_default();
+        assert!(hint.contains("{ tag: 'permanent', val: 'why' }"), "{hint}");
+    }
+}
