@@ -65,7 +65,13 @@ async fn scaffold_build_run_and_ship(dir: &Path, name: &str, lang: &str) {
     assert!(text(&out.stderr).contains("failed (permanent)"), "{}", text(&out.stderr));
 
     // Shipped as built: the manifest's version, activated, and run by a host.
-    let host = TestEnv::start().await;
+    // A fresh component compiles on upload; under the whole suite's load a
+    // 12-18 MB one may need more than the default budget.
+    let host = TestEnv::start_with(|c| {
+        c.limits.compile_timeout_ms = 300_000;
+        c.http.request_timeout = Duration::from_secs(600);
+    })
+    .await;
     let url = host.host.url();
     let args = ["plugin", "push", wasm.to_str().unwrap(), "--manifest", "manifest.json", "--activate", "--url", &url];
     let out = cli(&plugin, &args, &[]).await;
@@ -165,4 +171,35 @@ async fn a_trap_keeps_its_stderr_in_the_mission_log_as_well_as_in_the_error() {
     let (_, log) = env.api.get(&format!("/api/missions/{id}/log")).await;
     let lines: Vec<&str> = log["lines"].as_array().unwrap().iter().filter_map(|l| l["message"].as_str()).collect();
     assert!(lines.iter().any(|l| l.starts_with("[stderr]") && l.contains("panicked on purpose")), "{lines:?}");
+}
+
+#[tokio::test]
+async fn submit_and_get_wait_for_the_outcome_and_exit_by_it() {
+    let env = TestEnv::start().await;
+    let url = env.host.url();
+    let d = std::env::temp_dir();
+    let out = cli(&d, &["submit", "echo", r#"{"a": 1}"#, "--wait", "--url", &url], &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("completed") && stdout.contains(r#"result {"a":1}"#), "{stdout}");
+    let id = text(&out.stderr).trim().to_owned();
+
+    let out = cli(&d, &["get", &id, "--wait", "--url", &url], &[]).await;
+    assert!(out.status.success() && text(&out.stdout).contains("completed"), "{}", text(&out.stderr));
+    // The API's parameter name, and the old flag as an alias.
+    for flag in ["--mission-id", "--mission"] {
+        let out = cli(&d, &["events", flag, &id, "--url", &url], &[]).await;
+        assert!(text(&out.stdout).contains("mission.completed"), "{flag}: {}", text(&out.stderr));
+    }
+
+    let payload = r#"{"do": "fail", "message": "no luck"}"#;
+    let out = cli(&d, &["submit", "chaos", payload, "--wait", "--url", &url], &[]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("failed (permanent): no luck"), "{}", text(&out.stderr));
+
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let args = ["submit", "echo", "{}", "--run-at", &later, "--wait", "--wait-timeout-s", "1", "--url", &url];
+    let out = cli(&d, &args, &[]).await;
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("still"), "{}", text(&out.stderr));
 }

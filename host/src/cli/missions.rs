@@ -32,11 +32,15 @@ pub enum MissionCommand {
         /// The same key within the idempotency window returns the first mission.
         #[arg(long)]
         idempotency_key: Option<String>,
+        #[command(flatten)]
+        wait: super::wait::WaitArgs,
     },
     /// Shows a mission.
     Get {
         /// Mission id.
         id: String,
+        #[command(flatten)]
+        wait: super::wait::WaitArgs,
     },
     /// Lists missions, newest first.
     List {
@@ -123,6 +127,19 @@ fn event_line(e: &Value) {
     println!("{}  {:<22} {mission}  {}", s(e, "id"), s(e, "type"), payload);
 }
 
+/// A mission's summary, times and result.
+fn show_mission(m: &Value) {
+    mission_line(m);
+    println!("created {}  started {}  finished {}", s(m, "created_at"), s(m, "started_at"), s(m, "finished_at"));
+    if !m["result"].is_null() {
+        println!("result {}", m["result"]);
+    }
+}
+
+fn wait_for(wait: super::wait::WaitArgs) -> std::time::Duration {
+    std::time::Duration::from_secs(wait.wait_timeout_s)
+}
+
 /// Runs a mission command against `remote`.
 pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
     let http = remote.http()?;
@@ -135,6 +152,7 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
             timeout_ms,
             run_at,
             idempotency_key,
+            wait,
         } => {
             let text = if payload == "-" {
                 std::io::read_to_string(std::io::stdin()).map_err(|e| Failure::input(format!("reading stdin: {e}")))?
@@ -157,22 +175,21 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
                 }
             }
             let m = remote.send(http.post(remote.url("/api/missions")).json(&body)).await?;
-            remote.print(&m, |m| println!("{}", s(m, "id")));
+            if wait.wait {
+                // The id first, so that a script can follow up when the wait runs out.
+                eprintln!("{}", s(&m, "id"));
+                let m = super::wait::until_finished(remote, &http, s(&m, "id"), wait_for(wait)).await?;
+                remote.print(&m, show_mission);
+            } else {
+                remote.print(&m, |m| println!("{}", s(m, "id")));
+            }
         }
-        MissionCommand::Get { id } => {
-            let m = remote.send(http.get(remote.url(&format!("/api/missions/{}", urlencode(&id))))).await?;
-            remote.print(&m, |m| {
-                mission_line(m);
-                println!(
-                    "created {}  started {}  finished {}",
-                    s(m, "created_at"),
-                    s(m, "started_at"),
-                    s(m, "finished_at")
-                );
-                if !m["result"].is_null() {
-                    println!("result {}", m["result"]);
-                }
-            });
+        MissionCommand::Get { id, wait } => {
+            let m = match wait.wait {
+                true => super::wait::until_finished(remote, &http, &id, wait_for(wait)).await?,
+                false => remote.send(http.get(remote.url(&format!("/api/missions/{}", urlencode(&id))))).await?,
+            };
+            remote.print(&m, show_mission);
         }
         MissionCommand::List { status, mission_type, limit } => {
             let q = query(&[("status", status), ("type", mission_type), ("limit", Some(limit.to_string()))]);

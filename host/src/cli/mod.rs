@@ -9,6 +9,7 @@ mod plugin_build;
 mod plugin_new;
 mod plugin_run;
 mod token;
+mod wait;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

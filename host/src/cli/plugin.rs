@@ -48,6 +48,13 @@ pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
                 std::fs::read(file).map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
             let manifest = std::fs::read_to_string(manifest)
                 .map_err(|e| Failure::input(format!("cannot read {}: {e}", manifest.display())))?;
+            // A 12-18 MB Python or JavaScript component takes seconds to send
+            // and to compile: say what is happening rather than nothing.
+            eprintln!(
+                "uploading {} ({:.1} MB); the host compiles and checks it before it answers...",
+                file.display(),
+                wasm.len() as f64 / 1e6
+            );
             let form = reqwest::multipart::Form::new()
                 .part("wasm", reqwest::multipart::Part::bytes(wasm).file_name("plugin.wasm"))
                 .text("manifest", manifest);

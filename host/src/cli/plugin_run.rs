@@ -44,9 +44,13 @@ pub async fn run(
     };
     // Compiled once per build: the cache is keyed by the component's digest.
     let cache_dir = Some(dir.join("dist/.cache"));
-    let runtime =
-        Runtime::new(&RuntimeConfig { max_instances: 2, pooling: false, limits: Limits::default(), cache_dir })
-            .map_err(|e| Failure { code: 1, message: format!("plugin {name}: cannot start the runtime: {e:#}") })?;
+    // The host's limits, but for the compile budget: that one keeps a host's
+    // API answering under many uploads; here the author waits for one compile
+    // (a 12-18 MB Python or JavaScript component takes tens of seconds on a
+    // loaded machine).
+    let limits = Limits { compile_timeout_ms: 600_000, ..Limits::default() };
+    let runtime = Runtime::new(&RuntimeConfig { max_instances: 2, pooling: false, limits, cache_dir })
+        .map_err(|e| Failure { code: 1, message: format!("plugin {name}: cannot start the runtime: {e:#}") })?;
     let plugin = runtime.prepare(&wasm, Some(manifest)).await.map_err(|e| Failure {
         code: 1,
         message: format!("plugin {name}: refused, as a host would refuse its upload: {e}"),
