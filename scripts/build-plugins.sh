@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Builds the example plugins for wasm32-wasip2 and puts each component at
-# plugins/dist/<name>.wasm.
+# plugins/dist/<name>.wasm (Python and JavaScript ones with their manifest
+# beside it, as <name>.manifest.json).
 #
-# Rust plugins (plugins/*/Cargo.toml), then Python (plugins/py-*) and
-# JavaScript (plugins/js-*) plugins of the same world.
+# Rust plugins (plugins/*/Cargo.toml, one workspace: one cargo call), then
+# Python (plugins/py-*) and JavaScript (plugins/js-*) plugins of the same world,
+# with the same commands as `mission-runner plugin build` (which builds one
+# plugin of any language, and needs the host built first). A plugin that fails
+# does not stop the others: every failure is listed at the end (exit 1).
 #
 # Route 1 (normal): rustup's wasm32-wasip2 target.
 # Route 2 (fallback, when rustup cannot fetch the target): Debian's Rust builds
@@ -35,19 +39,30 @@ build_debian() {
       --target-dir "$plugins/target/debian")
 }
 
+failures=()
+# Records that plugin $1 failed, with the last lines of its output ($2).
+failed() {
+  failures+=("$1")
+  echo "build-plugins: $1 FAILED:" >&2
+  [ -n "${2:-}" ] && sed 's/^/  /' <<<"$2" >&2
+  return 0
+}
+
 out_dir="$plugins/target/wasm32-wasip2/release"
+rust_ok=1
 case "$route" in
-  rustup) build_rustup ;;
-  debian) build_debian; out_dir="$plugins/target/debian/wasm32-wasip2/release" ;;
+  rustup) build_rustup || rust_ok=0 ;;
+  debian) out_dir="$plugins/target/debian/wasm32-wasip2/release"; build_debian || rust_ok=0 ;;
   auto)
     if ! build_rustup; then
       echo "build-plugins: the rustup route failed; trying the Debian route" >&2
-      build_debian
       out_dir="$plugins/target/debian/wasm32-wasip2/release"
+      build_debian || rust_ok=0
     fi
     ;;
   *) echo "MR_WASM_ROUTE must be auto, rustup or debian" >&2; exit 2 ;;
 esac
+[ "$rust_ok" = 1 ] || failed "the Rust plugins (cargo's errors above)"
 
 # Test fixtures are built with the rest but kept out of the served directory.
 fixtures=" echo-v2 flood stall "
@@ -56,7 +71,16 @@ for dir in "$plugins"/*/; do
   name="$(basename "$dir")"
   [ -f "$dir/Cargo.toml" ] && [ "$name" != sdk ] || continue
   artifact="$out_dir/${name//-/_}.wasm"
-  [ -f "$artifact" ] || { echo "build-plugins: $artifact is missing" >&2; exit 1; }
+  [ "$rust_ok" = 1 ] || continue
+  if grep -q '^\[workspace\]' "$dir/Cargo.toml"; then
+    echo "build-plugins: $name has a workspace of its own (plugin new makes it so): skipped;" \
+      "build it with \`mission-runner plugin build plugins/$name\`" >&2
+    continue
+  fi
+  if [ ! -f "$artifact" ]; then
+    failed "$name" "$artifact is missing: add \"$name\" to members in plugins/Cargo.toml (or give its Cargo.toml a [workspace] of its own and build it with \`mission-runner plugin build plugins/$name\`)"
+    continue
+  fi
   case "$fixtures" in
     *" $name "*) cp "$artifact" "$dist/fixtures/$name.wasm" ;;
     *) cp "$artifact" "$dist/$name.wasm" ;;
@@ -73,25 +97,40 @@ up_to_date() {
 for dir in "$plugins"/py-*/; do
   [ -f "$dir/app.py" ] || continue
   name="$(basename "$dir")"
+  [ -f "$dir/manifest.json" ] && cp "$dir/manifest.json" "$dist/$name.manifest.json"
   up_to_date "$dist/$name.wasm" "$dir" "$root/wit" && continue
   if ! command -v componentize-py >/dev/null 2>&1; then
     python3 -m pip install --quiet --root-user-action=ignore componentize-py==0.25.1
   fi
-  componentize-py -d "$root/wit" -w mission-plugin componentize app -p "$dir" -o "$dist/$name.wasm" >/dev/null
+  # Python's own error is in componentize-py's output before "Caused by:".
+  if ! out="$(RUST_BACKTRACE=0 componentize-py -d "$root/wit" -w mission-plugin componentize app -p "$dir" \
+      -o "$dist/$name.wasm" 2>&1)"; then
+    failed "$name" "$(sed -n '/^Caused by:/q;p' <<<"$out" | sed 's/^AssertionError: //' | grep -v '^\s*$' | tail -n 8)"
+  fi
 done
 
-# JavaScript plugins (plugins/js-*/build.mjs), with componentize-js.
+# JavaScript plugins (plugins/js-*/plugin.js), with componentize-js: one
+# toolchain for all, in plugins/.js-toolchain (one node_modules, one lock file).
+toolchain="$plugins/.js-toolchain"
 for dir in "$plugins"/js-*/; do
-  [ -f "$dir/build.mjs" ] || continue
+  [ -f "$dir/plugin.js" ] || continue
   name="$(basename "$dir")"
-  up_to_date "$dist/$name.wasm" "$dir" "$root/wit" && continue
+  [ -f "$dir/manifest.json" ] && cp "$dir/manifest.json" "$dist/$name.manifest.json"
+  up_to_date "$dist/$name.wasm" "$dir" "$root/wit" "$toolchain/build.mjs" && continue
   if ! command -v node >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
   fi
   # `npm ci` refuses lock files that omit other platforms' optional packages (an npm
   # quirk); `install --no-save` follows the lock file without rewriting it.
-  [ -d "$dir/node_modules/@bytecodealliance/componentize-js" ] || (cd "$dir" && npm install --no-audit --no-fund --no-save --loglevel=error)
-  node "$dir/build.mjs" "$dist/$name.wasm"
+  [ -d "$toolchain/node_modules/@bytecodealliance/componentize-js" ] \
+    || (cd "$toolchain" && npm install --no-audit --no-fund --no-save --loglevel=error)
+  if ! out="$(node "$toolchain/build.mjs" "$dir" "$root/wit" "$dist/$name.wasm" 2>&1)"; then
+    failed "$name" "$(grep -v -e '^\s*at ' -e '^Node.js v' -e '^\s*$' <<<"$out" | tail -n 8)"
+  fi
 done
 
-echo "build-plugins: $(ls "$dist" | tr '\n' ' ')in $dist" >&2
+echo "build-plugins: $(ls "$dist" | grep '\.wasm$' | tr '\n' ' ')in $dist" >&2
+if [ "${#failures[@]}" -gt 0 ]; then
+  echo "build-plugins: ${#failures[@]} failed: ${failures[*]}" >&2
+  exit 1
+fi

@@ -21,6 +21,8 @@ export function run(mission) {
   return JSON.stringify({ sum, count: numbers.length });
 }
 
+// MANIFEST is manifest.json, put in scope by the shared build
+// (plugins/.js-toolchain/build.mjs). WIT names are camelCase in JavaScript.
 export function describe() {
-  return { name: 'js-sum', version: '1.0.0', missionTypes: ['js-sum'] };
+  return { name: MANIFEST.name, version: MANIFEST.version, missionTypes: MANIFEST.mission_types };
 }

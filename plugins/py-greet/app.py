@@ -5,11 +5,16 @@ A missing or empty name is a permanent error.
 """
 
 import json
+import pathlib
 
 import wit_world
 from componentize_py_types import Err
 from wit_world.imports import host
 from wit_world.imports.types import LogLevel, Mission, MissionError_Permanent, PluginInfo
+
+# Name, version and mission types: manifest.json is their one source (read when
+# the component is built: top-level code runs then).
+MANIFEST = json.loads((pathlib.Path(__file__).parent / "manifest.json").read_text())
 
 
 class WitWorld(wit_world.WitWorld):
@@ -27,4 +32,6 @@ class WitWorld(wit_world.WitWorld):
         return json.dumps({"greeting": greeting, "length": len(greeting)})
 
     def describe(self) -> PluginInfo:
-        return PluginInfo(name="py-greet", version="1.0.0", mission_types=["py-greet"])
+        return PluginInfo(
+            name=MANIFEST["name"], version=MANIFEST["version"], mission_types=MANIFEST["mission_types"]
+        )

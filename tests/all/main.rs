@@ -9,6 +9,7 @@ mod harness;
 
 mod api_errors;
 mod auth;
+mod authoring;
 mod cancel;
 mod charter;
 mod cli;

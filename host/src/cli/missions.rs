@@ -37,11 +37,15 @@ pub enum MissionCommand {
         /// What the mission is for (up to 2,000 characters).
         #[arg(long)]
         description: Option<String>,
+        #[command(flatten)]
+        wait: super::wait::WaitArgs,
     },
     /// Shows a mission.
     Get {
         /// Mission id.
         id: String,
+        #[command(flatten)]
+        wait: super::wait::WaitArgs,
     },
     /// Lists missions, newest first.
     List {
@@ -78,8 +82,8 @@ pub enum MissionCommand {
     },
     /// Shows events; with --follow, streams new ones until interrupted.
     Events {
-        /// Only this mission's.
-        #[arg(long)]
+        /// Only this mission's (the API's `mission_id`; `--mission` still works).
+        #[arg(long = "mission-id", alias = "mission")]
         mission: Option<String>,
         /// Only this type.
         #[arg(long = "type")]
@@ -122,6 +126,22 @@ fn event_line(e: &Value) {
     println!("{}  {:<22} {mission}  {}", s(e, "id"), s(e, "type"), payload);
 }
 
+/// A mission's summary, times and result.
+fn show_mission(m: &Value) {
+    mission_line(m);
+    if let Some(d) = m["description"].as_str() {
+        println!("description: {d}");
+    }
+    println!("created {}  started {}  finished {}", s(m, "created_at"), s(m, "started_at"), s(m, "finished_at"));
+    if !m["result"].is_null() {
+        println!("result {}", m["result"]);
+    }
+}
+
+fn wait_for(wait: super::wait::WaitArgs) -> std::time::Duration {
+    std::time::Duration::from_secs(wait.wait_timeout_s)
+}
+
 /// Runs a mission command against `remote`.
 pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
     let http = remote.http()?;
@@ -136,6 +156,7 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
             idempotency_key,
             name,
             description,
+            wait,
         } => {
             let text = if payload == "-" {
                 std::io::read_to_string(std::io::stdin()).map_err(|e| Failure::input(format!("reading stdin: {e}")))?
@@ -160,25 +181,21 @@ pub async fn run(remote: &Remote, cmd: MissionCommand) -> Result<(), Failure> {
                 }
             }
             let m = remote.send(http.post(remote.url("/api/missions")).json(&body)).await?;
-            remote.print(&m, |m| println!("{}", s(m, "id")));
+            if wait.wait {
+                // The id first, so that a script can follow up when the wait runs out.
+                eprintln!("{}", s(&m, "id"));
+                let m = super::wait::until_finished(remote, &http, s(&m, "id"), wait_for(wait)).await?;
+                remote.print(&m, show_mission);
+            } else {
+                remote.print(&m, |m| println!("{}", s(m, "id")));
+            }
         }
-        MissionCommand::Get { id } => {
-            let m = remote.send(http.get(remote.endpoint(&["api", "missions", &id], &[])?)).await?;
-            remote.print(&m, |m| {
-                mission_line(m);
-                if let Some(d) = m["description"].as_str() {
-                    println!("description: {d}");
-                }
-                println!(
-                    "created {}  started {}  finished {}",
-                    s(m, "created_at"),
-                    s(m, "started_at"),
-                    s(m, "finished_at")
-                );
-                if !m["result"].is_null() {
-                    println!("result {}", m["result"]);
-                }
-            });
+        MissionCommand::Get { id, wait } => {
+            let m = match wait.wait {
+                true => super::wait::until_finished(remote, &http, &id, wait_for(wait)).await?,
+                false => remote.send(http.get(remote.endpoint(&["api", "missions", &id], &[])?)).await?,
+            };
+            remote.print(&m, show_mission);
         }
         MissionCommand::List { status, mission_type, name, limit } => {
             let q = [("status", status), ("type", mission_type), ("name", name), ("limit", Some(limit.to_string()))];

@@ -5,7 +5,12 @@ mod client;
 mod follow;
 mod missions;
 mod plugin;
+mod plugin_author;
+mod plugin_build;
+mod plugin_new;
+mod plugin_run;
 mod token;
+mod wait;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,7 +45,8 @@ enum LogFormat {
 enum Command {
     /// Runs the REST API and a worker in one process.
     Serve(ServeArgs),
-    /// Manages plugins on a running host: push, list, activate.
+    /// Writes, builds and runs plugins locally (new, build, run); manages
+    /// them on a running host (push, list, activate).
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
     /// API tokens: generate or hash one for the configuration file; create,

@@ -30,10 +30,17 @@ pub enum PluginCommand {
         /// Version to activate.
         version: String,
     },
+    /// The author's local commands: new, build, run.
+    #[command(flatten)]
+    Author(super::plugin_author::AuthorCommand),
 }
 
 /// Runs a plugin command against `remote`.
 pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
+    let cmd = match cmd {
+        PluginCommand::Author(cmd) => return super::plugin_author::run(cmd).await,
+        cmd => cmd,
+    };
     let http = remote.http()?;
     let request = match &cmd {
         PluginCommand::Push { file, manifest, activate } => {
@@ -41,6 +48,13 @@ pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
                 std::fs::read(file).map_err(|e| Failure::input(format!("cannot read {}: {e}", file.display())))?;
             let manifest = std::fs::read_to_string(manifest)
                 .map_err(|e| Failure::input(format!("cannot read {}: {e}", manifest.display())))?;
+            // A 12-18 MB Python or JavaScript component takes seconds to send
+            // and to compile: say what is happening rather than nothing.
+            eprintln!(
+                "uploading {} ({:.1} MB); the host compiles and checks it before it answers...",
+                file.display(),
+                wasm.len() as f64 / 1e6
+            );
             let form = reqwest::multipart::Form::new()
                 .part("wasm", reqwest::multipart::Part::bytes(wasm).file_name("plugin.wasm"))
                 .text("manifest", manifest);
@@ -50,6 +64,7 @@ pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
         PluginCommand::Activate { name, version } => http
             .post(remote.endpoint(&["api", "plugins", name, "activate"], &[])?)
             .json(&serde_json::json!({ "version": version })),
+        PluginCommand::Author(_) => return Ok(()),
     };
     let body = remote.send(request).await?;
     remote.print(&body, |body| match cmd {
@@ -63,6 +78,7 @@ pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
             }
         }
         PluginCommand::List => print_list(body),
+        PluginCommand::Author(_) => {}
     });
     Ok(())
 }

@@ -104,7 +104,20 @@ impl LoadJob {
             Some(wasmtime::Trap::Interrupt) => {
                 LoadError::Describe(format!("did not return within {} ms (stopped by the host)", timeout.as_millis()))
             }
-            _ => LoadError::Describe(format!("{:#}", anyhow::Error::from(e))),
+            _ => {
+                let mut msg = format!("{:#}", anyhow::Error::from(e));
+                let stderr = String::from_utf8_lossy(&store.data().stderr.peek()).trim().to_owned();
+                if !stderr.is_empty() {
+                    msg.push_str(&format!("; stderr: {}", super::truncate::truncated(stderr, 2048)));
+                }
+                // A trap here is most often a returned value of the wrong shape.
+                msg.push_str(
+                    "; describe() must return the record plugin-info: in JavaScript \
+                     `{ name, version, missionTypes }` (camelCase: `mission_types` is not read), in Python \
+                     `PluginInfo(name=..., version=..., mission_types=[...])`, in Rust `PluginInfo::from_manifest`",
+                );
+                LoadError::Describe(msg)
+            }
         })
     }
 }

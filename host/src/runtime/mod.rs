@@ -367,7 +367,14 @@ fn check_result(result: String, max: usize) -> RunOutcome {
     }
     match serde_json::from_str::<&serde_json::value::RawValue>(&result) {
         Ok(_) => RunOutcome::Completed(result),
-        Err(e) => RunOutcome::failed(ErrorKind::Permanent, format!("result is not valid JSON: {e}")),
+        Err(e) => RunOutcome::failed(
+            ErrorKind::Permanent,
+            format!(
+                "result is not valid JSON ({e}); it starts with {:?} (return JSON text, such as json.dumps(...) \
+                 in Python or JSON.stringify(...) in JavaScript)",
+                head(&result, 80)
+            ),
+        ),
     }
 }
 
@@ -386,13 +393,37 @@ fn describe_trap(err: &wasmtime::Error, store: &Store<MissionState>) -> String {
         Some(t) => format!("trapped ({t})"),
         None => "failed in the host".into(),
     };
-    let (stderr, _) = data.stderr.take();
-    let stderr = String::from_utf8_lossy(&stderr).trim().to_owned();
+    // Peeked, not taken: the mission log gets the whole stderr as well.
+    let stderr = String::from_utf8_lossy(&data.stderr.peek()).trim().to_owned();
     let mut msg = format!("plugin {cause}: {full}");
     if !stderr.is_empty() {
         msg.push_str(&format!("; stderr: {}", tail(&stderr, 500)));
     }
+    if let Some(hint) = shape_hint(&full) {
+        msg.push_str(&format!(" ({hint})"));
+    }
     msg
+}
+
+/// What a guest most likely got wrong when the values it returned do not fit
+/// the WIT's shapes (seen in the trap's text).
+pub(crate) fn shape_hint(trap: &str) -> Option<&'static str> {
+    if trap.contains("invalid variant tag") {
+        return Some(
+            "a JavaScript plugin fails a mission by throwing the WIT variant `mission-error`: \
+             `throw { tag: 'permanent', val: 'why' }` (or tag 'retryable'), not `throw new Error(...)`",
+        );
+    }
+    None
+}
+
+/// The first `max` bytes of `s` (at a character boundary).
+fn head(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn tail(s: &str, max: usize) -> &str {
@@ -431,4 +462,21 @@ fn output_lines(store: &Store<MissionState>) -> Vec<(LogLevel, String)> {
         lines.push((LogLevel::Warn, summary));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_that_is_not_json_is_quoted() {
+        let RunOutcome::Failed { message, .. } = check_result("hello, Ada".into(), 1024) else { panic!("accepted") };
+        assert!(message.contains("starts with \"hello, Ada\""), "{message}");
+    }
+
+    #[test]
+    fn a_javascript_error_thrown_as_an_error_gets_the_variant_form() {
+        let hint = shape_hint("invalid variant tag value `undefined`").unwrap_or_default();
+        assert!(hint.contains("{ tag: 'permanent', val: 'why' }"), "{hint}");
+    }
 }

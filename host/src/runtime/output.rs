@@ -36,6 +36,14 @@ impl CappedOutput {
     }
 }
 
+impl CappedOutput {
+    /// A copy of what was kept so far, leaving it in place (for an error
+    /// message that quotes it while the mission log still gets it).
+    pub fn peek(&self) -> Vec<u8> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).bytes.clone()
+    }
+}
+
 impl IsTerminal for CappedOutput {
     fn is_terminal(&self) -> bool {
         false

@@ -35,6 +35,26 @@ impl PluginInfo {
             mission_types: mission_types.iter().map(|t| (*t).to_owned()).collect(),
         }
     }
+
+    /// The name, version and mission types of a manifest (JSON text), so that
+    /// `manifest.json` is the one place they are written:
+    /// `PluginInfo::from_manifest(include_str!("../manifest.json"))`.
+    ///
+    /// `describe()` cannot return an error: a manifest without these fields
+    /// panics, and the host refuses the upload with this message (`mission-runner
+    /// plugin build` checks the manifest before building, so it is not reached).
+    pub fn from_manifest(json: &str) -> Self {
+        let value: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("manifest.json: {e}"));
+        let text = |field: &str| match value[field].as_str() {
+            Some(s) => s.to_owned(),
+            None => panic!("manifest.json: `{field}` must be a string"),
+        };
+        let mission_types = match value["mission_types"].as_array() {
+            Some(types) => types.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect(),
+            None => panic!("manifest.json: `mission_types` must be a list of strings"),
+        };
+        Self { name: text("name"), version: text("version"), mission_types }
+    }
 }
 
 /// Shorthand for `host::log(LogLevel::Info, message)`.
