@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use mission_runner::config::Config;
 use mission_runner::embedded_redis::{Persistence, RedisServer};
+use mission_runner::runtime::Limits;
 use mission_runner::server::{self, Host};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -89,6 +90,10 @@ pub fn test_config(redis_url: &str) -> Config {
         cache_dir: Some(shared_cache_dir()),
         concurrency: 4,
         lease: Duration::from_secs(2),
+        // Debug builds compile the 12-18 MB Python and JS components about four times slower than
+        // release, and many test hosts start at once with an empty cache: the budget tests set
+        // their own, tighter, values.
+        limits: Limits { compile_timeout_ms: 600_000, ..Limits::default() },
         ..Config::default()
     }
 }

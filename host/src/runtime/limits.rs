@@ -62,7 +62,7 @@ impl Default for Limits {
             max_error_bytes: 64 << 10,
             report_buffer_bytes: 8 << 20,
             describe_timeout_ms: 2_000,
-            compile_timeout_ms: 30_000,
+            compile_timeout_ms: 50_000,
             compile_concurrency: 1,
             max: LimitMaxima::default(),
         }
