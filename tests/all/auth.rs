@@ -9,7 +9,7 @@ use mission_runner::server;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Api, TestEnv, test_config, wait_until};
+use crate::harness::{Api, TestEnv, configured_tokens, test_config, wait_until};
 
 /// The tokens of [`secured`]: (token, name, tenant, scopes); all but the last are acme's.
 const TOKENS: [(&str, &str, &str, &[Scope]); 6] = [
@@ -25,15 +25,7 @@ const TOKENS: [(&str, &str, &str, &[Scope]); 6] = [
 async fn secured(concurrency: usize) -> TestEnv {
     TestEnv::start_with(|c| {
         c.concurrency = concurrency;
-        c.auth.tokens = TOKENS
-            .iter()
-            .map(|(token, name, tenant, scopes)| ConfiguredToken {
-                name: (*name).into(),
-                tenant: (*tenant).into(),
-                scopes: scopes.to_vec(),
-                sha256: hash_token(token),
-            })
-            .collect();
+        c.auth.tokens = configured_tokens(&TOKENS);
     })
     .await
 }

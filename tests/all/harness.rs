@@ -253,3 +253,18 @@ pub async fn upload(api: &Api, wasm: &[u8], manifest: &Value, activate: bool) ->
     let req = api.http.post(format!("{}/api/plugins?activate={activate}", api.base)).multipart(form);
     api.send(req).await
 }
+
+/// Configuration entries for test tokens given as (token, name, tenant, scopes).
+pub fn configured_tokens(
+    tokens: &[(&str, &str, &str, &[mission_runner::auth::Scope])],
+) -> Vec<mission_runner::auth::ConfiguredToken> {
+    tokens
+        .iter()
+        .map(|(token, name, tenant, scopes)| mission_runner::auth::ConfiguredToken {
+            name: (*name).into(),
+            tenant: (*tenant).into(),
+            scopes: scopes.to_vec(),
+            sha256: mission_runner::auth::hash_token(token),
+        })
+        .collect()
+}

@@ -11,7 +11,7 @@ use mission_runner::config::Config;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::harness::{Api, TestEnv, start_host, wait_until};
+use crate::harness::{Api, TestEnv, configured_tokens, start_host, wait_until};
 
 /// (token, name, tenant, scopes).
 const TOKENS: [(&str, &str, &str, &[Scope]); 4] = [
@@ -23,15 +23,7 @@ const TOKENS: [(&str, &str, &str, &[Scope]); 4] = [
 
 async fn secured(tweak: impl FnOnce(&mut Config)) -> TestEnv {
     TestEnv::start_with(|c| {
-        c.auth.tokens = TOKENS
-            .iter()
-            .map(|(token, name, tenant, scopes)| ConfiguredToken {
-                name: (*name).into(),
-                tenant: (*tenant).into(),
-                scopes: scopes.to_vec(),
-                sha256: hash_token(token),
-            })
-            .collect();
+        c.auth.tokens = configured_tokens(&TOKENS);
         tweak(c);
     })
     .await
