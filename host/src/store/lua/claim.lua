@@ -49,6 +49,7 @@ local function flow_of(mtype)
     local raw = redis.call('HGET', K.flow, mtype)
     f = raw and cjson.decode(raw) or false
     flows[mtype] = f
+    FLOWED[mtype] = f ~= false
   end
   return f
 end

@@ -39,7 +39,21 @@ end
 local out = '{}'
 if next(f) == nil then
   redis.call('HDEL', K.flow, mtype)
+  if mtype ~= '*' then redis.call('HDEL', K.running, mtype) end
 else
+  if not raw and mtype ~= '*' then
+    -- From now on set_status keeps the type's running count: start it from
+    -- the per-tenant counters (one read of the stats hash, on this rare change).
+    local stats, running = redis.call('HGETALL', K.stats), 0
+    local suffix = '|' .. mtype .. '|running'
+    for i = 1, #stats, 2 do
+      local field = stats[i]
+      if string.sub(field, -#suffix) == suffix and not string.find(string.sub(field, 1, -#suffix - 1), '|', 1, true) then
+        running = running + tonumber(stats[i + 1])
+      end
+    end
+    redis.call('HSET', K.running, mtype, running)
+  end
   out = cjson.encode(f)
   redis.call('HSET', K.flow, mtype, out)
 end

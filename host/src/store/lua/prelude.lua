@@ -17,7 +17,7 @@
 --  14 quotas    HASH  tenant -> JSON of the quotas an admin set for it
 --  15 names     SET   plugin names
 --  16 flow      HASH  mission type -> JSON settings (paused, concurrency, rate, ttl_ms); '*' -> global pause
---  17 running   HASH  mission type -> missions running now (kept by set_status)
+--  17 running   HASH  mission type -> missions running now (kept by set_status for types in `flow`)
 --  18 weights   HASH  tenant -> fair-share weight (absent: 1)
 --  19 passes    HASH  tenant -> its pass when it left `ready`; '*' -> the virtual clock
 --  20 rates     HASH  '<type>|tokens', '<type>|ts' -> a rate-limited type's token bucket
@@ -174,21 +174,32 @@ local function emit(etype, id, payload)
   return sid
 end
 
+-- Per-call memo: whether a type has flow settings (pause or limits).
+local FLOWED = {}
+local function flowed(mtype)
+  if FLOWED[mtype] == nil then FLOWED[mtype] = redis.call('HEXISTS', K.flow, mtype) == 1 end
+  return FLOWED[mtype]
+end
+
 -- Moves a mission between statuses: record, its tenant's status index and counters.
--- The running count per type (global concurrency limits) moves with it: every
--- script that ends a lease goes through here, so a reaped host's leases stop
--- counting, and a freed slot makes the type's parked queues claimable.
+-- The running count of a type with flow settings (its concurrency limit) moves
+-- with it: every script that ends a lease goes through here, so a reaped
+-- host's leases stop counting, and a freed slot makes the type's parked queues
+-- claimable. (Types without settings pay one HEXISTS per call; flow_set.lua
+-- counts a type's running missions when it gets settings.)
 local function set_status(id, mtype, from, to)
   local tenant = ctx_of(id).tenant
   if from then
     redis.call('ZREM', status_key(tenant, from), id)
     redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. from, -1)
   end
-  if from == 'running' then
-    redis.call('HINCRBY', K.running, mtype, -1)
-    if redis.call('EXISTS', blocked_key(mtype)) == 1 then unblock(mtype) end
-  elseif to == 'running' then
-    redis.call('HINCRBY', K.running, mtype, 1)
+  if (from == 'running' or to == 'running') and flowed(mtype) then
+    if from == 'running' then
+      redis.call('HINCRBY', K.running, mtype, -1)
+      if redis.call('EXISTS', blocked_key(mtype)) == 1 then unblock(mtype) end
+    else
+      redis.call('HINCRBY', K.running, mtype, 1)
+    end
   end
   redis.call('ZADD', status_key(tenant, to), NOW_MS, id)
   redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. to, 1)
