@@ -234,7 +234,8 @@ pub fn render_flow(types: &[crate::model::flow::TypeFlow], queue_paused: bool) -
         "# TYPE mission_runner_queue_paused gauge\nmission_runner_queue_paused {}",
         u8::from(queue_paused)
     );
-    let series: [(&str, &str, fn(&crate::model::flow::TypeFlow) -> Option<f64>); 4] = [
+    type Value = fn(&crate::model::flow::TypeFlow) -> Option<f64>;
+    let series: [(&str, &str, Value); 4] = [
         ("mission_runner_type_paused", "Whether the mission type is paused (1) or not (0).", |f| {
             Some(f64::from(u8::from(f.paused.is_some())))
         }),

@@ -404,3 +404,49 @@ async fn submit_n(api: &Api, body: &Value, n: usize) -> Vec<String> {
     }
     ids
 }
+
+/// Runs `mission-runner ARGS --url URL`; returns (success, stdout, stderr).
+async fn cli(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
+        .args(args)
+        .args(["--url", url])
+        .output()
+        .await
+        .expect("the CLI runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test]
+async fn the_cli_pauses_resumes_and_sets_limits_and_weights() {
+    let env = TestEnv::start_with(|c| c.concurrency = 0).await;
+    let url = env.host.url();
+    let (ok, out, err) = cli(&url, &["pause", "--type", "echo"]).await;
+    assert!(ok, "{out}{err}");
+    assert!(env.api.get("/api/types/echo/limits").await.1["paused"].is_object());
+    let (ok, _, err) = cli(&url, &["limits", "echo", "--concurrency", "2", "--rate", "5", "--window-ms", "2000"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(&url, &["limits", "echo", "--ttl-ms", "9000"]).await;
+    assert!(ok, "{err}");
+    let (_, flow) = env.api.get("/api/types/echo/limits").await;
+    assert_eq!(
+        flow["limits"],
+        json!({ "concurrency": 2, "rate": { "limit": 5, "window_ms": 2000 }, "ttl_ms": 9000 }),
+        "flags given replace, others stay: {flow}"
+    );
+    assert!(flow["paused"].is_object(), "limits keep the pause: {flow}");
+    let (ok, _, err) = cli(&url, &["limits", "echo", "--concurrency", "0"]).await;
+    assert!(!ok && err.contains("concurrency"), "{err}");
+    let (ok, _, err) = cli(&url, &["resume", "--type", "echo"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = cli(&url, &["pause"]).await;
+    assert!(ok, "{err}");
+    assert!(env.api.get("/api/types").await.1["queue_paused"].is_object());
+    let (ok, _, err) = cli(&url, &["resume"]).await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = cli(&url, &["weight", "default", "--set", "4"]).await;
+    assert!(ok && out.contains('4'), "{out}{err}");
+    let (_, types) = env.api.get("/api/types").await;
+    assert_eq!((types["queue_paused"].clone(), types["types"][0]["paused"].clone()), (Value::Null, Value::Null));
+    assert_eq!(env.api.get("/api/tenants/default/weight").await.1["weight"], 4);
+}

@@ -166,16 +166,13 @@ impl Queue {
             return Ok(None);
         }
         let t = &m.mission_type;
-        let (flow, rate, time): (TypeFlow, (Option<f64>, Option<i64>), (i64, i64)) = {
-            let flow = self.type_flow(t).await?;
-            let (tokens, ts, time) = redis::pipe()
-                .hget(self.keys().rates(), format!("{t}|tokens"))
-                .hget(self.keys().rates(), format!("{t}|ts"))
-                .cmd("TIME")
-                .query_async(&mut self.conn())
-                .await?;
-            (flow, (tokens, ts), time)
-        };
+        let flow = self.type_flow(t).await?;
+        let (tokens, ts, time): (Option<f64>, Option<i64>, (i64, i64)) = redis::pipe()
+            .hget(self.keys().rates(), format!("{t}|tokens"))
+            .hget(self.keys().rates(), format!("{t}|ts"))
+            .cmd("TIME")
+            .query_async(&mut self.conn())
+            .await?;
         let now_ms = time.0 * 1000 + time.1 / 1000;
         let due = |at: Option<chrono::DateTime<chrono::Utc>>| at.is_none_or(|a| a.timestamp_millis() <= now_ms);
         if !due(m.run_at) || !due(m.next_attempt_at) {
@@ -189,7 +186,6 @@ impl Queue {
         }
         if let Some(r) = flow.limits.rate {
             let burst = f64::from(r.burst.unwrap_or(r.limit));
-            let (tokens, ts) = rate;
             let since = (now_ms - ts.unwrap_or(now_ms)).max(0) as f64;
             let tokens = (tokens.unwrap_or(burst) + since * f64::from(r.limit) / r.window_ms as f64).min(burst);
             if tokens < 1.0 {
