@@ -212,6 +212,10 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         registry.publish_dir(dir, Activation::IfUnset).await?;
     }
     registry.refresh().await?;
+    let moved = queue.migrate_ready().await?;
+    if moved > 0 {
+        tracing::info!(missions = moved, "moved ready missions into the per-tenant, per-type queues");
+    }
     for (t, limits) in &config.flow.types {
         if queue.type_flow(t).await?.limits != *limits {
             queue.set_limits(t, limits, "config").await?;

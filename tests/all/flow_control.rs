@@ -130,6 +130,8 @@ async fn a_paused_type_starts_nothing_on_two_hosts_and_resumes_in_order() {
 #[tokio::test]
 async fn the_whole_queue_pauses_and_resumes() {
     let env = TestEnv::start().await;
+    let (status, empty) = env.api.get("/api/queue").await;
+    assert_eq!((status, empty["missions"].clone()), (StatusCode::OK, json!([])), "an empty queue pages");
     let (status, body) = send(&env.api, reqwest::Method::PUT, "/api/queue/pause", None).await;
     assert_eq!(status, 200);
     assert!(body["paused"]["at"].is_number(), "{body}");
@@ -449,4 +451,31 @@ async fn the_cli_pauses_resumes_and_sets_limits_and_weights() {
     let (_, types) = env.api.get("/api/types").await;
     assert_eq!((types["queue_paused"].clone(), types["types"][0]["paused"].clone()), (Value::Null, Value::Null));
     assert_eq!(env.api.get("/api/tenants/default/weight").await.1["weight"], 4);
+}
+
+#[tokio::test]
+async fn ready_missions_of_the_single_queue_before_flow_control_run_after_an_upgrade() {
+    let env = TestEnv::start_with(|c| c.concurrency = 0).await;
+    let ids = [
+        env.api.submit(json!({ "type": "echo", "payload": 1, "priority": 10 })).await,
+        env.api.submit(json!({ "type": "echo", "payload": 2, "priority": 90 })).await,
+    ];
+    // Put them back where a version before flow control kept ready missions.
+    let mut conn = env.redis.conn().await;
+    for (id, score) in [(&ids[0], 90u64 << 32 | 1), (&ids[1], 10u64 << 32 | 2)] {
+        let _: () = redis::pipe()
+            .zrem("{mr}:q:default:echo", id)
+            .zadd("{mr}:ready", id, score)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let _: () = redis::cmd("DEL").arg("{mr}:t:default:types").query_async(&mut conn).await.unwrap();
+    let (_worker, _) = start_host(&env.redis, 1).await;
+    all_completed(&env.api, &ids, Duration::from_secs(30)).await;
+    let evs = events(&env.redis, "default").await;
+    let order: Vec<&String> = started(&evs).iter().map(|e| &e.1).collect();
+    assert_eq!(order, [&ids[1], &ids[0]], "in their old order");
+    let left: u64 = redis::cmd("ZCARD").arg("{mr}:ready").query_async(&mut conn).await.unwrap();
+    assert_eq!(left, 0);
 }

@@ -212,6 +212,21 @@ impl Queue {
         Ok(())
     }
 
+    /// Moves the ready missions a version before flow control left in its one
+    /// ready set into the per-(tenant, type) queues, in order; returns how many.
+    /// Run at start-up; one cheap call when there are none.
+    pub async fn migrate_ready(&self) -> Result<u64, StoreError> {
+        let mut moved = 0;
+        loop {
+            let n: i64 = self.invocation(&self.scripts().migrate).arg(1000).invoke_async(&mut self.conn()).await?;
+            match u64::try_from(n) {
+                Ok(0) => return Ok(moved),
+                Ok(n) => moved += n,
+                Err(_) => return Err(unexpected(&n.to_string())),
+            }
+        }
+    }
+
     /// Cancels up to `limit` missions whose deadline passed before they
     /// started (reason `expired`); returns how many deadlines were handled.
     pub async fn lapse(&self, limit: usize) -> Result<u64, StoreError> {

@@ -9,8 +9,8 @@ use crate::model::access::DEFAULT_TENANT;
 /// order, and the Lua prelude's `K` table is generated from this list
 /// ([`lua_prelude`]): `K.<lua name>` is `KEYS[position]`, so the two cannot
 /// disagree. (lua name, key suffix after the prefix)
-pub const FIXED: [(&str, &str); 22] = [
-    ("ready", "ready"),
+pub const FIXED: [(&str, &str); 23] = [
+    ("ready", "ready:tenants"),
     ("delayed", "delayed"),
     ("active", "active"),
     ("dead", "dead"),
@@ -34,6 +34,9 @@ pub const FIXED: [(&str, &str); 22] = [
     ("rates", "flow:rates"),
     ("wakeups", "flow:wakeups"),
     ("deadlines", "flow:deadlines"),
+    // The one ready ZSET of versions before flow control: emptied into the
+    // per-(tenant, type) queues at start-up (`migrate.lua`), then unused.
+    ("legacy_ready", "ready"),
 ];
 
 /// A key derived from parameters: `{name}` placeholders, filled in order.
@@ -324,7 +327,7 @@ mod tests {
     #[test]
     fn every_key_shares_the_hash_tag() {
         let k = Keys::new("mr");
-        assert_eq!(k.ready(), "{mr}:ready");
+        assert_eq!(k.ready(), "{mr}:ready:tenants");
         assert_eq!(k.fixed()[4], k.events());
         assert_eq!(k.fixed()[13], k.quotas());
         assert_eq!(k.fixed()[14], k.plugin_names());

@@ -228,13 +228,20 @@ impl Queue {
         queues.dedup();
         let min = after.map_or_else(|| "-inf".to_owned(), |s| format!("({s}"));
         let upto = after.map_or_else(|| "-inf".to_owned(), |s| s.to_string());
+        if queues.is_empty() {
+            return Ok((Vec::new(), None));
+        }
         let mut pipe = redis::pipe();
         for q in &queues {
             pipe.zrangebyscore_limit_withscores(q, &min, "+inf", 0, n as isize).zcount(q, "-inf", &upto);
         }
-        let replies: Vec<(Vec<(String, f64)>, usize)> = pipe.query_async(&mut self.conn()).await?;
-        let before: usize = replies.iter().map(|(_, c)| c).sum();
-        let mut entries: Vec<(String, f64)> = replies.into_iter().flat_map(|(e, _)| e).collect();
+        let replies: Vec<redis::Value> = pipe.query_async(&mut self.conn()).await?;
+        let (mut before, mut entries) = (0usize, Vec::<(String, f64)>::new());
+        let mut replies = replies.into_iter();
+        while let (Some(page), Some(count)) = (replies.next(), replies.next()) {
+            entries.extend(redis::from_redis_value::<Vec<(String, f64)>>(page)?);
+            before += redis::from_redis_value::<usize>(count)?;
+        }
         entries.sort_by(|a, b| a.1.total_cmp(&b.1));
         entries.truncate(n);
         let last = entries.last().map(|(_, s)| *s as u64);

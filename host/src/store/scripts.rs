@@ -38,6 +38,7 @@ pub struct Scripts {
     pub(crate) streams: Script,
     pub(crate) flow_set: Script,
     pub(crate) lapse: Script,
+    pub(crate) migrate: Script,
 }
 
 impl Scripts {
@@ -61,6 +62,7 @@ impl Scripts {
             streams: load(include_str!("lua/streams.lua")),
             flow_set: load(include_str!("lua/flow_set.lua")),
             lapse: load(include_str!("lua/lapse.lua")),
+            migrate: load(include_str!("lua/migrate.lua")),
         }
     }
 }
@@ -86,6 +88,7 @@ impl Scripts {
             (&self.streams, "streams"),
             (&self.flow_set, "flow_set"),
             (&self.lapse, "lapse"),
+            (&self.migrate, "migrate"),
         ];
         all.into_iter().find(|(s, _)| std::ptr::eq(*s, script)).map_or("script", |(_, name)| name)
     }

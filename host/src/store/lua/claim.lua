@@ -193,8 +193,8 @@ if not redis.call('HGET', K.flow, '*') then
 end
 
 if vclock then redis.call('HSET', K.passes, '*', vclock) end
-if redis.call('ZCARD', K.ready) == 0 then
-  -- Nothing left to hand out: markers would only cause empty claims.
+if rounds == 0 or redis.call('ZCARD', K.ready) == 0 then
+  -- Nothing left to hand out (or every type paused): markers would only cause empty claims.
   redis.call('DEL', K.wake)
 end
 local next_due = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')

@@ -23,6 +23,7 @@
 --  20 rates     HASH  '<type>|tokens', '<type>|ts' -> a rate-limited type's token bucket
 --  21 wakeups   ZSET  mission type -> when its rate bucket holds a token again (ms)
 --  22 deadlines ZSET  mission id -> when it expires unless started (ms)
+--  23 legacy_ready ZSET the ready missions of versions before flow control (emptied at start-up)
 -- Ready missions live in one ZSET per (tenant, type), q:<tenant>:<type> (score
 -- as above: priority rank * 2^32 + sequence); t:<tenant>:types indexes the
 -- tenant's claimable types by their head's score; flow:blocked:<type> is the SET
