@@ -100,7 +100,8 @@ pub struct TypeFlow {
     pub queue_paused: Option<Paused>,
     /// The type's limits.
     pub limits: TypeLimits,
-    /// Its missions running now, on every host.
+    /// Its missions running now, on every host (counted while the type has
+    /// flow settings, a pause or limits; 0 otherwise).
     pub running: i64,
 }
 

@@ -103,7 +103,7 @@ local function start(id, n)
     -- Checked here, in the claiming step itself: never started past its expiry.
     if NOW >= tonumber(m[9]) then
       expire_waiting(id, m[1], m[2], retention_ms)
-      return
+      return false
     end
     redis.call('ZREM', K.deadlines, id)
     redis.call('HDEL', key, 'expires_ms')
@@ -132,6 +132,7 @@ local function start(id, n)
   if plugin.name ~= '' then plugin_ref = plugin.name .. '@' .. plugin.version end
   out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin_ref, plugin.digest,
     m[8] or '' }
+  return true
 end
 
 local taken, n = 0, 0
@@ -179,12 +180,14 @@ if not redis.call('HGET', K.flow, '*') then
         pass = pass + #batch / w
         redis.call('ZADD', K.ready, pass, tenant)
         vclock = math.max(vclock or 0, tonumber(top[2]))
-        if tokens then
-          redis.call('HSET', K.rates, mtype .. '|tokens', string.format('%.4f', tokens - #batch), mtype .. '|ts', NOW_MS)
-        end
+        local begun = 0
         for _, id in ipairs(batch) do
           n = n + 1
-          start(id, n)
+          if start(id, n) then begun = begun + 1 end
+        end
+        -- Only starts take a token (a mission found expired does not).
+        if tokens then
+          redis.call('HSET', K.rates, mtype .. '|tokens', string.format('%.4f', tokens - begun), mtype .. '|ts', NOW_MS)
         end
         taken = taken + #batch
       end
