@@ -87,6 +87,29 @@ pub struct Config {
     pub quotas: QuotaConfig,
     /// `[telemetry]`: OpenTelemetry trace export (off unless an endpoint is set).
     pub telemetry: crate::telemetry::TelemetryConfig,
+    /// `[flow]`: limits per mission type applied at start-up.
+    pub flow: FlowConfig,
+}
+
+/// `[flow]`: `[flow.types.<type>]` sets that type's limits (`concurrency`,
+/// `rate = {limit, window_ms, burst?}`, `ttl_ms`) when the host starts, as
+/// `PUT /api/types/{type}/limits` would (only where they differ from Redis').
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowConfig {
+    /// Limits by mission type.
+    pub types: std::collections::BTreeMap<String, crate::model::flow::TypeLimits>,
+}
+
+impl FlowConfig {
+    /// Checks every type name and limit.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (t, limits) in &self.types {
+            anyhow::ensure!(crate::model::submission::valid_type_name(t), "[flow.types] `{t}` is not a mission type");
+            limits.validate().map_err(|(field, m)| anyhow::anyhow!("[flow.types.{t}] `{field}`: {m}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// `[http]`: what one client may hold of the API's HTTP server. Each bounds a
@@ -272,6 +295,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             quotas: QuotaConfig::default(),
             telemetry: crate::telemetry::TelemetryConfig::default(),
+            flow: FlowConfig::default(),
         }
     }
 }

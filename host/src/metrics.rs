@@ -222,6 +222,42 @@ impl Metrics {
     }
 }
 
+/// Prometheus text of the flow-control state (read from Redis per scrape, so
+/// a type whose settings were removed disappears): the queue's pause, and per
+/// type with settings whether it is paused, its running missions and limits.
+pub fn render_flow(types: &[crate::model::flow::TypeFlow], queue_paused: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "# HELP mission_runner_queue_paused Whether every mission type is paused (1) or not (0).");
+    let _ = writeln!(
+        out,
+        "# TYPE mission_runner_queue_paused gauge\nmission_runner_queue_paused {}",
+        u8::from(queue_paused)
+    );
+    type Value = fn(&crate::model::flow::TypeFlow) -> Option<f64>;
+    let series: [(&str, &str, Value); 4] = [
+        ("mission_runner_type_paused", "Whether the mission type is paused (1) or not (0).", |f| {
+            Some(f64::from(u8::from(f.paused.is_some())))
+        }),
+        ("mission_runner_type_running", "Missions of the type running now, on every host.", |f| Some(f.running as f64)),
+        ("mission_runner_type_concurrency_limit", "The type's global concurrency limit.", |f| {
+            f.limits.concurrency.map(f64::from)
+        }),
+        ("mission_runner_type_rate_per_second", "The type's rate limit, in starts per second.", |f| {
+            f.limits.rate.map(|r| f64::from(r.limit) * 1000.0 / r.window_ms as f64)
+        }),
+    ];
+    for (name, help, value) in series {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for f in types {
+            if let Some(v) = value(f) {
+                let _ = writeln!(out, "{name}{{type=\"{}\"}} {v}", f.mission_type);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

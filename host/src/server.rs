@@ -169,6 +169,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     };
     config.auth.validate()?;
     config.quotas.validate()?;
+    config.flow.validate()?;
     let mut tokens = config.auth.tokens.clone();
     let admin_token = match &embedded {
         Some(_) => {
@@ -211,6 +212,15 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         registry.publish_dir(dir, Activation::IfUnset).await?;
     }
     registry.refresh().await?;
+    let moved = queue.migrate_ready().await?;
+    if moved > 0 {
+        tracing::info!(missions = moved, "moved ready missions into the per-tenant, per-type queues");
+    }
+    for (t, limits) in &config.flow.types {
+        if queue.type_flow(t).await?.limits != *limits {
+            queue.set_limits(t, limits, "config").await?;
+        }
+    }
 
     let shutdown = CancellationToken::new();
     let mut tasks = Vec::new();

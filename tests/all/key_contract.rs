@@ -16,7 +16,8 @@ async fn the_lua_key_functions_spell_every_key_as_rust_does() {
     let body = format!(
         "return {{ {}, mkey('{id}'), log_key('{id}'), all_key('{tenant}'), status_key('{tenant}', 'failed'),
           events_key('{tenant}'), bucket_key('{tenant}'), streams_key('{tenant}'), idem_key('{tenant}', 'k:1'),
-          versions_key('echo'), blob_key('sha256:ab'), DEFAULT_TENANT }}",
+          versions_key('echo'), blob_key('sha256:ab'), DEFAULT_TENANT,
+          queue_key('{tenant}', 'echo'), types_key('{tenant}'), blocked_key('echo') }}",
         fixed.join(", ")
     );
     let script = format!("{}\n{body}", lua_prelude());
@@ -41,6 +42,9 @@ async fn the_lua_key_functions_spell_every_key_as_rust_does() {
         keys.plugin_versions("echo"),
         keys.plugin_blob("sha256:ab"),
         mission_runner::auth::DEFAULT_TENANT.to_owned(),
+        keys.type_queue(tenant, "echo"),
+        keys.tenant_types(tenant),
+        keys.blocked("echo"),
     ]);
     assert_eq!(lua, rust);
     // The fixed keys by name, not only by position.
@@ -52,6 +56,11 @@ async fn the_lua_key_functions_spell_every_key_as_rust_does() {
         ("plugins", keys.plugins_active()),
         ("quotas", keys.quotas()),
         ("names", keys.plugin_names()),
+        ("flow", keys.flow()),
+        ("running", keys.running()),
+        ("weights", keys.weights()),
+        ("rates", keys.rates()),
+        ("deadlines", keys.deadlines()),
     ];
     for (name, key) in named {
         let at = FIXED.iter().position(|(n, _)| *n == name).unwrap();

@@ -19,6 +19,7 @@ mod containment_guest;
 mod dashboard;
 mod embedded;
 mod faults;
+mod flow_control;
 mod fuzz;
 mod http_hygiene;
 mod key_contract;

@@ -7,7 +7,7 @@ use crate::harness::TestEnv;
 
 /// Operations a client of this API relies on; a route dropped from the
 /// router (and so from the document) fails here.
-const EXPECTED: [&str; 28] = [
+const EXPECTED: [&str; 37] = [
     "post /api/missions",
     "get /api/missions",
     "post /api/missions/batch",
@@ -36,6 +36,15 @@ const EXPECTED: [&str; 28] = [
     "get /api/tenants/{tenant}/quotas",
     "put /api/tenants/{tenant}/quotas",
     "get /api/openapi.json",
+    "put /api/queue/pause",
+    "delete /api/queue/pause",
+    "put /api/types/{type}/pause",
+    "delete /api/types/{type}/pause",
+    "get /api/types/{type}/limits",
+    "put /api/types/{type}/limits",
+    "get /api/types",
+    "get /api/tenants/{tenant}/weight",
+    "put /api/tenants/{tenant}/weight",
 ];
 
 #[test]

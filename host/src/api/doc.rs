@@ -61,6 +61,7 @@ impl Modify for Bearer {
         (name = "plugins", description = "Plugin versions: upload, activate, roll back, delete"),
         (name = "tokens", description = "API tokens created at run time"),
         (name = "tenants", description = "Per-tenant quotas (admin)"),
+        (name = "flow", description = "Pause and resume, limits per mission type (admin)"),
     )
 )]
 pub struct ApiDoc;

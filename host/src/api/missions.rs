@@ -178,7 +178,9 @@ pub async fn get(
     caller: Caller<Read>,
     Path(id): Path<String>,
 ) -> Result<ApiJson<Mission>, ApiError> {
-    owned(&state, &caller, &id).await.map(ApiJson)
+    let mut m = owned(&state, &caller, &id).await?;
+    m.waiting_reason = state.queue.waiting_reason(&m).await?;
+    Ok(ApiJson(m))
 }
 
 /// Query of `GET /api/missions`.

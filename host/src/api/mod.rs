@@ -6,6 +6,7 @@ mod doc;
 mod error;
 mod events;
 mod extract;
+mod flow;
 mod guard;
 mod missions;
 mod ops;
@@ -84,6 +85,11 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
         .routes(routes!(tenants::get_quotas, tenants::put_quotas))
+        .routes(routes!(flow::pause_queue, flow::resume_queue))
+        .routes(routes!(flow::pause_type, flow::resume_type))
+        .routes(routes!(flow::get_limits, flow::put_limits))
+        .routes(routes!(flow::list))
+        .routes(routes!(flow::get_weight, flow::put_weight))
         .routes(routes!(openapi_json))
         .split_for_parts();
     let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());

@@ -234,7 +234,10 @@ pub(super) fn page_by_key<T>(
 pub async fn metrics(State(state): State<AppState>, _caller: Caller<Admin>) -> impl axum::response::IntoResponse {
     let stats = state.queue.stats(None).await.ok();
     let runtime = state.registry.runtime();
-    let body = state.metrics.render(stats.as_ref(), runtime.compile_stats());
+    let mut body = state.metrics.render(stats.as_ref(), runtime.compile_stats());
+    if let Ok((types, queue_paused)) = state.queue.flows().await {
+        body.push_str(&crate::metrics::render_flow(&types, queue_paused.is_some()));
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }
 

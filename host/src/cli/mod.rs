@@ -2,6 +2,7 @@
 //! variable) and `mission-runner plugin ...` for operators.
 
 mod client;
+mod flow;
 mod follow;
 mod missions;
 mod plugin;
@@ -61,6 +62,15 @@ enum Command {
     },
     #[command(flatten)]
     Mission(missions::MissionCommand),
+    /// Pauses every mission type, or one with --type (admin): missions are
+    /// still accepted; none starts until `resume`.
+    Pause(flow::Scope),
+    /// Resumes what `pause` paused.
+    Resume(flow::Scope),
+    /// Shows or sets a mission type's global limits (admin).
+    Limits(flow::LimitArgs),
+    /// Shows or sets a tenant's fair-share weight (admin).
+    Weight(flow::WeightArgs),
 }
 
 /// `serve`'s flags. Each overrides the environment variable of the same
@@ -177,6 +187,10 @@ pub fn main() -> ExitCode {
         }
         Command::Mission(cmd) => run_client(missions::run(&remote, cmd)),
         Command::Token(cmd) => run_client(token::run(&remote, cmd)),
+        Command::Pause(scope) => run_client(flow::pause(&remote, scope, true)),
+        Command::Resume(scope) => run_client(flow::pause(&remote, scope, false)),
+        Command::Limits(a) => run_client(flow::limits(&remote, a)),
+        Command::Weight(a) => run_client(flow::weight(&remote, a)),
         Command::Serve(args) => {
             let config = match args.into_config() {
                 Ok(c) => c,

@@ -180,6 +180,12 @@ pub struct Mission {
     pub cancel_reason: Option<String>,
     /// Log lines dropped past the per-mission cap.
     pub log_dropped: u64,
+    /// When it is cancelled as `expired` unless started (cleared when it starts).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why a due waiting mission does not start now (`paused`,
+    /// `concurrency_limit`, `rate_limit`); derived from its type's state when
+    /// the record is read alone (`GET /api/missions/{id}`), else null.
+    pub waiting_reason: Option<crate::model::flow::WaitingReason>,
 }
 
 /// A mission hash that cannot be read back (written by something else).
@@ -262,6 +268,8 @@ impl Mission {
             cancelled_by: take("cancelled_by"),
             cancel_reason: take("cancel_reason"),
             log_dropped: num("log_dropped", take("log_dropped"))?.unwrap_or_default(),
+            expires_at: time("expires_ms", take("expires_ms"))?,
+            waiting_reason: None,
         }))
     }
 }

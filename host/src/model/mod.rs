@@ -4,6 +4,7 @@
 pub mod access;
 pub mod event_id;
 pub mod events;
+pub mod flow;
 pub mod manifest;
 pub mod mission;
 pub mod plugin_ref;

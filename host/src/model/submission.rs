@@ -63,6 +63,16 @@ pub struct MissionRequest {
     #[serde(default)]
     #[schema(max_length = 2000)]
     pub description: Option<String>,
+    /// Cancel it (reason `expired`) if it has not started by this time (RFC 3339,
+    /// in the future). Not with `ttl_ms`.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Cancel it (reason `expired`) if it has not started within this many
+    /// milliseconds of its submission (1 to 366 days). Not with `expires_at`.
+    /// Neither given: the type's `ttl_ms`, if it has one.
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub ttl_ms: Option<u64>,
 }
 
 /// A priority given as a number or a name.
@@ -136,6 +146,10 @@ pub struct NewMission {
     /// Left out when not given or empty: the record stores it only then.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Unix milliseconds after which it is cancelled as `expired` unless
+    /// started; left out: its type's `ttl_ms`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at_ms: Option<i64>,
 }
 
 /// Why a submission was refused. `field` names the offending field.
@@ -277,6 +291,24 @@ impl MissionRequest {
             check_name(name).map_err(|m| invalid("name", m))?;
         }
         let description = check_description(self.description)?;
+        let expires_at_ms = match (self.expires_at, self.ttl_ms) {
+            (Some(_), Some(_)) => return Err(invalid("ttl_ms", "give `expires_at` or `ttl_ms`, not both")),
+            (Some(t), None) if t <= now => return Err(invalid("expires_at", "is not in the future")),
+            (Some(t), None) if t > now + chrono::Duration::days(MAX_DELAY_DAYS) => {
+                return Err(invalid("expires_at", format!("is more than {MAX_DELAY_DAYS} days ahead")));
+            }
+            (Some(t), None) => Some(t.timestamp_millis()),
+            (None, Some(ttl)) if !(1..=crate::model::flow::MAX_TTL_MS).contains(&ttl) => {
+                return Err(invalid("ttl_ms", format!("must be 1..={}", crate::model::flow::MAX_TTL_MS)));
+            }
+            (None, Some(ttl)) => Some(now.timestamp_millis() + ttl as i64),
+            (None, None) => None,
+        };
+        if let (Some(e), Some(r)) = (expires_at_ms, self.run_at)
+            && e <= r.timestamp_millis()
+        {
+            return Err(invalid("expires_at", "is not after `run_at`: the mission could never start"));
+        }
         let id = uuid::Uuid::now_v7().to_string();
         Ok(NewMission {
             correlation_id: correlation_id.unwrap_or_else(|| id.clone()),
@@ -295,6 +327,7 @@ impl MissionRequest {
             traceparent: String::new(),
             name: self.name,
             description,
+            expires_at_ms,
         })
     }
 }

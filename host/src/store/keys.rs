@@ -9,8 +9,8 @@ use crate::model::access::DEFAULT_TENANT;
 /// order, and the Lua prelude's `K` table is generated from this list
 /// ([`lua_prelude`]): `K.<lua name>` is `KEYS[position]`, so the two cannot
 /// disagree. (lua name, key suffix after the prefix)
-pub const FIXED: [(&str, &str); 15] = [
-    ("ready", "ready"),
+pub const FIXED: [(&str, &str); 23] = [
+    ("ready", "ready:tenants"),
     ("delayed", "delayed"),
     ("active", "active"),
     ("dead", "dead"),
@@ -25,6 +25,18 @@ pub const FIXED: [(&str, &str); 15] = [
     ("plugins", "plugins:active"),
     ("quotas", "quotas"),
     ("names", "plugins:names"),
+    // Flow control (see `store/flow.rs`): type settings, running counts,
+    // tenant weights and passes, rate buckets, wake-ups and start deadlines.
+    ("flow", "flow:types"),
+    ("running", "flow:running"),
+    ("weights", "flow:weights"),
+    ("passes", "flow:passes"),
+    ("rates", "flow:rates"),
+    ("wakeups", "flow:wakeups"),
+    ("deadlines", "flow:deadlines"),
+    // The one ready ZSET of versions before flow control: emptied into the
+    // per-(tenant, type) queues at start-up (`migrate.lua`), then unused.
+    ("legacy_ready", "ready"),
 ];
 
 /// A key derived from parameters: `{name}` placeholders, filled in order.
@@ -49,9 +61,12 @@ const OPEN_STREAMS: Template = Template { lua: "streams_key", pattern: "t:{tenan
 const IDEMPOTENCY: Template = Template { lua: "idem_key", pattern: "idem:{tenant}:{key}" };
 const PLUGIN_VERSIONS: Template = Template { lua: "versions_key", pattern: "plugins:v:{name}" };
 const PLUGIN_BLOB: Template = Template { lua: "blob_key", pattern: "plugins:blob:{digest}" };
+const TYPE_QUEUE: Template = Template { lua: "queue_key", pattern: "q:{tenant}:{type}" };
+const TENANT_TYPES: Template = Template { lua: "types_key", pattern: "t:{tenant}:types" };
+const BLOCKED: Template = Template { lua: "blocked_key", pattern: "flow:blocked:{type}" };
 
 /// Every derived key the scripts use (each becomes a prelude function).
-pub(crate) const DERIVED: [&Template; 10] = [
+pub(crate) const DERIVED: [&Template; 13] = [
     &MISSION,
     &LOG,
     &ALL,
@@ -62,6 +77,9 @@ pub(crate) const DERIVED: [&Template; 10] = [
     &IDEMPOTENCY,
     &PLUGIN_VERSIONS,
     &PLUGIN_BLOB,
+    &TYPE_QUEUE,
+    &TENANT_TYPES,
+    &BLOCKED,
 ];
 
 /// The Lua that names every key for the scripts: `K` from KEYS (see
@@ -142,9 +160,43 @@ impl Keys {
         out
     }
 
-    /// ZSET of ready missions (score: priority rank and sequence).
+    /// ZSET of the tenants with claimable work, scored by their virtual time
+    /// (fair share: see `store/flow.rs`). Their ready missions are in
+    /// [`Keys::type_queue`]s.
     pub fn ready(&self) -> String {
         self.fixed_key("ready")
+    }
+    /// ZSET of one tenant's ready missions of one type (score: priority rank and sequence).
+    pub fn type_queue(&self, tenant: &str, mission_type: &str) -> String {
+        self.derive(&TYPE_QUEUE, &[tenant, mission_type])
+    }
+    /// ZSET of a tenant's claimable types, scored by the head of each type queue.
+    pub fn tenant_types(&self, tenant: &str) -> String {
+        self.derive(&TENANT_TYPES, &[tenant])
+    }
+    /// SET of the tenants whose queue of `mission_type` is parked (paused or over a limit).
+    pub fn blocked(&self, mission_type: &str) -> String {
+        self.derive(&BLOCKED, &[mission_type])
+    }
+    /// HASH of mission type -> JSON [`super::TypeFlow`]; field `*`: the global pause.
+    pub fn flow(&self) -> String {
+        self.fixed_key("flow")
+    }
+    /// HASH of mission type -> missions running now (every host).
+    pub fn running(&self) -> String {
+        self.fixed_key("running")
+    }
+    /// HASH of tenant -> fair-share weight an admin set (absent: 1).
+    pub fn weights(&self) -> String {
+        self.fixed_key("weights")
+    }
+    /// HASH of `<type>|tokens` and `<type>|ts`: each rate-limited type's token bucket.
+    pub fn rates(&self) -> String {
+        self.fixed_key("rates")
+    }
+    /// ZSET of mission ids by the time they expire unless started (ms).
+    pub fn deadlines(&self) -> String {
+        self.fixed_key("deadlines")
     }
     /// ZSET of delayed and retrying missions (score: due time).
     pub fn delayed(&self) -> String {
@@ -275,7 +327,7 @@ mod tests {
     #[test]
     fn every_key_shares_the_hash_tag() {
         let k = Keys::new("mr");
-        assert_eq!(k.ready(), "{mr}:ready");
+        assert_eq!(k.ready(), "{mr}:ready:tenants");
         assert_eq!(k.fixed()[4], k.events());
         assert_eq!(k.fixed()[13], k.quotas());
         assert_eq!(k.fixed()[14], k.plugin_names());

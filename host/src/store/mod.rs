@@ -12,6 +12,7 @@
 //! wait, and keeps its wire names. Sending one back is a `retry`.
 
 mod event_log;
+mod flow;
 mod keys;
 mod plugins;
 mod quotas;
@@ -21,6 +22,7 @@ mod tokens;
 mod transitions;
 
 pub use event_log::{EventPage, EventQuery};
+pub use flow::FlowChange;
 pub use keys::{FIXED, Keys};
 pub use plugins::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
 pub use quotas::{Quota, QuotaExceeded, QuotaOverrides, QuotaUsage, QuotaView, STREAM_LEASE, SlotOp, TenantQuotas};

@@ -181,14 +181,18 @@ impl Queue {
     /// Counters per status and type of one tenant (`None`: of all), and the
     /// sizes of the queue structures.
     pub async fn stats(&self, tenant: Option<&str>) -> Result<Stats, StoreError> {
-        let (counters, ready, delayed, active, dead): (Vec<(String, i64)>, u64, u64, u64, u64) = redis::pipe()
+        let (counters, delayed, active, dead): (Vec<(String, i64)>, u64, u64, u64) = redis::pipe()
             .hgetall(self.keys.stats())
-            .zcard(self.keys.ready())
             .zcard(self.keys.delayed())
             .zcard(self.keys.active())
             .zcard(self.keys.dead())
             .query_async(&mut self.conn())
             .await?;
+        // Ready missions are spread over one queue per tenant and type: those
+        // waiting (pending or retrying, of every tenant) less the delayed ones.
+        let waiting: i64 =
+            counters.iter().filter(|(f, _)| f.ends_with("|pending") || f.ends_with("|retrying")).map(|(_, n)| *n).sum();
+        let ready = u64::try_from(waiting).unwrap_or_default().saturating_sub(delayed);
         let mut stats = Stats { queue_depth: ready, delayed, running: active, dead, ..Stats::default() };
         for (field, n) in counters {
             let Some((owner, rest)) = field.split_once('|') else { continue };
@@ -205,16 +209,41 @@ impl Queue {
         Ok(stats)
     }
 
-    /// The next `n` missions in claim order.
-    /// The next `n` ready missions in claim order after queue score `after`
-    /// (a page's last), and the last one's score.
+    /// The next `n` ready missions after queue score `after` (a page's last),
+    /// in score order (priority, then submission) across every tenant and
+    /// type queue, and the last one's score. Within a tenant this is its claim
+    /// order; between tenants the fair share interleaves them.
     pub async fn peek(&self, n: usize, after: Option<u64>) -> Result<(Vec<QueueEntry>, Option<u64>), StoreError> {
+        let counters: Vec<(String, i64)> = self.conn().hgetall(self.keys.stats()).await?;
+        let mut queues: Vec<String> = counters
+            .into_iter()
+            .filter(|(f, n)| *n > 0 && (f.ends_with("|pending") || f.ends_with("|retrying")))
+            .filter_map(|(f, _)| {
+                let (tenant, rest) = f.split_once('|')?;
+                let (mission_type, _) = rest.rsplit_once('|')?;
+                Some(self.keys.type_queue(tenant, mission_type))
+            })
+            .collect();
+        queues.sort();
+        queues.dedup();
         let min = after.map_or_else(|| "-inf".to_owned(), |s| format!("({s}"));
-        let (entries, before): (Vec<(String, f64)>, usize) = redis::pipe()
-            .zrangebyscore_limit_withscores(self.keys.ready(), &min, "+inf", 0, n as isize)
-            .zcount(self.keys.ready(), "-inf", after.map_or_else(|| "-inf".to_owned(), |s| s.to_string()))
-            .query_async(&mut self.conn())
-            .await?;
+        let upto = after.map_or_else(|| "-inf".to_owned(), |s| s.to_string());
+        if queues.is_empty() {
+            return Ok((Vec::new(), None));
+        }
+        let mut pipe = redis::pipe();
+        for q in &queues {
+            pipe.zrangebyscore_limit_withscores(q, &min, "+inf", 0, n as isize).zcount(q, "-inf", &upto);
+        }
+        let replies: Vec<redis::Value> = pipe.query_async(&mut self.conn()).await?;
+        let (mut before, mut entries) = (0usize, Vec::<(String, f64)>::new());
+        let mut replies = replies.into_iter();
+        while let (Some(page), Some(count)) = (replies.next(), replies.next()) {
+            entries.extend(redis::from_redis_value::<Vec<(String, f64)>>(page)?);
+            before += redis::from_redis_value::<usize>(count)?;
+        }
+        entries.sort_by(|a, b| a.1.total_cmp(&b.1));
+        entries.truncate(n);
         let last = entries.last().map(|(_, s)| *s as u64);
         let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
         let missions = self.get_many(&ids).await?;

@@ -36,6 +36,9 @@ pub struct Scripts {
     pub(crate) plugin_activate: Script,
     pub(crate) plugin_delete: Script,
     pub(crate) streams: Script,
+    pub(crate) flow_set: Script,
+    pub(crate) lapse: Script,
+    pub(crate) migrate: Script,
 }
 
 impl Scripts {
@@ -57,6 +60,9 @@ impl Scripts {
             plugin_activate: load(include_str!("lua/plugin_activate.lua")),
             plugin_delete: load(include_str!("lua/plugin_delete.lua")),
             streams: load(include_str!("lua/streams.lua")),
+            flow_set: load(include_str!("lua/flow_set.lua")),
+            lapse: load(include_str!("lua/lapse.lua")),
+            migrate: load(include_str!("lua/migrate.lua")),
         }
     }
 }
@@ -80,6 +86,9 @@ impl Scripts {
             (&self.plugin_activate, "plugin_activate"),
             (&self.plugin_delete, "plugin_delete"),
             (&self.streams, "streams"),
+            (&self.flow_set, "flow_set"),
+            (&self.lapse, "lapse"),
+            (&self.migrate, "migrate"),
         ];
         all.into_iter().find(|(s, _)| std::ptr::eq(*s, script)).map_or("script", |(_, name)| name)
     }

@@ -174,6 +174,7 @@ impl Queue {
             .arg(lease_ms)
             .arg(token_prefix)
             .arg(1000)
+            .arg(self.settings.retention_completed_ms)
             .invoke_async(&mut self.conn())
             .await?;
         let mut it = reply.into_iter();

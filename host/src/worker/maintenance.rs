@@ -42,6 +42,7 @@ pub(super) async fn lease_keeper(worker: Worker, stop: CancellationToken) {
         }
         // Every tick, so each sweep has little to do and Redis no long stall.
         expire(&worker).await;
+        lapse(&worker).await;
     }
 }
 
@@ -67,6 +68,21 @@ async fn expire(worker: &Worker) {
             Ok(_) => tokio::task::yield_now().await,
             Err(e) => {
                 tracing::warn!(error = %e, "retention sweep failed");
+                break;
+            }
+        }
+    }
+}
+
+/// Cancels waiting missions whose deadline passed (reason `expired`), so they
+/// do not sit in the queue; a batch per tick, more while the backlog lasts.
+async fn lapse(worker: &Worker) {
+    for _ in 0..50 {
+        match worker.queue.lapse(EXPIRE_BATCH).await {
+            Ok(n) if n < EXPIRE_BATCH as u64 => break,
+            Ok(_) => tokio::task::yield_now().await,
+            Err(e) => {
+                tracing::warn!(error = %e, "expiry sweep failed");
                 break;
             }
         }

@@ -9,14 +9,16 @@
 -- Returns: {'cancelled', previous status} | {'finished', status} | {'missing', ''}
 local id, by, reason = ARGV[4], ARGV[5], ARGV[6]
 local key = mkey(id)
-local m = redis.call('HMGET', key, 'type', 'status')
+local m = redis.call('HMGET', key, 'type', 'status', 'correlation_id', 'tenant', 'traceparent')
 if not m[1] then return { 'missing', '' } end
+local tenant = remember(id, m[3], m[4], m[5]).tenant
 local status = m[2]
 if status == 'completed' or status == 'failed' or status == 'cancelled' then
   return { 'finished', status }
 end
-redis.call('ZREM', K.ready, id)
+remove_ready(id, tenant, m[1])
 redis.call('ZREM', K.delayed, id)
+redis.call('ZREM', K.deadlines, id)
 if status == 'running' then
   release(id)
   redis.call('PUBLISH', ARGV[8], id)

@@ -1,69 +1,210 @@
--- claim: promotes due delayed missions, then leases up to N ready missions to a worker.
+-- claim: promotes due delayed missions, then leases up to N ready missions to a worker,
+-- tenants in fair share, types within a tenant by priority, past no paused or
+-- limited type and past no mission of another tenant.
 -- KEYS: the fixed queue keys (see prelude).
 -- ARGV[4] how many missions to claim at most
 -- ARGV[5] worker id
 -- ARGV[6] lease length (ms)
 -- ARGV[7] token prefix (unique per call); each lease token is prefix .. ':' .. n
 -- ARGV[8] how many due delayed missions to promote at most
+-- ARGV[9] retention of finished missions (ms, 0: keep), for missions found expired
 -- Returns: {due_in_ms, m1, m2, ...} where due_in_ms is how long until the earliest
---          delayed mission is due (-1 if none) and each m is
+--          delayed mission is due or a rate-limited type has a token again (-1 if
+--          neither) and each m is
 --          {id, token, type, attempt, max_attempts, payload, timeout_ms, correlation_id,
 --          plugin, plugin digest, traceparent}: the plugin version (`name@version`, '' if none)
 --          active for its type at this moment, which the worker must run, and
 --          the submission's trace context ('' if none).
 local count, worker, lease_ms, token_prefix = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local retention_ms = ARGV[9]
+
+-- The structure (see store/flow.rs): `ready` holds tenants by pass; each
+-- tenant's `types` index holds its claimable types by head score; each
+-- (tenant, type) queue holds missions by priority and sequence. A type that is
+-- paused or over a limit is parked (taken out of the tenant's index into the
+-- type's `blocked` set) when a claim meets it: O(1) per type, never per mission.
 
 -- Promote due missions: they keep their status (pending or retrying) until claimed.
 local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[8]))
 for _, id in ipairs(due) do
   redis.call('ZREM', K.delayed, id)
-  local prio = redis.call('HGET', mkey(id), 'priority')
-  if prio then
-    redis.call('ZADD', K.ready, ready_score(prio), id)
+  local m = redis.call('HMGET', mkey(id), 'priority', 'tenant', 'type')
+  if m[1] then
+    push_ready(id, m[2] or DEFAULT_TENANT, m[3], m[1])
   end
+end
+
+-- Rate-limited types whose bucket has refilled become claimable again.
+local woken = redis.call('ZRANGEBYSCORE', K.wakeups, '-inf', NOW, 'LIMIT', 0, 100)
+for _, mtype in ipairs(woken) do
+  redis.call('ZREM', K.wakeups, mtype)
+  unblock(mtype)
+end
+
+-- Per-call caches: each type's settings (false: none) and each tenant's weight.
+local flows, weights = {}, {}
+local function flow_of(mtype)
+  local f = flows[mtype]
+  if f == nil then
+    local raw = redis.call('HGET', K.flow, mtype)
+    f = raw and cjson.decode(raw) or false
+    flows[mtype] = f
+    FLOWED[mtype] = f ~= false
+  end
+  return f
+end
+local function weight_of(tenant)
+  local w = weights[tenant]
+  if not w then
+    w = tonumber(redis.call('HGET', K.weights, tenant)) or 1
+    weights[tenant] = w
+  end
+  return w
+end
+
+-- How many of `mtype` may start now (at most `want`), 0 if it is blocked;
+-- and the rate bucket's tokens (nil: no rate limit).
+local function allowance(mtype, want)
+  local f = flow_of(mtype)
+  if not f then return want, nil end
+  if f.paused then return 0, nil end
+  if f.concurrency then
+    local running = tonumber(redis.call('HGET', K.running, mtype)) or 0
+    want = math.min(want, f.concurrency - running)
+    if want <= 0 then return 0, nil end
+  end
+  local tokens
+  if f.rate then
+    local b = redis.call('HMGET', K.rates, mtype .. '|tokens', mtype .. '|ts')
+    local burst = f.rate.burst or f.rate.limit
+    tokens = tonumber(b[1]) or burst
+    local since = math.max(0, NOW - (tonumber(b[2]) or NOW))
+    tokens = math.min(burst, tokens + since * f.rate.limit / f.rate.window_ms)
+    want = math.min(want, math.floor(tokens))
+    if want <= 0 then
+      -- Asleep until the next token: the claim after that time wakes it.
+      local wait = math.ceil((1 - tokens) * f.rate.window_ms / f.rate.limit)
+      redis.call('ZADD', K.wakeups, 'LT', NOW + math.max(1, wait), mtype)
+      return 0, tokens
+    end
+  end
+  return want, tokens
 end
 
 local out = { -1 }
 local plugins = {}
-local popped = redis.call('ZPOPMIN', K.ready, count)
-for i = 1, #popped, 2 do
-  local id = popped[i]
+local function start(id, n)
   local key = mkey(id)
   local m = redis.call('HMGET', key, 'type', 'status', 'max_attempts', 'payload', 'timeout_ms', 'correlation_id', 'tenant',
-    'traceparent')
-  if m[1] then
-    remember(id, m[6], m[7], m[8])
-    local attempt = redis.call('HINCRBY', key, 'attempts', 1)
-    local token = token_prefix .. ':' .. i
-    local until_ms = NOW + lease_ms
-    set_status(id, m[1], m[2], 'running')
-    local plugin = plugins[m[1]]
-    if not plugin then
-      local active = redis.call('HGET', K.plugins, m[1])
-      plugin = active and cjson.decode(active) or { name = '', version = '', digest = '' }
-      plugins[m[1]] = plugin
+    'traceparent', 'expires_ms')
+  if not m[1] then return end
+  remember(id, m[6], m[7], m[8])
+  if m[9] then
+    -- Checked here, in the claiming step itself: never started past its expiry.
+    if NOW >= tonumber(m[9]) then
+      expire_waiting(id, m[1], m[2], retention_ms)
+      return false
     end
-    -- The digest without its `sha256:` is 64 characters: short enough for Redis
-    -- to keep a small record in its compact encoding (listpack).
-    redis.call('HSET', key, 'lease_token', token, 'lease_until', until_ms, 'worker', worker, 'started_ms', NOW_MS,
-      'plugin_digest', string.gsub(plugin.digest, '^sha256:', ''), 'plugin', plugin.name .. '@' .. plugin.version)
-    redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
-    redis.call('ZADD', K.active, until_ms, id)
-    -- old_status: pending or retrying, which only this script knows (readers
-    -- derive every other event's status change from its type and payload).
-    emit('mission.started', id, { worker_id = worker, attempt = attempt, max_attempts = tonumber(m[3]),
-      plugin = plugin.name, plugin_version = plugin.version, plugin_digest = plugin.digest, old_status = m[2] })
-    local plugin_ref = ''
-    if plugin.name ~= '' then plugin_ref = plugin.name .. '@' .. plugin.version end
-    out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin_ref, plugin.digest,
-      m[8] or '' }
+    redis.call('ZREM', K.deadlines, id)
+    redis.call('HDEL', key, 'expires_ms')
+  end
+  local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+  local token = token_prefix .. ':' .. n
+  local until_ms = NOW + lease_ms
+  set_status(id, m[1], m[2], 'running')
+  local plugin = plugins[m[1]]
+  if not plugin then
+    local active = redis.call('HGET', K.plugins, m[1])
+    plugin = active and cjson.decode(active) or { name = '', version = '', digest = '' }
+    plugins[m[1]] = plugin
+  end
+  -- The digest without its `sha256:` is 64 characters: short enough for Redis
+  -- to keep a small record in its compact encoding (listpack).
+  redis.call('HSET', key, 'lease_token', token, 'lease_until', until_ms, 'worker', worker, 'started_ms', NOW_MS,
+    'plugin_digest', string.gsub(plugin.digest, '^sha256:', ''), 'plugin', plugin.name .. '@' .. plugin.version)
+  redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
+  redis.call('ZADD', K.active, until_ms, id)
+  -- old_status: pending or retrying, which only this script knows (readers
+  -- derive every other event's status change from its type and payload).
+  emit('mission.started', id, { worker_id = worker, attempt = attempt, max_attempts = tonumber(m[3]),
+    plugin = plugin.name, plugin_version = plugin.version, plugin_digest = plugin.digest, old_status = m[2] })
+  local plugin_ref = ''
+  if plugin.name ~= '' then plugin_ref = plugin.name .. '@' .. plugin.version end
+  out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin_ref, plugin.digest,
+    m[8] or '' }
+  return true
+end
+
+local taken, n = 0, 0
+-- Each round either takes missions or removes one entry from an index, so the
+-- loop ends; the bound only guards against a foreign writer.
+local rounds = 0
+-- The virtual clock: the pass at which the latest turn was taken; a tenant
+-- that becomes active starts no earlier than it.
+local vclock
+if not redis.call('HGET', K.flow, '*') then
+  while taken < count and rounds < count * 4 + 64 do
+    rounds = rounds + 1
+    local top = redis.call('ZRANGE', K.ready, 0, 1, 'WITHSCORES')
+    if not top[1] then break end
+    local tenant, pass = top[1], tonumber(top[2])
+    local tk = types_key(tenant)
+    local heads = redis.call('ZRANGE', tk, 0, 1, 'WITHSCORES')
+    if not heads[1] then
+      -- Nothing claimable left: the tenant leaves, keeping its pass.
+      redis.call('ZREM', K.ready, tenant)
+      redis.call('HSET', K.passes, tenant, pass)
+    else
+      local mtype = heads[1]
+      local want, tokens = allowance(mtype, count - taken)
+      if want <= 0 then
+        redis.call('ZREM', tk, mtype)
+        redis.call('SADD', blocked_key(mtype), tenant)
+      else
+        -- Fair share: this tenant keeps the turn while its pass stays at or
+        -- below the next tenant's.
+        local w = weight_of(tenant)
+        if top[3] then want = math.min(want, math.max(1, math.floor((tonumber(top[4]) - pass) * w) + 1)) end
+        local q = queue_key(tenant, mtype)
+        local ids = redis.call('ZRANGE', q, 0, want - 1, 'WITHSCORES')
+        -- Priority across the tenant's types: stop at the next type's head.
+        local limit = heads[4] and tonumber(heads[4])
+        local batch = {}
+        for i = 1, #ids, 2 do
+          if i > 1 and limit and tonumber(ids[i + 1]) > limit then break end
+          batch[#batch + 1] = ids[i]
+        end
+        if #batch > 0 then redis.call('ZREM', q, unpack(batch)) end
+        local h = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
+        if h[1] then redis.call('ZADD', tk, h[2], mtype) else redis.call('ZREM', tk, mtype) end
+        pass = pass + #batch / w
+        redis.call('ZADD', K.ready, pass, tenant)
+        vclock = math.max(vclock or 0, tonumber(top[2]))
+        local begun = 0
+        for _, id in ipairs(batch) do
+          n = n + 1
+          if start(id, n) then begun = begun + 1 end
+        end
+        -- Only starts take a token (a mission found expired does not).
+        if tokens then
+          redis.call('HSET', K.rates, mtype .. '|tokens', string.format('%.4f', tokens - begun), mtype .. '|ts', NOW_MS)
+        end
+        taken = taken + #batch
+      end
+    end
   end
 end
 
-if redis.call('ZCARD', K.ready) == 0 then
-  -- Nothing left to hand out: markers would only cause empty claims.
+if vclock then redis.call('HSET', K.passes, '*', vclock) end
+if rounds == 0 or redis.call('ZCARD', K.ready) == 0 then
+  -- Nothing left to hand out (or every type paused): markers would only cause empty claims.
   redis.call('DEL', K.wake)
 end
 local next_due = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
 if next_due[2] then out[1] = math.max(0, tonumber(next_due[2]) - NOW) end
+local next_wake = redis.call('ZRANGE', K.wakeups, 0, 0, 'WITHSCORES')
+if next_wake[2] then
+  local w = math.max(0, tonumber(next_wake[2]) - NOW)
+  if out[1] < 0 or w < out[1] then out[1] = w end
+end
 return out

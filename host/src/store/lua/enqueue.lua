@@ -9,7 +9,8 @@
 --           max_attempts, timeout_ms, run_at_ms (0: now), backoff_base_ms,
 --           backoff_cap_ms, correlation_id, idempotency_key (may be empty),
 --           tenant, created_by (idempotency keys are per tenant), traceparent
---           (W3C trace context; absent: none), and name and description only when given
+--           (W3C trace context; absent: none), name and description only when given,
+--           and expires_at_ms (absent: the type's ttl_ms, if its settings have one)
 -- Returns: per mission, in order, {id, 1} if created or {existing id, 0} when its
 --          idempotency key was already used within the window; or, with nothing
 --          written, the error `UNKNOWN_TYPE <type>` if a type has no active plugin,
@@ -30,6 +31,16 @@ for i = 6, #ARGV do
   end
 end
 local tenant = specs[1].tenant
+
+-- Each type's default time to live before start (flow settings), once per type.
+local ttls = {}
+local function ttl_of(mtype)
+  if ttls[mtype] == nil then
+    local raw = redis.call('HGET', K.flow, mtype)
+    ttls[mtype] = raw and tonumber(cjson.decode(raw).ttl_ms) or false
+  end
+  return ttls[mtype]
+end
 
 local q = cjson.decode(ARGV[5])
 local set = redis.call('HGET', K.quotas, tenant)
@@ -134,11 +145,21 @@ for i, m in ipairs(specs) do
       redis.call('HSET', mkey(id), 'run_at_ms', run_at)
       redis.call('ZADD', K.delayed, run_at, id)
     else
-      redis.call('ZADD', K.ready, ready_score(m.priority), id)
+      push_ready(id, m.tenant, m.type, m.priority)
+    end
+    local expires = tonumber(m.expires_at_ms)
+    if not expires then
+      local ttl = ttl_of(m.type)
+      if ttl then expires = NOW + ttl end
+    end
+    if expires then
+      redis.call('HSET', mkey(id), 'expires_ms', string.format('%d', expires))
+      redis.call('ZADD', K.deadlines, expires, id)
     end
     local created = { type = m.type, priority = m.priority, status = 'pending',
       max_attempts = m.max_attempts, created_at = NOW / 1000 }
     if run_at > NOW then created.run_at = run_at / 1000 end
+    if expires then created.expires_at = expires / 1000 end
     created.name, created.description = m.name, m.description
     emit('mission.created', id, created)
     created_n = created_n + 1

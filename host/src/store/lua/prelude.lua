@@ -1,7 +1,7 @@
 -- Prelude shared by every queue script (prepended when the scripts are loaded).
 --
 -- KEYS (the same fixed list for every script, `FIXED` in keys.rs, named in K by it):
---   1 ready     ZSET  missions ready to run, score = priority rank * 2^32 + sequence
+--   1 ready     ZSET  tenants with claimable work, score = virtual time (pass) of the fair share
 --   2 delayed   ZSET  missions waiting for run_at / a retry, score = due time (ms)
 --   3 active    ZSET  missions under a lease, score = lease expiry (ms)
 --   4 dead      ZSET  failed missions (the dead-letter set), score = failure time (ms)
@@ -16,6 +16,18 @@
 --  13 plugins   HASH  mission type -> JSON {name, version, digest} of its active plugin
 --  14 quotas    HASH  tenant -> JSON of the quotas an admin set for it
 --  15 names     SET   plugin names
+--  16 flow      HASH  mission type -> JSON settings (paused, concurrency, rate, ttl_ms); '*' -> global pause
+--  17 running   HASH  mission type -> missions running now (kept by set_status for types in `flow`)
+--  18 weights   HASH  tenant -> fair-share weight (absent: 1)
+--  19 passes    HASH  tenant -> its pass when it left `ready`; '*' -> the virtual clock
+--  20 rates     HASH  '<type>|tokens', '<type>|ts' -> a rate-limited type's token bucket
+--  21 wakeups   ZSET  mission type -> when its rate bucket holds a token again (ms)
+--  22 deadlines ZSET  mission id -> when it expires unless started (ms)
+--  23 legacy_ready ZSET the ready missions of versions before flow control (emptied at start-up)
+-- Ready missions live in one ZSET per (tenant, type), q:<tenant>:<type> (score
+-- as above: priority rank * 2^32 + sequence); t:<tenant>:types indexes the
+-- tenant's claimable types by their head's score; flow:blocked:<type> is the SET
+-- of tenants whose queue of that type is parked (paused or over a limit).
 -- Listing indexes are per tenant (derived from the prefix, see below): t:<tenant>:all and
 -- t:<tenant>:status:<status>, scored by time (ms). (No index per type: each
 -- costs memory per mission; a type filter reads the narrower of these.)
@@ -67,6 +79,47 @@ local function ready_score(priority)
   return (100 - tonumber(priority)) * 4294967296 + seq
 end
 
+-- A tenant gets claimable work: it joins `ready` at its own pass, or at the
+-- virtual clock if that is later (an idle tenant banks no credit).
+local function activate(tenant)
+  if redis.call('ZSCORE', K.ready, tenant) then return end
+  local p = redis.call('HMGET', K.passes, tenant, '*')
+  redis.call('ZADD', K.ready, math.max(tonumber(p[1]) or 0, tonumber(p[2]) or 0), tenant)
+end
+
+-- Per-call memo of the (tenant, type) queues this call made claimable (their
+-- lowest score) or found parked (false): a batch pays the checks once.
+local PUSHED = {}
+
+-- Puts a mission into its tenant's queue of its type, and makes that queue
+-- claimable unless the type is parked for the tenant.
+local function push_ready(id, tenant, mtype, priority)
+  local score = ready_score(priority)
+  redis.call('ZADD', queue_key(tenant, mtype), score, id)
+  local memo_key = tenant .. '|' .. mtype
+  local memo = PUSHED[memo_key]
+  if memo == false or (memo and memo <= score) then return end
+  if memo == nil and redis.call('SISMEMBER', blocked_key(mtype), tenant) == 1 then
+    PUSHED[memo_key] = false
+    return
+  end
+  redis.call('ZADD', types_key(tenant), 'LT', score, mtype)
+  if memo == nil then activate(tenant) end
+  PUSHED[memo_key] = score
+end
+
+-- Takes a mission out of its ready queue (cancel, expiry); keeps the tenant's
+-- type index on the queue's new head. (An emptied tenant leaves `ready` at the
+-- next claim that meets it.)
+local function remove_ready(id, tenant, mtype)
+  local q = queue_key(tenant, mtype)
+  if redis.call('ZREM', q, id) == 0 then return end
+  local tk = types_key(tenant)
+  if not redis.call('ZSCORE', tk, mtype) then return end
+  local h = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
+  if h[1] then redis.call('ZADD', tk, h[2], mtype) else redis.call('ZREM', tk, mtype) end
+end
+
 -- Wakes up to `n` (default 1) blocked workers, one marker each (the list is
 -- capped: a marker is only a hint).
 local function wake(n)
@@ -76,6 +129,25 @@ local function wake(n)
   for i = 1, n do markers[i] = '1' end
   redis.call('LPUSH', K.wake, unpack(markers))
   redis.call('LTRIM', K.wake, 0, 255)
+end
+
+-- Makes a parked type claimable again for every tenant that has its missions
+-- waiting (resumed, a slot freed, tokens refilled, a limit changed): one step
+-- per parked tenant, none per mission. A claim parks it again if it still is.
+local function unblock(mtype)
+  local bk = blocked_key(mtype)
+  local tenants = redis.call('SMEMBERS', bk)
+  if #tenants == 0 then return 0 end
+  redis.call('DEL', bk)
+  for _, tenant in ipairs(tenants) do
+    local h = redis.call('ZRANGE', queue_key(tenant, mtype), 0, 0, 'WITHSCORES')
+    if h[1] then
+      redis.call('ZADD', types_key(tenant), h[2], mtype)
+      activate(tenant)
+    end
+  end
+  wake(#tenants)
+  return #tenants
 end
 
 -- Appends an event. `payload` is a Lua table; with a mission id, mission_id is
@@ -103,12 +175,32 @@ local function emit(etype, id, payload)
   return sid
 end
 
+-- Per-call memo: whether a type has flow settings (pause or limits).
+local FLOWED = {}
+local function flowed(mtype)
+  if FLOWED[mtype] == nil then FLOWED[mtype] = redis.call('HEXISTS', K.flow, mtype) == 1 end
+  return FLOWED[mtype]
+end
+
 -- Moves a mission between statuses: record, its tenant's status index and counters.
+-- The running count of a type with flow settings (its concurrency limit) moves
+-- with it: every script that ends a lease goes through here, so a reaped
+-- host's leases stop counting, and a freed slot makes the type's parked queues
+-- claimable. (Types without settings pay one HEXISTS per call; flow_set.lua
+-- counts a type's running missions when it gets settings.)
 local function set_status(id, mtype, from, to)
   local tenant = ctx_of(id).tenant
   if from then
     redis.call('ZREM', status_key(tenant, from), id)
     redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. from, -1)
+  end
+  if (from == 'running' or to == 'running') and flowed(mtype) then
+    if from == 'running' then
+      redis.call('HINCRBY', K.running, mtype, -1)
+      if redis.call('EXISTS', blocked_key(mtype)) == 1 then unblock(mtype) end
+    else
+      redis.call('HINCRBY', K.running, mtype, 1)
+    end
   end
   redis.call('ZADD', status_key(tenant, to), NOW_MS, id)
   redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. to, 1)
@@ -121,6 +213,19 @@ local function schedule_expiry(id, retention_ms)
   if retention_ms > 0 then
     redis.call('ZADD', K.expiry, NOW + retention_ms, id)
   end
+end
+
+-- Cancels a mission that waited past its deadline (never started): reason
+-- `expired`, by `expiry`. The caller has taken it out of the ready or delayed set.
+local function expire_waiting(id, mtype, status, retention_ms)
+  local key = mkey(id)
+  set_status(id, mtype, status, 'cancelled')
+  redis.call('HSET', key, 'finished_ms', NOW, 'cancelled_by', 'expiry', 'cancel_reason', 'expired')
+  redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
+  redis.call('ZREM', K.deadlines, id)
+  schedule_expiry(id, retention_ms)
+  emit('mission.cancelled', id, { cancelled_by = 'expiry', reason = 'expired', previous_status = status,
+    cancelled_at = NOW / 1000 })
 end
 
 -- Drops a mission's lease (the record keeps which worker ran it last).

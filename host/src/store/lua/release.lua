@@ -9,13 +9,13 @@ local released = {}
 for i = 5, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local key = mkey(id)
-  local m = redis.call('HMGET', key, 'status', 'lease_token', 'type', 'priority', 'max_attempts')
+  local m = redis.call('HMGET', key, 'status', 'lease_token', 'type', 'priority', 'max_attempts', 'tenant')
   if m[1] == 'running' and m[2] == token then
     release(id)
     local attempt = redis.call('HINCRBY', key, 'attempts', -1)
     set_status(id, m[3], 'running', 'retrying')
     redis.call('HSET', key, 'next_attempt_ms', NOW)
-    redis.call('ZADD', K.ready, ready_score(m[4]), id)
+    push_ready(id, m[6] or DEFAULT_TENANT, m[3], m[4])
     emit('mission.retrying', id, { attempt = attempt, max_attempts = tonumber(m[5]),
       next_attempt_at = NOW / 1000, reason = ARGV[4] })
     wake()

@@ -28,7 +28,7 @@ redis.call('ZREM', K.expiry, id)
 set_status(id, m[1], 'failed', 'pending')
 redis.call('HSET', key, 'attempts', 0, 'max_attempts', max)
 redis.call('HDEL', key, 'finished_ms', 'error', 'error_kind', 'result')
-redis.call('ZADD', K.ready, ready_score(m[3]), id)
+push_ready(id, tenant, m[1], m[3])
 emit('mission.retrying', id, { attempt = 0, max_attempts = max, next_attempt_at = NOW / 1000,
   redriven_by = ARGV[5] })
 wake()
