@@ -100,3 +100,13 @@ mod tests {
         assert_eq!(Submission::start(None).traceparent, "");
     }
 }
+
+/// The current span's `traceparent`, when traces are exported: what a
+/// plugin's outbound request carries, so the called service joins the trace.
+pub fn current_traceparent() -> Option<String> {
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return None;
+    }
+    format(span.context().span().span_context())
+}
