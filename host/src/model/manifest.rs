@@ -198,10 +198,10 @@ impl Manifest {
             }
         }
         self.limits.http.validate(&max.http).map_err(ManifestError)?;
-        if let Some(http) = &self.grants.http {
-            if http.allowed_hosts.is_empty() || http.allowed_hosts.len() > MAX_HTTP_PATTERNS {
-                return err(format!("`grants.http.allowed_hosts`: 1 to {MAX_HTTP_PATTERNS} patterns"));
-            }
+        if let Some(http) = &self.grants.http
+            && (http.allowed_hosts.is_empty() || http.allowed_hosts.len() > MAX_HTTP_PATTERNS)
+        {
+            return err(format!("`grants.http.allowed_hosts`: 1 to {MAX_HTTP_PATTERNS} patterns"));
         }
         for k in self.grants.env.keys() {
             if k.is_empty() || k.contains('=') || k.contains('\0') {
