@@ -309,3 +309,31 @@ async fn an_upload_importing_wasi_http_without_grants_http_is_refused_naming_the
     assert_eq!(status, 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("grants.http.allowed_hosts"), "{body}");
 }
+
+#[tokio::test]
+async fn with_tracing_on_a_request_carries_the_missions_trace() {
+    let server = Server::start().await;
+    let redis = crate::harness::TestRedis::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("host.toml");
+    // Nothing listens there: spans are still made (and their export fails quietly).
+    std::fs::write(&config, "[telemetry]\notlp_endpoint = \"http://127.0.0.1:9\"\n").unwrap();
+    let (_host, api) = crate::harness::spawn_host(&redis.url(), &["--config", config.to_str().unwrap()]).await;
+    let m = manifest(json!({ "http": { "allowed_hosts": [server.url("")] } }), json!({}));
+    let (status, body) = upload(&api, &probe_wasm(), &m, true).await;
+    assert!(status.is_success(), "{status} {body}");
+
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    let resp = reqwest::Client::new()
+        .post(format!("{}/api/missions", api.base()))
+        .header("traceparent", format!("00-{trace}-b7ad6b7169203331-01"))
+        .json(&json!({ "type": "http-probe", "payload": { "url": server.url("/echo") }, "max_attempts": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let m = api.wait_status(&id, "completed", Duration::from_secs(60)).await;
+    let echoed = m["result"]["body"].as_str().unwrap().to_ascii_lowercase();
+    assert!(echoed.contains(&format!("traceparent: 00-{trace}-")), "{echoed}");
+}

@@ -310,6 +310,9 @@ impl Runtime {
                 observe(started.elapsed());
             }
             let running = tracing::info_span!(target: crate::telemetry::TARGET, "plugin.run");
+            // Outbound requests join the trace below this span (the guest's
+            // host calls run on its fiber, where the span is not current).
+            store.data_mut().http.traceparent = running.in_scope(crate::telemetry::propagation::current_traceparent);
             instance.call_run(&mut store, &mission).instrument(running).await
         };
         let outcome = match tokio::time::timeout(timeout, call).await {

@@ -99,6 +99,8 @@ pub(crate) struct OutboundHttp {
     plugin: String,
     /// The attempt's end: no request outlives it.
     pub(crate) deadline: Option<tokio::time::Instant>,
+    /// The `traceparent` requests carry when tracing is on (set by the runtime).
+    pub(crate) traceparent: Option<String>,
 }
 
 impl OutboundHttp {
@@ -119,6 +121,7 @@ impl OutboundHttp {
             reports,
             plugin: plugin.to_owned(),
             deadline: None,
+            traceparent: None,
         }
     }
 
@@ -211,8 +214,8 @@ impl WasiHttpHooks for OutboundHttp {
             return Box::new(std::future::ready(Err(Error::HttpRequestBodySize(None))));
         }
         if !request.headers().contains_key("traceparent")
-            && let Some(tp) = crate::telemetry::propagation::current_traceparent()
-            && let Ok(value) = http::HeaderValue::from_str(&tp)
+            && let Some(tp) = &self.traceparent
+            && let Ok(value) = http::HeaderValue::from_str(tp)
         {
             request.headers_mut().insert("traceparent", value);
         }
