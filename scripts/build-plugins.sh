@@ -65,7 +65,7 @@ esac
 [ "$rust_ok" = 1 ] || failed "the Rust plugins (cargo's errors above)"
 
 # Test fixtures are built with the rest but kept out of the served directory.
-fixtures=" echo-v2 flood stall "
+fixtures=" echo-v2 flood stall http-probe "
 mkdir -p "$dist/fixtures"
 for dir in "$plugins"/*/; do
   name="$(basename "$dir")"

@@ -17,8 +17,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn measure(pooling: bool, wasm: &[u8]) -> anyhow::Result<(Duration, Duration, Duration)> {
-    let runtime =
-        Runtime::new(&RuntimeConfig { max_instances: 16, pooling, limits: Limits::default(), cache_dir: None })?;
+    let runtime = Runtime::new(&RuntimeConfig {
+        max_instances: 16,
+        pooling,
+        limits: Limits::default(),
+        cache_dir: None,
+        outbound_http: Default::default(),
+    })?;
     let plugin = runtime.prepare(wasm, None).await?;
     let input = RunInput {
         id: "bench".into(),

@@ -89,6 +89,8 @@ pub struct Config {
     pub telemetry: crate::telemetry::TelemetryConfig,
     /// `[flow]`: limits per mission type applied at start-up.
     pub flow: FlowConfig,
+    /// `[outbound_http]`: the operator's deny list over plugins' outbound HTTP.
+    pub outbound_http: crate::runtime::OutboundHttpConfig,
 }
 
 /// `[flow]`: `[flow.types.<type>]` sets that type's limits (`concurrency`,
@@ -296,6 +298,7 @@ impl Default for Config {
             quotas: QuotaConfig::default(),
             telemetry: crate::telemetry::TelemetryConfig::default(),
             flow: FlowConfig::default(),
+            outbound_http: Default::default(),
         }
     }
 }

@@ -35,14 +35,16 @@ const RUN: &str = "mission_runner_run_seconds";
 const ATTEMPTS: &str = "mission_runner_attempts_total";
 const INSTANTIATE: &str = "mission_runner_instantiate_seconds";
 const REDIS_ERRORS: &str = "mission_runner_redis_errors_total";
+const HTTP_REQUESTS: &str = "mission_runner_plugin_http_requests_total";
 
 /// Every family of the host's recorder: name and help.
-const FAMILIES: [(&str, &str); 5] = [
+const FAMILIES: [(&str, &str); 6] = [
     (CLAIM, "Duration of claim calls."),
     (RUN, "Duration of attempts, per plugin."),
     (ATTEMPTS, "Attempts by plugin and outcome (retrying counts retries)."),
     (INSTANTIATE, "Time to make a fresh plugin instance."),
     (REDIS_ERRORS, "Redis commands that failed."),
+    (HTTP_REQUESTS, "Plugins' outbound HTTP requests by plugin, destination host and status class (or denied, error)."),
 ];
 
 fn metadata() -> Metadata<'static> {
@@ -166,6 +168,16 @@ impl Metrics {
         self.recorder.register_histogram(&run, &metadata()).record(took.as_secs_f64());
         let labels = vec![Label::new("plugin", plugin.to_owned()), Label::new("outcome", outcome.as_str())];
         self.recorder.register_counter(&Key::from_parts(ATTEMPTS, labels), &metadata()).increment(1);
+    }
+
+    /// Counts one outbound HTTP request of a plugin.
+    pub fn http_request(&self, seen: &crate::runtime::HttpRequestSeen) {
+        let labels = vec![
+            Label::new("plugin", seen.plugin.clone()),
+            Label::new("host", seen.host.clone()),
+            Label::new("status", seen.status_class),
+        ];
+        self.recorder.register_counter(&Key::from_parts(HTTP_REQUESTS, labels), &metadata()).increment(1);
     }
 
     /// Counts a failed Redis command.

@@ -201,9 +201,12 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         pooling: config.pooling,
         limits: config.limits.clone(),
         cache_dir: Some(config.cache_dir.clone().unwrap_or_else(|| config.data_dir.join("cache"))),
+        outbound_http: config.outbound_http.clone(),
     })?);
     let observed = metrics.clone();
     runtime.on_instantiate(move |took| observed.instantiate.observe(took));
+    let observed = metrics.clone();
+    runtime.on_http_request(move |seen| observed.http_request(seen));
     let worker_id = (config.concurrency > 0).then(new_worker_id);
     let source = worker_id.clone().unwrap_or_else(new_worker_id);
     let queue = Queue::new(conn, &config.key_prefix, config.queue_settings(), &source);

@@ -26,7 +26,9 @@ const { component } = await componentize(prelude + source, {
   sourceName: 'plugin.js',
   witPath: wit,
   worldName: 'mission-plugin',
-  // No fetch, no HTTP: the host grants no network anyway.
-  disableFeatures: ['http', 'fetch-event'],
+  // `fetch` (wasi:http/outgoing-handler) only when the manifest grants
+  // `grants.http`: the host refuses a component that imports it without the
+  // grant. Never `fetch-event` (an incoming handler: plugins serve no HTTP).
+  disableFeatures: manifest.grants?.http ? ['fetch-event'] : ['http', 'fetch-event'],
 });
 await writeFile(out, component);

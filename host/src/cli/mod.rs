@@ -10,6 +10,7 @@ mod plugin_author;
 mod plugin_build;
 mod plugin_new;
 mod plugin_run;
+mod plugin_wit;
 mod token;
 mod wait;
 

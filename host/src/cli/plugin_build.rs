@@ -62,7 +62,13 @@ pub async fn run(dir: &Path) -> Result<(), Failure> {
     let wit = repo_root()?.join("wit");
     match lang {
         Lang::Rust => build_rust(&name, &dir, &partial).await?,
-        Lang::Python => build_python(&name, &dir, &wit, &partial).await?,
+        Lang::Python => {
+            // Python components import every interface of their world: the
+            // world gains wasi:http only when the manifest grants it.
+            let wit = if manifest.grants.http.is_some() { super::plugin_wit::with_http(&wit, &dist)? } else { wit };
+            let world = if manifest.grants.http.is_some() { super::plugin_wit::HTTP_WORLD } else { "mission-plugin" };
+            build_python(&name, &dir, &wit, world, &partial).await?
+        }
         Lang::Js => build_js(&name, &dir, &wit, &partial).await?,
     }
     std::fs::rename(&partial, &wasm)
@@ -178,13 +184,13 @@ async fn build_rust(name: &str, dir: &Path, out: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn build_python(name: &str, dir: &Path, wit: &Path, out: &Path) -> Result<(), Failure> {
+async fn build_python(name: &str, dir: &Path, wit: &Path, world: &str, out: &Path) -> Result<(), Failure> {
     let build = output(
         name,
         Command::new("componentize-py")
             .arg("-d")
             .arg(wit)
-            .args(["-w", "mission-plugin", "componentize", "app", "-p"])
+            .args(["-w", world, "componentize", "app", "-p"])
             .arg(dir)
             .arg("-o")
             .arg(out),

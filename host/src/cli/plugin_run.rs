@@ -49,8 +49,14 @@ pub async fn run(
     // (a 12-18 MB Python or JavaScript component takes tens of seconds on a
     // loaded machine).
     let limits = Limits { compile_timeout_ms: 600_000, ..Limits::default() };
-    let runtime = Runtime::new(&RuntimeConfig { max_instances: 2, pooling: false, limits, cache_dir })
-        .map_err(|e| Failure { code: 1, message: format!("plugin {name}: cannot start the runtime: {e:#}") })?;
+    let runtime = Runtime::new(&RuntimeConfig {
+        max_instances: 2,
+        pooling: false,
+        limits,
+        cache_dir,
+        outbound_http: Default::default(),
+    })
+    .map_err(|e| Failure { code: 1, message: format!("plugin {name}: cannot start the runtime: {e:#}") })?;
     let plugin = runtime.prepare(&wasm, Some(manifest)).await.map_err(|e| Failure {
         code: 1,
         message: format!("plugin {name}: refused, as a host would refuse its upload: {e}"),

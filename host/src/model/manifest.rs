@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::http_grant::{HttpGrant, MAX_HTTP_PATTERNS};
+use crate::model::http_limits::{HttpLimits, PluginHttpLimits};
 use crate::model::submission::valid_type_name;
 
 /// Largest memory cap a manifest may ask for (MiB); also the pool's slot size.
@@ -80,6 +82,9 @@ pub struct PluginLimits {
     /// (permanently, the guest stopped at once) instead of dropping the excess.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fail_on_exceed: bool,
+    /// Outbound HTTP (only with `grants.http`).
+    #[serde(default, skip_serializing_if = "PluginHttpLimits::is_empty")]
+    pub http: PluginHttpLimits,
 }
 
 /// Capabilities granted to a plugin. Nothing is granted by default.
@@ -89,6 +94,9 @@ pub struct Grants {
     /// Environment variables the plugin sees (configuration values).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Outbound HTTP: where requests may go (`wasi:http/outgoing-handler`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpGrant>,
 }
 
 /// What is wrong with a manifest, or where it disagrees with the plugin.
@@ -189,6 +197,12 @@ impl Manifest {
                 return err(format!("`limits.{field}`: must be 1..={most} (this host's maximum)"));
             }
         }
+        self.limits.http.validate(&max.http).map_err(ManifestError)?;
+        if let Some(http) = &self.grants.http
+            && (http.allowed_hosts.is_empty() || http.allowed_hosts.len() > MAX_HTTP_PATTERNS)
+        {
+            return err(format!("`grants.http.allowed_hosts`: 1 to {MAX_HTTP_PATTERNS} patterns"));
+        }
         for k in self.grants.env.keys() {
             if k.is_empty() || k.contains('=') || k.contains('\0') {
                 return err(format!("`grants.env`: `{k}` is not a valid variable name"));
@@ -230,6 +244,9 @@ pub struct LimitMaxima {
     pub max_progress_message_bytes: usize,
     /// Longest error message.
     pub max_error_bytes: usize,
+    /// `[limits.max.http]`: the most a manifest's `limits.http` may ask for.
+    #[serde(default = "crate::model::http_limits::default_maxima")]
+    pub http: HttpLimits,
 }
 
 impl Default for LimitMaxima {
@@ -240,6 +257,7 @@ impl Default for LimitMaxima {
             max_progress_updates: 100_000,
             max_progress_message_bytes: 64 << 10,
             max_error_bytes: 1 << 20,
+            http: HttpLimits::default_maxima(),
         }
     }
 }

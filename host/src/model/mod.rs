@@ -5,6 +5,8 @@ pub mod access;
 pub mod event_id;
 pub mod events;
 pub mod flow;
+pub mod http_grant;
+pub mod http_limits;
 pub mod manifest;
 pub mod mission;
 pub mod plugin_ref;

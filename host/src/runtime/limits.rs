@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::model::http_limits::HttpLimits;
 pub use crate::model::manifest::LimitMaxima;
 use crate::model::manifest::PluginLimits;
 
@@ -44,6 +45,8 @@ pub struct Limits {
     pub compile_timeout_ms: u64,
     /// Components compiled (and described) at once; others wait for a turn.
     pub compile_concurrency: usize,
+    /// `[limits.http]`: outbound HTTP per attempt, for plugins with `grants.http`.
+    pub http: HttpLimits,
     /// What a manifest may ask for at most.
     pub max: LimitMaxima,
 }
@@ -64,6 +67,7 @@ impl Default for Limits {
             describe_timeout_ms: 2_000,
             compile_timeout_ms: 50_000,
             compile_concurrency: 1,
+            http: HttpLimits::default(),
             max: LimitMaxima::default(),
         }
     }

@@ -32,6 +32,7 @@ pub(super) struct LoadJob {
     pub cache: Arc<CompileCache>,
     pub ticker: Arc<EpochTicker>,
     pub limits: Limits,
+    pub outbound: Arc<super::outbound::Shared>,
     pub digest: String,
     pub wasm: Vec<u8>,
     pub manifest: Option<Manifest>,
@@ -80,6 +81,9 @@ impl LoadJob {
             None => Manifest::from_describe(&info.name, &info.version, &info.mission_types),
         };
         manifest.validate(&self.limits.max)?;
+        if let Some(why) = super::imports::http_grant_missing(&component, &self.engine, &manifest) {
+            return Err(LoadError::Manifest(crate::model::manifest::ManifestError(why)));
+        }
         if fresh && !self.abandoned.load(Ordering::Acquire) {
             self.cache.store(&self.digest, &component);
         }
@@ -89,8 +93,10 @@ impl LoadJob {
     /// Asks the plugin to describe itself, with the epoch ticker running and
     /// a deadline in ticks: a `describe()` that spins is trapped there.
     fn describe(&self, pre: &MissionPluginPre<MissionState>) -> Result<super::bindings::WitPluginInfo, LoadError> {
-        let manifest = self.manifest.clone().unwrap_or_else(|| Manifest::from_describe("", "0.0.0", &[]));
-        let mut store = super::new_store(&self.engine, &self.limits, None, &manifest);
+        let mut manifest = self.manifest.clone().unwrap_or_else(|| Manifest::from_describe("", "0.0.0", &[]));
+        // describe() sends no requests, whatever the plugin is granted.
+        manifest.grants.http = None;
+        let mut store = super::new_store(&self.engine, &self.limits, &self.outbound, None, &manifest);
         let timeout = self.limits.describe_timeout();
         store.set_epoch_deadline(ticks(timeout));
         // No callback: reaching the deadline traps (there is nothing to yield

@@ -8,8 +8,10 @@
 
 mod bindings;
 mod cache;
+mod imports;
 mod limits;
 mod load;
+pub mod outbound;
 mod output;
 mod plugin;
 pub mod precheck;
@@ -20,6 +22,7 @@ pub mod truncate;
 
 pub use crate::model::report::{LogLevel, Report};
 pub use limits::{Budgets, LimitMaxima, Limits};
+pub use outbound::{HttpRequestSeen, OutboundHttpConfig};
 pub use plugin::{Plugin, digest};
 pub use reports::{Batch, ReportReceiver, ReportSender};
 pub use state::BudgetExceeded;
@@ -56,6 +59,8 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// Directory of the compile cache (`None`: always compile).
     pub cache_dir: Option<std::path::PathBuf>,
+    /// The operator's policy over plugins' outbound HTTP (the deny list).
+    pub outbound_http: OutboundHttpConfig,
 }
 
 /// Why a component cannot be used as a plugin (an upload answers 400 with it,
@@ -134,6 +139,8 @@ pub struct Runtime {
     /// Loads (compile and `describe()`) that may run at once; a permit is held
     /// by the loading thread until it ends, not by whoever waits for it.
     compile_slots: Arc<tokio::sync::Semaphore>,
+    /// Outbound HTTP's deny list, TLS settings and metric observer.
+    outbound: Arc<outbound::Shared>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -172,6 +179,10 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         MissionPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        // Only the client side of wasi:http (no incoming handler); a component
+        // importing it is loaded only with `grants.http` (imports.rs).
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let outbound = Arc::new(outbound::Shared::new(&cfg.outbound_http)?);
 
         let ticker = Arc::new(ticker::EpochTicker::start(engine.clone())?);
         let cache = Arc::new(CompileCache::new(&engine, cfg.cache_dir.as_deref()));
@@ -184,6 +195,7 @@ impl Runtime {
             on_instantiate: std::sync::OnceLock::new(),
             ticker,
             compile_slots,
+            outbound,
         })
     }
 
@@ -201,6 +213,12 @@ impl Runtime {
     /// second call is ignored).
     pub fn on_instantiate(&self, observe: impl Fn(Duration) + Send + Sync + 'static) {
         let _ = self.on_instantiate.set(Box::new(observe));
+    }
+
+    /// Sets who is told of every outbound HTTP request a plugin makes (once;
+    /// a second call is ignored): the server counts them in `/metrics`.
+    pub fn on_http_request(&self, observe: impl Fn(&HttpRequestSeen) + Send + Sync + 'static) {
+        let _ = self.outbound.observer.set(Arc::new(observe));
     }
 
     /// Components compiled and loaded from the cache so far.
@@ -234,6 +252,7 @@ impl Runtime {
             cache: self.cache.clone(),
             ticker: self.ticker.clone(),
             limits: self.limits.clone(),
+            outbound: self.outbound.clone(),
             digest: digest(wasm),
             wasm: wasm.to_vec(),
             manifest,
@@ -266,12 +285,13 @@ impl Runtime {
     /// Dropping the returned future stops the guest at its next epoch tick.
     pub async fn run(&self, plugin: &Plugin, input: &RunInput, reports: ReportSender) -> RunOutcome {
         let manifest = &plugin.manifest;
-        let mut store = new_store(&self.engine, &self.limits, Some(reports.clone()), manifest);
+        let mut store = new_store(&self.engine, &self.limits, &self.outbound, Some(reports.clone()), manifest);
         store.set_epoch_deadline(1);
         // Yield to tokio at every tick: long guests share the threads, and a
         // timed-out or cancelled attempt's future can be dropped between ticks.
         store.epoch_deadline_callback(|_| Ok(UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))));
         let timeout = manifest.limits.timeout_ms.map_or(input.timeout, |t| input.timeout.min(Duration::from_millis(t)));
+        store.data_mut().http.deadline = Some(tokio::time::Instant::now() + timeout);
         let max_result = manifest.limits.max_result_bytes.unwrap_or(self.limits.max_result_bytes);
         let max_error = store.data().budgets.error_bytes;
         let mission = WitMission {
@@ -290,6 +310,9 @@ impl Runtime {
                 observe(started.elapsed());
             }
             let running = tracing::info_span!(target: crate::telemetry::TARGET, "plugin.run");
+            // Outbound requests join the trace below this span (the guest's
+            // host calls run on its fiber, where the span is not current).
+            store.data_mut().http.traceparent = running.in_scope(crate::telemetry::propagation::current_traceparent);
             instance.call_run(&mut store, &mission).instrument(running).await
         };
         let outcome = match tokio::time::timeout(timeout, call).await {
@@ -322,6 +345,7 @@ impl Runtime {
 fn new_store(
     engine: &Engine,
     limits: &Limits,
+    outbound: &Arc<outbound::Shared>,
     reports: Option<ReportSender>,
     manifest: &Manifest,
 ) -> Store<MissionState> {
@@ -336,6 +360,14 @@ fn new_store(
     }
     let memory = manifest.limits.memory_mb.map_or(limits.memory_bytes, |mb| (mb as usize) << 20);
     let budgets = limits.budgets(&manifest.limits);
+    let http_limits = limits.http.resolve(&manifest.limits.http, &limits.max.http);
+    let http = outbound::OutboundHttp::new(
+        outbound.clone(),
+        manifest.grants.http.clone(),
+        http_limits,
+        reports.clone(),
+        &manifest.name,
+    );
     let state = MissionState {
         wasi: wasi.build(),
         table: Default::default(),
@@ -348,6 +380,8 @@ fn new_store(
         dropped: Default::default(),
         stdout,
         stderr,
+        http_ctx: Default::default(),
+        http,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);

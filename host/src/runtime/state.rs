@@ -7,10 +7,12 @@
 use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::LogLevel;
 use super::bindings::mission_runner::plugin;
 use super::limits::Budgets;
+use super::outbound::OutboundHttp;
 use super::output::CappedOutput;
 use super::reports::ReportSender;
 use super::truncate::truncate;
@@ -60,11 +62,21 @@ pub struct MissionState {
     /// The guest's stdout and stderr, captured (never the host's).
     pub(crate) stdout: CappedOutput,
     pub(crate) stderr: CappedOutput,
+    /// `wasi:http`'s own state (header size limits).
+    pub(crate) http_ctx: WasiHttpCtx,
+    /// Where every outbound request goes: the grant, the limits, the log.
+    pub(crate) http: OutboundHttp,
 }
 
 impl WasiView for MissionState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for MissionState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http_ctx, table: &mut self.table, hooks: &mut self.http }
     }
 }
 

@@ -13,7 +13,7 @@
 //! - every Redis script call made within a traced operation is a span named
 //!   after the script ([`script`]).
 
-mod propagation;
+pub(crate) mod propagation;
 pub mod script;
 
 pub use propagation::{Submission, attempt_span};

@@ -86,6 +86,16 @@ pub(crate) fn in_trace() -> bool {
     tracing::Span::current().context().span().span_context().is_valid()
 }
 
+/// The current span's `traceparent`, when traces are exported: what a
+/// plugin's outbound request carries, so the called service joins the trace.
+pub fn current_traceparent() -> Option<String> {
+    let span = tracing::Span::current();
+    if span.is_disabled() {
+        return None;
+    }
+    format(span.context().span().span_context())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,3 +61,6 @@ impl PluginInfo {
 pub fn log_info(message: &str) {
     host::log(LogLevel::Info, message);
 }
+
+#[cfg(feature = "http")]
+pub mod http;
