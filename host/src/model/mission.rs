@@ -180,6 +180,12 @@ pub struct Mission {
     pub cancel_reason: Option<String>,
     /// Log lines dropped past the per-mission cap.
     pub log_dropped: u64,
+    /// The schedule whose tick created it (none: submitted by a client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The tick of that schedule it belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_tick: Option<DateTime<Utc>>,
 }
 
 /// A mission hash that cannot be read back (written by something else).
@@ -262,6 +268,8 @@ impl Mission {
             cancelled_by: take("cancelled_by"),
             cancel_reason: take("cancel_reason"),
             log_dropped: num("log_dropped", take("log_dropped"))?.unwrap_or_default(),
+            schedule: take("schedule"),
+            schedule_tick: time("schedule_tick", take("schedule_tick"))?,
         }))
     }
 }
