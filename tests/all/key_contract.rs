@@ -16,7 +16,8 @@ async fn the_lua_key_functions_spell_every_key_as_rust_does() {
     let body = format!(
         "return {{ {}, mkey('{id}'), log_key('{id}'), all_key('{tenant}'), status_key('{tenant}', 'failed'),
           events_key('{tenant}'), bucket_key('{tenant}'), streams_key('{tenant}'), idem_key('{tenant}', 'k:1'),
-          versions_key('echo'), blob_key('sha256:ab'), DEFAULT_TENANT }}",
+          versions_key('echo'), blob_key('sha256:ab'), DEFAULT_TENANT,
+          sched_key('{tenant}', 'nightly'), sched_names_key('{tenant}'), sched_due_key(), sched_all_key() }}",
         fixed.join(", ")
     );
     let script = format!("{}\n{body}", lua_prelude());
@@ -41,6 +42,10 @@ async fn the_lua_key_functions_spell_every_key_as_rust_does() {
         keys.plugin_versions("echo"),
         keys.plugin_blob("sha256:ab"),
         mission_runner::auth::DEFAULT_TENANT.to_owned(),
+        keys.schedule(tenant, "nightly"),
+        keys.tenant_schedules(tenant),
+        keys.schedules_due(),
+        keys.schedules_all(),
     ]);
     assert_eq!(lua, rust);
     // The fixed keys by name, not only by position.

@@ -49,9 +49,13 @@ const OPEN_STREAMS: Template = Template { lua: "streams_key", pattern: "t:{tenan
 const IDEMPOTENCY: Template = Template { lua: "idem_key", pattern: "idem:{tenant}:{key}" };
 const PLUGIN_VERSIONS: Template = Template { lua: "versions_key", pattern: "plugins:v:{name}" };
 const PLUGIN_BLOB: Template = Template { lua: "blob_key", pattern: "plugins:blob:{digest}" };
+const SCHEDULE: Template = Template { lua: "sched_key", pattern: "s:{tenant}:{name}" };
+const TENANT_SCHEDULES: Template = Template { lua: "sched_names_key", pattern: "t:{tenant}:schedules" };
+const SCHEDULES_DUE: Template = Template { lua: "sched_due_key", pattern: "schedules:due" };
+const SCHEDULES_ALL: Template = Template { lua: "sched_all_key", pattern: "schedules:all" };
 
 /// Every derived key the scripts use (each becomes a prelude function).
-pub(crate) const DERIVED: [&Template; 10] = [
+pub(crate) const DERIVED: [&Template; 14] = [
     &MISSION,
     &LOG,
     &ALL,
@@ -62,6 +66,10 @@ pub(crate) const DERIVED: [&Template; 10] = [
     &IDEMPOTENCY,
     &PLUGIN_VERSIONS,
     &PLUGIN_BLOB,
+    &SCHEDULE,
+    &TENANT_SCHEDULES,
+    &SCHEDULES_DUE,
+    &SCHEDULES_ALL,
 ];
 
 /// The Lua that names every key for the scripts: `K` from KEYS (see
@@ -244,6 +252,25 @@ impl Keys {
     /// with the idempotency window).
     pub fn idempotency(&self, tenant: &str, key: &str) -> String {
         self.derive(&IDEMPOTENCY, &[tenant, key])
+    }
+    /// HASH of one schedule: `spec` (JSON), `name`, `tenant`, its state
+    /// (`next_ms`, `last_mission`, `last_tick_ms`, `buffered_ms`, `paused`)
+    /// and counters.
+    pub fn schedule(&self, tenant: &str, name: &str) -> String {
+        self.derive(&SCHEDULE, &[tenant, name])
+    }
+    /// SET of a tenant's schedule names (its size is the per-tenant budget).
+    pub fn tenant_schedules(&self, tenant: &str) -> String {
+        self.derive(&TENANT_SCHEDULES, &[tenant])
+    }
+    /// ZSET of `<tenant>/<name>` by when a host should next look at the
+    /// schedule (its next tick): a host's loop reads only what is due.
+    pub fn schedules_due(&self) -> String {
+        self.derive(&SCHEDULES_DUE, &[])
+    }
+    /// ZSET of every schedule, `<tenant>/<name>` by creation time (the admin's list).
+    pub fn schedules_all(&self) -> String {
+        self.derive(&SCHEDULES_ALL, &[])
     }
     /// Pub/sub channel announcing activations to every host.
     pub fn plugins_channel(&self) -> String {

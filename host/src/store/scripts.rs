@@ -18,6 +18,27 @@ pub fn prelude() -> String {
     PRELUDE.replacen("--@KEYS@\n", &super::keys::lua_prelude(), 1)
 }
 
+/// Helpers of the schedule scripts (`sched_member`, `emit_schedule`).
+const SCHEDULE_COMMON: &str = include_str!("lua/schedule_common.lua");
+
+/// A schedule script: the prelude, the schedule helpers, then `body`.
+fn load_schedule(body: &str) -> Script {
+    load(&format!("{SCHEDULE_COMMON}\n{body}"))
+}
+
+/// The fire script: the step (the last ARGV), the enqueue script's body as
+/// the function `enqueue_missions` reading the missions from ARGV[6] to the
+/// one before the step, then the schedule helpers and `schedule_fire.lua`.
+/// The enqueue code is reused as it is, so a tick's mission is created
+/// exactly as a submitted one (quotas, idempotency, queue structures).
+pub(crate) fn fire_source() -> String {
+    let enqueue = include_str!("lua/enqueue.lua").replace("#ARGV", "SPEC_LAST");
+    format!(
+        "local STEP = cjson.decode(ARGV[#ARGV])\nlocal SPEC_LAST = #ARGV - 1\nlocal function enqueue_missions()\n{enqueue}\nend\n{SCHEDULE_COMMON}\n{}",
+        include_str!("lua/schedule_fire.lua")
+    )
+}
+
 /// The loaded scripts (redis-rs runs them by SHA and loads them on NOSCRIPT).
 #[derive(Debug)]
 pub struct Scripts {
@@ -36,6 +57,11 @@ pub struct Scripts {
     pub(crate) plugin_activate: Script,
     pub(crate) plugin_delete: Script,
     pub(crate) streams: Script,
+    pub(crate) schedule_put: Script,
+    pub(crate) schedule_delete: Script,
+    pub(crate) schedule_pause: Script,
+    pub(crate) schedule_due: Script,
+    pub(crate) schedule_fire: Script,
 }
 
 impl Scripts {
@@ -57,6 +83,11 @@ impl Scripts {
             plugin_activate: load(include_str!("lua/plugin_activate.lua")),
             plugin_delete: load(include_str!("lua/plugin_delete.lua")),
             streams: load(include_str!("lua/streams.lua")),
+            schedule_put: load_schedule(include_str!("lua/schedule_put.lua")),
+            schedule_delete: load_schedule(include_str!("lua/schedule_delete.lua")),
+            schedule_pause: load_schedule(include_str!("lua/schedule_pause.lua")),
+            schedule_due: load(include_str!("lua/schedule_due.lua")),
+            schedule_fire: load(&fire_source()),
         }
     }
 }
@@ -80,6 +111,11 @@ impl Scripts {
             (&self.plugin_activate, "plugin_activate"),
             (&self.plugin_delete, "plugin_delete"),
             (&self.streams, "streams"),
+            (&self.schedule_put, "schedule_put"),
+            (&self.schedule_delete, "schedule_delete"),
+            (&self.schedule_pause, "schedule_pause"),
+            (&self.schedule_due, "schedule_due"),
+            (&self.schedule_fire, "schedule_fire"),
         ];
         all.into_iter().find(|(s, _)| std::ptr::eq(*s, script)).map_or("script", |(_, name)| name)
     }
@@ -88,5 +124,15 @@ impl Scripts {
 impl Default for Scripts {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_fire_script_reads_the_missions_before_its_step() {
+        let src = super::fire_source();
+        assert!(!src.contains("for i = 6, #ARGV"), "the enqueue loop must stop before the step");
+        assert!(src.contains("for i = 6, SPEC_LAST do"), "the enqueue loop was not found: enqueue.lua changed shape");
     }
 }
