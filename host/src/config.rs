@@ -87,6 +87,8 @@ pub struct Config {
     pub quotas: QuotaConfig,
     /// `[telemetry]`: OpenTelemetry trace export (off unless an endpoint is set).
     pub telemetry: crate::telemetry::TelemetryConfig,
+    /// `[schedules]`: budgets of schedules and how often hosts look for due ones.
+    pub schedules: crate::model::schedule::ScheduleConfig,
 }
 
 /// `[http]`: what one client may hold of the API's HTTP server. Each bounds a
@@ -272,6 +274,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             quotas: QuotaConfig::default(),
             telemetry: crate::telemetry::TelemetryConfig::default(),
+            schedules: crate::model::schedule::ScheduleConfig::default(),
         }
     }
 }

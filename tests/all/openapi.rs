@@ -7,7 +7,7 @@ use crate::harness::TestEnv;
 
 /// Operations a client of this API relies on; a route dropped from the
 /// router (and so from the document) fails here.
-const EXPECTED: [&str; 28] = [
+const EXPECTED: [&str; 35] = [
     "post /api/missions",
     "get /api/missions",
     "post /api/missions/batch",
@@ -36,6 +36,13 @@ const EXPECTED: [&str; 28] = [
     "get /api/tenants/{tenant}/quotas",
     "put /api/tenants/{tenant}/quotas",
     "get /api/openapi.json",
+    "post /api/schedules",
+    "get /api/schedules",
+    "get /api/schedules/{name}",
+    "put /api/schedules/{name}",
+    "delete /api/schedules/{name}",
+    "post /api/schedules/{name}/pause",
+    "post /api/schedules/{name}/resume",
 ];
 
 #[test]

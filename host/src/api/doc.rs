@@ -61,6 +61,7 @@ impl Modify for Bearer {
         (name = "plugins", description = "Plugin versions: upload, activate, roll back, delete"),
         (name = "tokens", description = "API tokens created at run time"),
         (name = "tenants", description = "Per-tenant quotas (admin)"),
+        (name = "schedules", description = "Missions submitted on a cron expression or an interval"),
     )
 )]
 pub struct ApiDoc;

@@ -9,6 +9,7 @@ mod plugin_author;
 mod plugin_build;
 mod plugin_new;
 mod plugin_run;
+mod schedule;
 mod token;
 mod wait;
 
@@ -53,6 +54,10 @@ enum Command {
     /// list or revoke them on a running host.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Schedules: missions submitted on a cron expression or an interval
+    /// (create, list, get, delete, pause, resume).
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
     /// Shows the configuration.
     Config {
         /// Print the default configuration as a TOML file.
@@ -177,6 +182,7 @@ pub fn main() -> ExitCode {
         }
         Command::Mission(cmd) => run_client(missions::run(&remote, cmd)),
         Command::Token(cmd) => run_client(token::run(&remote, cmd)),
+        Command::Schedule(cmd) => run_client(schedule::run(&remote, cmd)),
         Command::Serve(args) => {
             let config = match args.into_config() {
                 Ok(c) => c,
