@@ -34,6 +34,7 @@ mod polyglot;
 mod priority;
 mod retries;
 mod sandbox;
+mod schedules;
 mod shutdown;
 mod submit;
 mod telemetry;
