@@ -207,7 +207,7 @@ impl Queue {
 
     /// Applies `plan`, computed from `seen`, to schedule `rec`, creating
     /// `missions` (one per `plan.fire` tick, in order) with the same ARGV as
-    /// [`Queue::enqueue`]. `missed` counts the ticks in `plan.missed`; `due`
+    /// [`Queue::enqueue`] (built by `enqueue_args`). `missed` counts the ticks in `plan.missed`; `due`
     /// is when to look at the schedule again.
     pub async fn schedule_fire(
         &self,
@@ -237,11 +237,7 @@ impl Queue {
             due: due.unwrap_or(0),
         };
         let mut inv = self.invocation(&self.scripts().schedule_fire);
-        inv.arg(self.settings().idempotency_window_ms);
-        inv.arg(serde_json::to_string(&self.settings().quotas).map_err(protocol)?);
-        for m in missions {
-            inv.arg(serde_json::to_string(m).map_err(protocol)?);
-        }
+        self.enqueue_args(&mut inv, missions)?;
         inv.arg(serde_json::to_string(&step).map_err(protocol)?);
         let reply: Vec<redis::Value> = inv.invoke_async(&mut self.conn()).await?;
         let mut it = reply.into_iter();
