@@ -408,3 +408,113 @@ fn every_schedule_event_is_in_events_md() {
         assert!(doc.contains(&format!("| `{etype}` |")), "{etype} missing from EVENTS.md");
     }
 }
+
+/// A schedule belongs to its tenant: another tenant neither sees nor reaches
+/// it (the same name is free there), its missions are the tenant's, and the
+/// operator lists every tenant's and reaches one with `?tenant=`.
+#[tokio::test]
+async fn schedules_are_tenant_scoped_and_the_operator_sees_all() {
+    use mission_runner::auth::Scope;
+    let tokens: [(&str, &str, &str, &[Scope]); 3] = [
+        ("tok-a", "alice", "team-a", &[Scope::MissionsRead, Scope::MissionsWrite]),
+        ("tok-b", "bob", "team-b", &[Scope::MissionsRead, Scope::MissionsWrite]),
+        ("tok-ops", "ops", "default", &[Scope::Admin]),
+    ];
+    let env = TestEnv::start_with(|c| c.auth.tokens = crate::harness::configured_tokens(&tokens)).await;
+    let base = env.host.url();
+    let (a, b, ops) =
+        (Api::with_token(&base, "tok-a"), Api::with_token(&base, "tok-b"), Api::with_token(&base, "tok-ops"));
+    let m = json!({"type": "echo", "payload": {}});
+    create(&a, json!({"name": "report", "interval_ms": 1000, "mission": m})).await;
+    let theirs = create(&b, json!({"name": "report", "interval_ms": 60_000, "paused": true, "mission": m})).await;
+    assert_eq!(theirs["tenant"], "team-b");
+
+    let (_, list) = b.get("/api/schedules").await;
+    let names: Vec<(&str, &str)> = list["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["tenant"].as_str().unwrap(), s["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, [("team-b", "report")]);
+    assert_eq!(schedule(&b, "report").await["paused"], true, "bob reads his own");
+    let (status, _) = b.get("/api/schedules/report?tenant=team-a").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = b.request(reqwest::Method::DELETE, "/api/schedules/report?tenant=team-a").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (_, all) = ops.get("/api/schedules").await;
+    assert_eq!(all["schedules"].as_array().unwrap().len(), 2, "{all}");
+    let (status, one) = ops.get("/api/schedules/report?tenant=team-a").await;
+    assert_eq!((status, one["tenant"].as_str()), (StatusCode::OK, Some("team-a")), "{one}");
+
+    // A tick's mission is alice's tenant's, created in alice's name; bob cannot read it.
+    let found =
+        wait_until(Duration::from_secs(10), || missions_by_tick(&env.redis, "team-a", "report"), |m| !m.is_empty())
+            .await;
+    let by_tick = found.expect("alice's schedule fired");
+    let first = by_tick.values().next().unwrap()[0].clone();
+    assert_eq!((first["tenant"].as_str(), first["created_by"].as_str()), ("team-a", "alice"));
+    let (status, _) = a.get(&format!("/api/missions/{}", first["id"])).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = b.get(&format!("/api/missions/{}", first["id"])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(missions_by_tick(&env.redis, "team-b", "report").await.is_empty(), "bob's is paused");
+}
+
+/// `mission-runner schedule ...`: create, list, pause, resume, delete, and a
+/// refusal that names the field.
+#[tokio::test]
+async fn the_schedule_cli() {
+    let env = TestEnv::start().await;
+    let url = env.host.url();
+    let run = |args: Vec<&'static str>| {
+        let url = url.clone();
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
+                .args(["schedule"])
+                .args(&args)
+                .args(["--url", &url])
+                .output()
+                .await
+                .expect("the CLI runs");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (code, out, err) = run(vec![
+        "create",
+        "cli-beat",
+        "--type",
+        "echo",
+        "--payload",
+        "{\"n\":1}",
+        "--cron",
+        "*/2 * * * * *",
+        "--timezone",
+        "UTC",
+        "--paused",
+    ])
+    .await;
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("cli-beat") && out.contains("paused"), "{out}");
+    let (code, out, _) = run(vec!["list"]).await;
+    assert_eq!(code, Some(0));
+    assert!(out.lines().any(|l| l.starts_with("cli-beat")), "{out}");
+    let (code, out, _) = run(vec!["resume", "cli-beat"]).await;
+    assert_eq!(code, Some(0));
+    assert!(out.contains("active"), "{out}");
+    let (code, out, _) = run(vec!["pause", "cli-beat"]).await;
+    assert_eq!((code, out.contains("paused")), (Some(0), true), "{out}");
+    let (code, _, err) = run(vec!["create", "bad", "--type", "echo", "--cron", "not a cron"]).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("400") && err.contains("`cron`"), "{err}");
+    let (code, out, _) = run(vec!["delete", "cli-beat"]).await;
+    assert_eq!((code, out.trim()), (Some(0), "deleted cli-beat"));
+    let (code, _, err) = run(vec!["get", "cli-beat"]).await;
+    assert_eq!(code, Some(1));
+    assert!(err.contains("404"), "{err}");
+}
