@@ -91,6 +91,8 @@ pub struct Config {
     pub flow: FlowConfig,
     /// `[outbound_http]`: the operator's deny list over plugins' outbound HTTP.
     pub outbound_http: crate::runtime::OutboundHttpConfig,
+    /// `[schedules]`: budgets of schedules and how often hosts look for due ones.
+    pub schedules: crate::model::schedule::ScheduleConfig,
 }
 
 /// `[flow]`: `[flow.types.<type>]` sets that type's limits (`concurrency`,
@@ -299,6 +301,7 @@ impl Default for Config {
             telemetry: crate::telemetry::TelemetryConfig::default(),
             flow: FlowConfig::default(),
             outbound_http: Default::default(),
+            schedules: crate::model::schedule::ScheduleConfig::default(),
         }
     }
 }

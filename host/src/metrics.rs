@@ -36,6 +36,9 @@ const ATTEMPTS: &str = "mission_runner_attempts_total";
 const INSTANTIATE: &str = "mission_runner_instantiate_seconds";
 const REDIS_ERRORS: &str = "mission_runner_redis_errors_total";
 const HTTP_REQUESTS: &str = "mission_runner_plugin_http_requests_total";
+/// Schedule ticks this host decided, by outcome (`fired`: a mission was
+/// created; `skipped`: overlap, catch-up or a refused enqueue).
+const SCHEDULE_TICKS: &str = "mission_runner_schedule_ticks_total";
 
 /// Every family of the host's recorder: name and help.
 const FAMILIES: [(&str, &str); 6] = [
@@ -153,6 +156,7 @@ impl Metrics {
                 recorder.describe_histogram(name.into(), None, help.into());
             }
         }
+        recorder.describe_counter(SCHEDULE_TICKS.into(), None, "Schedule ticks by outcome (fired, skipped).".into());
         let histogram = |name: &'static str| Histogram {
             series: Some(recorder.register_histogram(&Key::from_static_name(name), &metadata())),
             totals: Default::default(),
@@ -178,6 +182,14 @@ impl Metrics {
             Label::new("status", seen.status_class),
         ];
         self.recorder.register_counter(&Key::from_parts(HTTP_REQUESTS, labels), &metadata()).increment(1);
+    }
+
+    /// Counts `n` schedule ticks that ended as `outcome` (`fired` or `skipped`) on this host.
+    pub fn schedule_ticks(&self, outcome: &'static str, n: u64) {
+        if n > 0 {
+            let key = Key::from_parts(SCHEDULE_TICKS, vec![Label::new("outcome", outcome)]);
+            self.recorder.register_counter(&key, &metadata()).increment(n);
+        }
     }
 
     /// Counts a failed Redis command.

@@ -170,6 +170,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     config.auth.validate()?;
     config.quotas.validate()?;
     config.flow.validate()?;
+    config.schedules.validate().map_err(anyhow::Error::msg)?;
     let mut tokens = config.auth.tokens.clone();
     let admin_token = match &embedded {
         Some(_) => {
@@ -242,7 +243,11 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         config.lease,
         config.shutdown_grace,
         metrics.clone(),
-    );
+    )
+    .with_schedules(crate::worker::ScheduleRunner {
+        config: config.schedules.clone(),
+        defaults: Arc::new(config.mission_defaults.clone()),
+    });
     let stop = shutdown.clone();
     let pubsub = client.clone();
     tasks.push(tokio::spawn(async move { worker.run(blocking, pubsub, stop).await }));
@@ -264,6 +269,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         worker_id: worker_id.clone(),
         max_body_bytes: config.max_body_bytes,
         metrics: metrics.clone(),
+        schedules: Arc::new(config.schedules.clone()),
     })
     // The dashboard's files need no token: the page holds no data, and it calls the API like any client.
     .merge(crate::ui::router());

@@ -180,6 +180,11 @@ impl Api {
         self.send(self.http.post(format!("{}{path}", self.base)).json(&body)).await
     }
 
+    /// Sends `body` as JSON with any method (PUT, PATCH...).
+    pub async fn send_json(&self, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(self.http.request(method, format!("{}{path}", self.base)).json(&body)).await
+    }
+
     /// Posts raw bytes as JSON (for malformed bodies).
     pub async fn post_raw(&self, path: &str, body: &'static str) -> (StatusCode, Value) {
         let req = self.http.post(format!("{}{path}", self.base)).header("content-type", "application/json").body(body);

@@ -17,7 +17,8 @@ async fn the_lua_key_functions_spell_every_key_as_rust_does() {
         "return {{ {}, mkey('{id}'), log_key('{id}'), all_key('{tenant}'), status_key('{tenant}', 'failed'),
           events_key('{tenant}'), bucket_key('{tenant}'), streams_key('{tenant}'), idem_key('{tenant}', 'k:1'),
           versions_key('echo'), blob_key('sha256:ab'), DEFAULT_TENANT,
-          queue_key('{tenant}', 'echo'), types_key('{tenant}'), blocked_key('echo') }}",
+          queue_key('{tenant}', 'echo'), types_key('{tenant}'), blocked_key('echo'),
+          sched_key('{tenant}', 'nightly'), sched_names_key('{tenant}'), sched_due_key(), sched_all_key() }}",
         fixed.join(", ")
     );
     let script = format!("{}\n{body}", lua_prelude());
@@ -45,6 +46,10 @@ async fn the_lua_key_functions_spell_every_key_as_rust_does() {
         keys.type_queue(tenant, "echo"),
         keys.tenant_types(tenant),
         keys.blocked("echo"),
+        keys.schedule(tenant, "nightly"),
+        keys.tenant_schedules(tenant),
+        keys.schedules_due(),
+        keys.schedules_all(),
     ]);
     assert_eq!(lua, rust);
     // The fixed keys by name, not only by position.

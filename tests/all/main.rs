@@ -36,6 +36,7 @@ mod polyglot;
 mod priority;
 mod retries;
 mod sandbox;
+mod schedules;
 mod shutdown;
 mod submit;
 mod telemetry;

@@ -7,7 +7,7 @@ use crate::harness::TestEnv;
 
 /// Operations a client of this API relies on; a route dropped from the
 /// router (and so from the document) fails here.
-const EXPECTED: [&str; 37] = [
+const EXPECTED: [&str; 44] = [
     "post /api/missions",
     "get /api/missions",
     "post /api/missions/batch",
@@ -45,6 +45,13 @@ const EXPECTED: [&str; 37] = [
     "get /api/types",
     "get /api/tenants/{tenant}/weight",
     "put /api/tenants/{tenant}/weight",
+    "post /api/schedules",
+    "get /api/schedules",
+    "get /api/schedules/{name}",
+    "put /api/schedules/{name}",
+    "delete /api/schedules/{name}",
+    "post /api/schedules/{name}/pause",
+    "post /api/schedules/{name}/resume",
 ];
 
 #[test]

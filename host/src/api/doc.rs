@@ -62,6 +62,7 @@ impl Modify for Bearer {
         (name = "tokens", description = "API tokens created at run time"),
         (name = "tenants", description = "Per-tenant quotas (admin)"),
         (name = "flow", description = "Pause and resume, limits per mission type (admin)"),
+        (name = "schedules", description = "Missions submitted on a cron expression or an interval"),
     )
 )]
 pub struct ApiDoc;

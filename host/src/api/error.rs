@@ -57,6 +57,10 @@ pub enum ErrorCode {
     RedisUnavailable,
     /// The request took longer than the host allows.
     RequestTimeout,
+    /// The tenant already has a schedule of this name.
+    ScheduleExists,
+    /// No schedule of this name (in the tenant).
+    ScheduleNotFound,
     /// No token with this id.
     TokenNotFound,
     /// No bearer token, or one that is unknown or revoked.
@@ -75,7 +79,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the OpenAPI document's enum.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 30] = [
         ErrorCode::AlreadyFinished,
         ErrorCode::AuthDisabled,
         ErrorCode::CompileBusy,
@@ -97,6 +101,8 @@ impl ErrorCode {
         ErrorCode::QuotaExceeded,
         ErrorCode::RedisUnavailable,
         ErrorCode::RequestTimeout,
+        ErrorCode::ScheduleExists,
+        ErrorCode::ScheduleNotFound,
         ErrorCode::TokenNotFound,
         ErrorCode::Unauthorized,
         ErrorCode::UnknownMissionType,
@@ -130,6 +136,8 @@ impl ErrorCode {
             ErrorCode::QuotaExceeded => "quota_exceeded",
             ErrorCode::RedisUnavailable => "redis_unavailable",
             ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::ScheduleExists => "schedule_exists",
+            ErrorCode::ScheduleNotFound => "schedule_not_found",
             ErrorCode::TokenNotFound => "token_not_found",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::UnknownMissionType => "unknown_mission_type",

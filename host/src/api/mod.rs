@@ -12,6 +12,7 @@ mod missions;
 mod ops;
 mod plugins;
 mod responses;
+mod schedules;
 mod stream;
 mod tenants;
 mod tokens;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// What `/metrics` shows.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Budgets of schedules (`[schedules]`).
+    pub schedules: Arc<crate::model::schedule::ScheduleConfig>,
 }
 
 /// The whole API, and its OpenAPI document. Routes are added only through
@@ -90,6 +93,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(flow::get_limits, flow::put_limits))
         .routes(routes!(flow::list))
         .routes(routes!(flow::get_weight, flow::put_weight))
+        .routes(routes!(schedules::create, schedules::list))
+        .routes(routes!(schedules::get, schedules::replace, schedules::delete))
+        .routes(routes!(schedules::pause))
+        .routes(routes!(schedules::resume))
         .routes(routes!(openapi_json))
         .split_for_parts();
     let doc_json = Arc::new(doc.to_pretty_json().unwrap_or_default());

@@ -11,6 +11,7 @@ mod plugin_build;
 mod plugin_new;
 mod plugin_run;
 mod plugin_wit;
+mod schedule;
 mod token;
 mod wait;
 
@@ -55,6 +56,10 @@ enum Command {
     /// list or revoke them on a running host.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Schedules: missions submitted on a cron expression or an interval
+    /// (create, list, get, delete, pause, resume).
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
     /// Shows the configuration.
     Config {
         /// Print the default configuration as a TOML file.
@@ -192,6 +197,7 @@ pub fn main() -> ExitCode {
         Command::Resume(scope) => run_client(flow::pause(&remote, scope, false)),
         Command::Limits(a) => run_client(flow::limits(&remote, a)),
         Command::Weight(a) => run_client(flow::weight(&remote, a)),
+        Command::Schedule(cmd) => run_client(schedule::run(&remote, cmd)),
         Command::Serve(args) => {
             let config = match args.into_config() {
                 Ok(c) => c,

@@ -23,6 +23,19 @@ use super::mission::Status;
 /// worker that wrote an event is in `meta.host`).
 pub const SOURCE: &str = "mission-runner";
 
+/// The event types of schedules (`EVENTS.md`), written to the tenant's
+/// stream: `schedule.fired` with the mission it created as its target, the
+/// others with none.
+pub const SCHEDULE_EVENTS: [&str; 7] = [
+    "schedule.created",
+    "schedule.updated",
+    "schedule.deleted",
+    "schedule.paused",
+    "schedule.resumed",
+    "schedule.fired",
+    "schedule.skipped",
+];
+
 /// One event as the API returns it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Event {

@@ -186,6 +186,12 @@ pub struct Mission {
     /// `concurrency_limit`, `rate_limit`); derived from its type's state when
     /// the record is read alone (`GET /api/missions/{id}`), else null.
     pub waiting_reason: Option<crate::model::flow::WaitingReason>,
+    /// The schedule whose tick created it (none: submitted by a client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The tick of that schedule it belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_tick: Option<DateTime<Utc>>,
 }
 
 /// A mission hash that cannot be read back (written by something else).
@@ -270,6 +276,8 @@ impl Mission {
             log_dropped: num("log_dropped", take("log_dropped"))?.unwrap_or_default(),
             expires_at: time("expires_ms", take("expires_ms"))?,
             waiting_reason: None,
+            schedule: take("schedule"),
+            schedule_tick: time("schedule_tick", take("schedule_tick"))?,
         }))
     }
 }

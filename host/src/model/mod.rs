@@ -11,6 +11,8 @@ pub mod manifest;
 pub mod mission;
 pub mod plugin_ref;
 pub mod report;
+pub mod schedule;
+pub mod schedule_plan;
 pub mod submission;
 pub mod views;
 pub mod worker_info;

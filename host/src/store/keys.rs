@@ -64,9 +64,13 @@ const PLUGIN_BLOB: Template = Template { lua: "blob_key", pattern: "plugins:blob
 const TYPE_QUEUE: Template = Template { lua: "queue_key", pattern: "q:{tenant}:{type}" };
 const TENANT_TYPES: Template = Template { lua: "types_key", pattern: "t:{tenant}:types" };
 const BLOCKED: Template = Template { lua: "blocked_key", pattern: "flow:blocked:{type}" };
+const SCHEDULE: Template = Template { lua: "sched_key", pattern: "s:{tenant}:{name}" };
+const TENANT_SCHEDULES: Template = Template { lua: "sched_names_key", pattern: "t:{tenant}:schedules" };
+const SCHEDULES_DUE: Template = Template { lua: "sched_due_key", pattern: "schedules:due" };
+const SCHEDULES_ALL: Template = Template { lua: "sched_all_key", pattern: "schedules:all" };
 
 /// Every derived key the scripts use (each becomes a prelude function).
-pub(crate) const DERIVED: [&Template; 13] = [
+pub(crate) const DERIVED: [&Template; 17] = [
     &MISSION,
     &LOG,
     &ALL,
@@ -80,6 +84,10 @@ pub(crate) const DERIVED: [&Template; 13] = [
     &TYPE_QUEUE,
     &TENANT_TYPES,
     &BLOCKED,
+    &SCHEDULE,
+    &TENANT_SCHEDULES,
+    &SCHEDULES_DUE,
+    &SCHEDULES_ALL,
 ];
 
 /// The Lua that names every key for the scripts: `K` from KEYS (see
@@ -296,6 +304,25 @@ impl Keys {
     /// with the idempotency window).
     pub fn idempotency(&self, tenant: &str, key: &str) -> String {
         self.derive(&IDEMPOTENCY, &[tenant, key])
+    }
+    /// HASH of one schedule: `spec` (JSON), `name`, `tenant`, its state
+    /// (`next_ms`, `last_mission`, `last_tick_ms`, `buffered_ms`, `paused`)
+    /// and counters.
+    pub fn schedule(&self, tenant: &str, name: &str) -> String {
+        self.derive(&SCHEDULE, &[tenant, name])
+    }
+    /// SET of a tenant's schedule names (its size is the per-tenant budget).
+    pub fn tenant_schedules(&self, tenant: &str) -> String {
+        self.derive(&TENANT_SCHEDULES, &[tenant])
+    }
+    /// ZSET of `<tenant>/<name>` by when a host should next look at the
+    /// schedule (its next tick): a host's loop reads only what is due.
+    pub fn schedules_due(&self) -> String {
+        self.derive(&SCHEDULES_DUE, &[])
+    }
+    /// ZSET of every schedule, `<tenant>/<name>` by creation time (the admin's list).
+    pub fn schedules_all(&self) -> String {
+        self.derive(&SCHEDULES_ALL, &[])
     }
     /// Pub/sub channel announcing activations to every host.
     pub fn plugins_channel(&self) -> String {

@@ -17,6 +17,7 @@ mod keys;
 mod plugins;
 mod quotas;
 mod read;
+mod schedules;
 mod scripts;
 mod tokens;
 mod transitions;
@@ -27,6 +28,7 @@ pub use keys::{FIXED, Keys};
 pub use plugins::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
 pub use quotas::{Quota, QuotaExceeded, QuotaOverrides, QuotaUsage, QuotaView, STREAM_LEASE, SlotOp, TenantQuotas};
 pub use read::{Cursor, ListQuery};
+pub use schedules::{FireOutcome, PauseOutcome, PutMode, SchedulePutOutcome};
 // The read views live in the model; re-exported because the store returns them.
 pub use crate::model::views::{EventStats, MissionPage, QueueEntry, Stats, TypeStats};
 pub use scripts::{Scripts, prelude as lua_prelude};

@@ -18,6 +18,27 @@ pub fn prelude() -> String {
     PRELUDE.replacen("--@KEYS@\n", &super::keys::lua_prelude(), 1)
 }
 
+/// Helpers of the schedule scripts (`sched_member`, `emit_schedule`).
+const SCHEDULE_COMMON: &str = include_str!("lua/schedule_common.lua");
+
+/// A schedule script: the prelude, the schedule helpers, then `body`.
+fn load_schedule(body: &str) -> Script {
+    load(&format!("{SCHEDULE_COMMON}\n{body}"))
+}
+
+/// The fire script: the step (the last ARGV), the enqueue script's body as
+/// the function `enqueue_missions` reading the missions from ARGV[6] to the
+/// one before the step, then the schedule helpers and `schedule_fire.lua`.
+/// The enqueue code is reused as it is, so a tick's mission is created
+/// exactly as a submitted one (quotas, idempotency, queue structures).
+pub(crate) fn fire_source() -> String {
+    let enqueue = include_str!("lua/enqueue.lua").replace("#ARGV", "SPEC_LAST");
+    format!(
+        "local STEP = cjson.decode(ARGV[#ARGV])\nlocal SPEC_LAST = #ARGV - 1\nlocal function enqueue_missions()\n{enqueue}\nend\n{SCHEDULE_COMMON}\n{}",
+        include_str!("lua/schedule_fire.lua")
+    )
+}
+
 /// The loaded scripts (redis-rs runs them by SHA and loads them on NOSCRIPT).
 #[derive(Debug)]
 pub struct Scripts {
@@ -39,6 +60,11 @@ pub struct Scripts {
     pub(crate) flow_set: Script,
     pub(crate) lapse: Script,
     pub(crate) migrate: Script,
+    pub(crate) schedule_put: Script,
+    pub(crate) schedule_delete: Script,
+    pub(crate) schedule_pause: Script,
+    pub(crate) schedule_due: Script,
+    pub(crate) schedule_fire: Script,
 }
 
 impl Scripts {
@@ -63,6 +89,11 @@ impl Scripts {
             flow_set: load(include_str!("lua/flow_set.lua")),
             lapse: load(include_str!("lua/lapse.lua")),
             migrate: load(include_str!("lua/migrate.lua")),
+            schedule_put: load_schedule(include_str!("lua/schedule_put.lua")),
+            schedule_delete: load_schedule(include_str!("lua/schedule_delete.lua")),
+            schedule_pause: load_schedule(include_str!("lua/schedule_pause.lua")),
+            schedule_due: load(include_str!("lua/schedule_due.lua")),
+            schedule_fire: load(&fire_source()),
         }
     }
 }
@@ -89,6 +120,11 @@ impl Scripts {
             (&self.flow_set, "flow_set"),
             (&self.lapse, "lapse"),
             (&self.migrate, "migrate"),
+            (&self.schedule_put, "schedule_put"),
+            (&self.schedule_delete, "schedule_delete"),
+            (&self.schedule_pause, "schedule_pause"),
+            (&self.schedule_due, "schedule_due"),
+            (&self.schedule_fire, "schedule_fire"),
         ];
         all.into_iter().find(|(s, _)| std::ptr::eq(*s, script)).map_or("script", |(_, name)| name)
     }
@@ -97,5 +133,15 @@ impl Scripts {
 impl Default for Scripts {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_fire_script_reads_the_missions_before_its_step() {
+        let src = super::fire_source();
+        assert!(!src.contains("for i = 6, #ARGV"), "the enqueue loop must stop before the step");
+        assert!(src.contains("for i = 6, SPEC_LAST do"), "the enqueue loop was not found: enqueue.lua changed shape");
     }
 }

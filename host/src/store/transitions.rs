@@ -148,13 +148,8 @@ impl Queue {
         if missions.is_empty() {
             return Ok(Vec::new());
         }
-        let protocol = |e: serde_json::Error| StoreError::Protocol(e.to_string());
         let mut inv = self.invocation(&self.scripts.enqueue);
-        inv.arg(self.settings.idempotency_window_ms);
-        inv.arg(serde_json::to_string(&self.settings.quotas).map_err(protocol)?);
-        for m in missions {
-            inv.arg(serde_json::to_string(m).map_err(protocol)?);
-        }
+        self.enqueue_args(&mut inv, missions)?;
         let rows: Vec<(String, u8)> = inv.invoke_async(&mut self.conn()).await.map_err(script_error)?;
         rows.into_iter()
             .map(|(id, created)| match created {
@@ -162,6 +157,23 @@ impl Queue {
                 other => Err(unexpected(&format!("created = {other}"))),
             })
             .collect()
+    }
+
+    /// The enqueue script's own ARGV (from ARGV[4]): the idempotency window,
+    /// the default quotas, one JSON object per mission. The schedule fire
+    /// script runs enqueue.lua's body and takes the same, so both build them here.
+    pub(crate) fn enqueue_args(
+        &self,
+        inv: &mut crate::telemetry::script::Invocation<'_>,
+        missions: &[NewMission],
+    ) -> Result<(), StoreError> {
+        let protocol = |e: serde_json::Error| StoreError::Protocol(e.to_string());
+        inv.arg(self.settings.idempotency_window_ms);
+        inv.arg(serde_json::to_string(&self.settings.quotas).map_err(protocol)?);
+        for m in missions {
+            inv.arg(serde_json::to_string(m).map_err(protocol)?);
+        }
+        Ok(())
     }
 
     /// Promotes due missions and leases up to `count` ready ones to `worker`.

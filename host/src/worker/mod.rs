@@ -10,6 +10,9 @@ mod cancel;
 mod execute;
 mod inflight;
 mod maintenance;
+mod schedules;
+
+pub use schedules::ScheduleRunner;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +52,8 @@ pub struct Worker {
     /// This worker as `GET /api/workers` shows it; each heartbeat adds the
     /// plugins loaded here, and the script adds the missions in hand and the time.
     description: Arc<serde_json::Value>,
+    /// The schedule loop's settings; `None`: this host fires no schedules.
+    schedules: Option<Arc<ScheduleRunner>>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -92,7 +97,13 @@ impl Worker {
             inflight: InFlight::default(),
             metrics,
             description: description.into(),
+            schedules: None,
         }
+    }
+
+    /// The same worker, also running the schedule loop (`schedules.rs`).
+    pub fn with_schedules(self, runner: ScheduleRunner) -> Self {
+        Worker { schedules: Some(Arc::new(runner)), ..self }
     }
 
     /// This worker's id.
@@ -108,6 +119,9 @@ impl Worker {
         let stop_helpers = CancellationToken::new();
         helpers.spawn(maintenance::lease_keeper(self.clone(), stop_helpers.clone()));
         helpers.spawn(cancel::listen(self.clone(), client, stop_helpers.clone()));
+        if let Some(runner) = self.schedules.clone() {
+            helpers.spawn(schedules::schedule_loop(self.clone(), runner, stop_helpers.clone()));
+        }
         self.dispatch(blocking, &shutdown).await;
         stop_helpers.cancel();
         while helpers.join_next().await.is_some() {}
