@@ -44,6 +44,9 @@ pub struct Limits {
     pub compile_timeout_ms: u64,
     /// Components compiled (and described) at once; others wait for a turn.
     pub compile_concurrency: usize,
+    /// Key-value operations one attempt may make unless its manifest's
+    /// `limits.kv_operations` says otherwise (up to `max.kv_operations`).
+    pub kv_operations: u32,
     /// What a manifest may ask for at most.
     pub max: LimitMaxima,
 }
@@ -64,6 +67,7 @@ impl Default for Limits {
             describe_timeout_ms: 2_000,
             compile_timeout_ms: 50_000,
             compile_concurrency: 1,
+            kv_operations: 1_000,
             max: LimitMaxima::default(),
         }
     }
@@ -78,6 +82,11 @@ impl Limits {
     /// How long a compilation may take.
     pub fn compile_timeout(&self) -> Duration {
         Duration::from_millis(self.compile_timeout_ms)
+    }
+
+    /// Key-value operations one attempt of a plugin may make.
+    pub fn kv_operations(&self, plugin: &PluginLimits) -> u32 {
+        plugin.kv_operations.unwrap_or(self.kv_operations).min(self.max.kv_operations)
     }
 
     /// The output budgets of a plugin: its manifest's, else the host's

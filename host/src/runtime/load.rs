@@ -80,17 +80,19 @@ impl LoadJob {
             None => Manifest::from_describe(&info.name, &info.version, &info.mission_types),
         };
         manifest.validate(&self.limits.max)?;
+        let capabilities =
+            super::imports::check(&self.engine, &component, &manifest.grants).map_err(LoadError::NotGranted)?;
         if fresh && !self.abandoned.load(Ordering::Acquire) {
             self.cache.store(&self.digest, &component);
         }
-        Ok(Plugin { manifest, digest: self.digest, pre })
+        Ok(Plugin { manifest, digest: self.digest, pre, capabilities })
     }
 
     /// Asks the plugin to describe itself, with the epoch ticker running and
     /// a deadline in ticks: a `describe()` that spins is trapped there.
     fn describe(&self, pre: &MissionPluginPre<MissionState>) -> Result<super::bindings::WitPluginInfo, LoadError> {
         let manifest = self.manifest.clone().unwrap_or_else(|| Manifest::from_describe("", "0.0.0", &[]));
-        let mut store = super::new_store(&self.engine, &self.limits, None, &manifest);
+        let mut store = super::new_store(&self.engine, &self.limits, None, &manifest, None);
         let timeout = self.limits.describe_timeout();
         store.set_epoch_deadline(ticks(timeout));
         // No callback: reaching the deadline traps (there is nothing to yield

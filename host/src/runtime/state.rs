@@ -10,6 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::LogLevel;
 use super::bindings::mission_runner::plugin;
+use super::guest_calls::GuestCalls;
 use super::limits::Budgets;
 use super::output::CappedOutput;
 use super::reports::ReportSender;
@@ -60,6 +61,8 @@ pub struct MissionState {
     /// The guest's stdout and stderr, captured (never the host's).
     pub(crate) stdout: CappedOutput,
     pub(crate) stderr: CappedOutput,
+    /// The `config` and `kv` imports' grants, budget and per-attempt reads.
+    pub(crate) calls: GuestCalls,
 }
 
 impl WasiView for MissionState {

@@ -49,9 +49,14 @@ const OPEN_STREAMS: Template = Template { lua: "streams_key", pattern: "t:{tenan
 const IDEMPOTENCY: Template = Template { lua: "idem_key", pattern: "idem:{tenant}:{key}" };
 const PLUGIN_VERSIONS: Template = Template { lua: "versions_key", pattern: "plugins:v:{name}" };
 const PLUGIN_BLOB: Template = Template { lua: "blob_key", pattern: "plugins:blob:{digest}" };
+const PLUGIN_CONFIG: Template = Template { lua: "config_key", pattern: "plugins:config:{name}" };
+const PLUGIN_CONFIG_COUNTS: Template = Template { lua: "config_counts_key", pattern: "plugins:config:{name}:counts" };
+const KV_DATA: Template = Template { lua: "kv_data_key", pattern: "kv:{plugin}:{tenant}:data" };
+const KV_EXPIRY: Template = Template { lua: "kv_expiry_key", pattern: "kv:{plugin}:{tenant}:expiry" };
+const KV_USAGE: Template = Template { lua: "kv_usage_key", pattern: "kv:{plugin}:{tenant}:usage" };
 
 /// Every derived key the scripts use (each becomes a prelude function).
-pub(crate) const DERIVED: [&Template; 10] = [
+pub(crate) const DERIVED: [&Template; 15] = [
     &MISSION,
     &LOG,
     &ALL,
@@ -62,6 +67,11 @@ pub(crate) const DERIVED: [&Template; 10] = [
     &IDEMPOTENCY,
     &PLUGIN_VERSIONS,
     &PLUGIN_BLOB,
+    &PLUGIN_CONFIG,
+    &PLUGIN_CONFIG_COUNTS,
+    &KV_DATA,
+    &KV_EXPIRY,
+    &KV_USAGE,
 ];
 
 /// The Lua that names every key for the scripts: `K` from KEYS (see
@@ -244,6 +254,27 @@ impl Keys {
     /// with the idempotency window).
     pub fn idempotency(&self, tenant: &str, key: &str) -> String {
         self.derive(&IDEMPOTENCY, &[tenant, key])
+    }
+    /// HASH of `<tenant>|<name>` -> JSON entry of one plugin's configuration
+    /// (tenant empty: the plugin-wide value); secrets sealed (see `secrets`).
+    pub fn plugin_config(&self, name: &str) -> String {
+        self.derive(&PLUGIN_CONFIG, &[name])
+    }
+    /// HASH of tenant (empty: plugin-wide) -> how many names one plugin's configuration holds.
+    pub fn plugin_config_counts(&self, name: &str) -> String {
+        self.derive(&PLUGIN_CONFIG_COUNTS, &[name])
+    }
+    /// HASH of key -> value: one plugin's key-value state for one tenant.
+    pub fn kv_data(&self, plugin: &str, tenant: &str) -> String {
+        self.derive(&KV_DATA, &[plugin, tenant])
+    }
+    /// ZSET of key -> expiry (ms) of the keys of [`Keys::kv_data`] that expire.
+    pub fn kv_expiry(&self, plugin: &str, tenant: &str) -> String {
+        self.derive(&KV_EXPIRY, &[plugin, tenant])
+    }
+    /// STRING: the bytes (keys and values) [`Keys::kv_data`] holds, kept exact by the kv scripts.
+    pub fn kv_usage(&self, plugin: &str, tenant: &str) -> String {
+        self.derive(&KV_USAGE, &[plugin, tenant])
     }
     /// Pub/sub channel announcing activations to every host.
     pub fn plugins_channel(&self) -> String {

@@ -8,9 +8,10 @@
 -- Returns: {due_in_ms, m1, m2, ...} where due_in_ms is how long until the earliest
 --          delayed mission is due (-1 if none) and each m is
 --          {id, token, type, attempt, max_attempts, payload, timeout_ms, correlation_id,
---          plugin, plugin digest, traceparent}: the plugin version (`name@version`, '' if none)
+--          plugin, plugin digest, traceparent, tenant}: the plugin version (`name@version`, '' if none)
 --          active for its type at this moment, which the worker must run, and
---          the submission's trace context ('' if none).
+--          the submission's trace context ('' if none), and the mission's tenant
+--          (the namespace of its plugin's configuration overrides and key-value state).
 local count, worker, lease_ms, token_prefix = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
 
 -- Promote due missions: they keep their status (pending or retrying) until claimed.
@@ -56,7 +57,7 @@ for i = 1, #popped, 2 do
     local plugin_ref = ''
     if plugin.name ~= '' then plugin_ref = plugin.name .. '@' .. plugin.version end
     out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin_ref, plugin.digest,
-      m[8] or '' }
+      m[8] or '', m[7] or DEFAULT_TENANT }
   end
 end
 
