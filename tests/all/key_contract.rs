@@ -16,7 +16,9 @@ async fn the_lua_key_functions_spell_every_key_as_rust_does() {
     let body = format!(
         "return {{ {}, mkey('{id}'), log_key('{id}'), all_key('{tenant}'), status_key('{tenant}', 'failed'),
           events_key('{tenant}'), bucket_key('{tenant}'), streams_key('{tenant}'), idem_key('{tenant}', 'k:1'),
-          versions_key('echo'), blob_key('sha256:ab'), DEFAULT_TENANT }}",
+          versions_key('echo'), blob_key('sha256:ab'), DEFAULT_TENANT, config_key('echo'),
+          config_counts_key('echo'), kv_data_key('echo', '{tenant}'), kv_expiry_key('echo', '{tenant}'),
+          kv_usage_key('echo', '{tenant}') }}",
         fixed.join(", ")
     );
     let script = format!("{}\n{body}", lua_prelude());
@@ -41,6 +43,11 @@ async fn the_lua_key_functions_spell_every_key_as_rust_does() {
         keys.plugin_versions("echo"),
         keys.plugin_blob("sha256:ab"),
         mission_runner::auth::DEFAULT_TENANT.to_owned(),
+        keys.plugin_config("echo"),
+        keys.plugin_config_counts("echo"),
+        keys.kv_data("echo", tenant),
+        keys.kv_expiry("echo", tenant),
+        keys.kv_usage("echo", tenant),
     ]);
     assert_eq!(lua, rust);
     // The fixed keys by name, not only by position.

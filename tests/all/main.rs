@@ -11,6 +11,7 @@ mod api_errors;
 mod auth;
 mod authoring;
 mod cancel;
+mod capabilities_state;
 mod charter;
 mod cli;
 mod cli_follow;
