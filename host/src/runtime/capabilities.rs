@@ -145,10 +145,10 @@ impl ConfigSource for MemoryConfig {
 /// A key-value namespace in this process (one `plugin run`), with the grant's quotas.
 struct MemoryKv {
     grant: KvGrant,
-    /// key -> (value, expiry).
-    entries: Mutex<HashMap<String, (Vec<u8>, Option<Instant>)>>,
+    entries: Mutex<Entries>,
 }
 
+/// key -> (value, expiry).
 type Entries = HashMap<String, (Vec<u8>, Option<Instant>)>;
 
 impl MemoryKv {
