@@ -65,7 +65,7 @@ esac
 [ "$rust_ok" = 1 ] || failed "the Rust plugins (cargo's errors above)"
 
 # Test fixtures are built with the rest but kept out of the served directory.
-fixtures=" echo-v2 flood stall http-probe "
+fixtures=" echo-v2 flood stall http-probe kv-probe kv-probe-b legacy-echo "
 mkdir -p "$dist/fixtures"
 for dir in "$plugins"/*/; do
   name="$(basename "$dir")"
@@ -93,6 +93,31 @@ up_to_date() {
   [ -z "$(find "$@" -newer "$out" -type f -not -path '*/node_modules/*' -print -quit)" ]
 }
 
+# The world a Python or JavaScript plugin is built against: wit/ with only the
+# imports its manifest grants ($1: plugin dir, $2: output dir). componentize-py
+# and componentize-js keep every import of the world, and the host refuses a
+# component importing what its manifest does not grant. The same table as
+# host/src/cli/plugin_world.rs (GRANTED_IMPORTS), which `plugin build` uses.
+shaped_wit() {
+  python3 - "$root/wit" "$1/manifest.json" "$2" <<'PY'
+import json, pathlib, sys
+wit, manifest, out = map(pathlib.Path, sys.argv[1:])
+grants = json.loads(manifest.read_text()).get("grants", {}) if manifest.exists() else {}
+rows = {"config": "import config;", "kv": "import kv;"}  # grant -> world import line
+dropped = {line for grant, line in rows.items() if not grants.get(grant)}
+out.mkdir(parents=True, exist_ok=True)
+for f in wit.glob("*.wit"):
+    kept = []
+    for line in f.read_text().splitlines():
+        if line.strip() in dropped:
+            if kept and kept[-1].strip().startswith("@since"):
+                kept.pop()
+            continue
+        kept.append(line)
+    (out / f.name).write_text("\n".join(kept) + "\n")
+PY
+}
+
 # Python plugins (plugins/py-*/app.py), with componentize-py.
 for dir in "$plugins"/py-*/; do
   [ -f "$dir/app.py" ] || continue
@@ -103,7 +128,9 @@ for dir in "$plugins"/py-*/; do
     python3 -m pip install --quiet --root-user-action=ignore componentize-py==0.25.1
   fi
   # Python's own error is in componentize-py's output before "Caused by:".
-  if ! out="$(RUST_BACKTRACE=0 componentize-py -d "$root/wit" -w mission-plugin componentize app -p "$dir" \
+  wit="$plugins/target/wit/$name"
+  shaped_wit "$dir" "$wit"
+  if ! out="$(RUST_BACKTRACE=0 componentize-py -d "$wit" -w mission-plugin componentize app -p "$dir" \
       -o "$dist/$name.wasm" 2>&1)"; then
     failed "$name" "$(sed -n '/^Caused by:/q;p' <<<"$out" | sed 's/^AssertionError: //' | grep -v '^\s*$' | tail -n 8)"
   fi
@@ -124,7 +151,9 @@ for dir in "$plugins"/js-*/; do
   # quirk); `install --no-save` follows the lock file without rewriting it.
   [ -d "$toolchain/node_modules/@bytecodealliance/componentize-js" ] \
     || (cd "$toolchain" && npm install --no-audit --no-fund --no-save --loglevel=error)
-  if ! out="$(node "$toolchain/build.mjs" "$dir" "$root/wit" "$dist/$name.wasm" 2>&1)"; then
+  wit="$plugins/target/wit/$name"
+  shaped_wit "$dir" "$wit"
+  if ! out="$(node "$toolchain/build.mjs" "$dir" "$wit" "$dist/$name.wasm" 2>&1)"; then
     failed "$name" "$(grep -v -e '^\s*at ' -e '^Node.js v' -e '^\s*$' <<<"$out" | tail -n 8)"
   fi
 done

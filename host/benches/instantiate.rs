@@ -32,6 +32,7 @@ async fn measure(pooling: bool, wasm: &[u8]) -> anyhow::Result<(Duration, Durati
         max_attempts: 1,
         payload: "{}".into(),
         timeout: Duration::from_secs(10),
+        capabilities: mission_runner::runtime::Capabilities::none(),
     };
     let mut samples = Vec::with_capacity(ITERATIONS);
     for i in 0..WARMUP + ITERATIONS {

@@ -93,6 +93,10 @@ pub struct Config {
     pub outbound_http: crate::runtime::OutboundHttpConfig,
     /// `[schedules]`: budgets of schedules and how often hosts look for due ones.
     pub schedules: crate::model::schedule::ScheduleConfig,
+    /// `[secrets]`: the key that seals plugins' secrets at rest.
+    pub secrets: SecretsConfig,
+    /// `[plugin_config]`: budgets of plugins' variables and secrets.
+    pub plugin_config: crate::store::ConfigBudgets,
 }
 
 /// `[flow]`: `[flow.types.<type>]` sets that type's limits (`concurrency`,
@@ -114,6 +118,19 @@ impl FlowConfig {
         }
         Ok(())
     }
+}
+
+/// `[secrets]`: where the key sealing plugins' secrets comes from: this file,
+/// else the environment variable `MISSION_RUNNER_SECRETS_KEY`, else (the
+/// embedded default only) `<data_dir>/secrets.key`, generated with mode 0600
+/// on first start. Either holds base64 of 32 bytes. Without a key, secrets
+/// cannot be set (400) or read (the plugin sees `unavailable`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// File holding the key (base64 of 32 bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
 }
 
 /// `[http]`: what one client may hold of the API's HTTP server. Each bounds a
@@ -255,6 +272,10 @@ impl Config {
                 ..TenantQuotas::from(&c.quotas)
             },
             host_sse_streams: c.quotas.host_sse_streams.max(1),
+            plugin_config: c.plugin_config.clone(),
+            // Loaded by the server at start (`server::secrets_key`): a file, the
+            // environment, or the embedded default's generated key.
+            secrets_key: None,
         }
     }
 }
@@ -302,6 +323,8 @@ impl Default for Config {
             flow: FlowConfig::default(),
             outbound_http: Default::default(),
             schedules: crate::model::schedule::ScheduleConfig::default(),
+            secrets: SecretsConfig::default(),
+            plugin_config: crate::store::ConfigBudgets::default(),
         }
     }
 }

@@ -210,7 +210,14 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
     runtime.on_http_request(move |seen| observed.http_request(seen));
     let worker_id = (config.concurrency > 0).then(new_worker_id);
     let source = worker_id.clone().unwrap_or_else(new_worker_id);
-    let queue = Queue::new(conn, &config.key_prefix, config.queue_settings(), &source);
+    let mut settings = config.queue_settings();
+    settings.secrets_key = crate::store::SecretKey::load(
+        config.secrets.key_file.as_deref(),
+        std::env::var(crate::store::secrets::SECRETS_KEY_ENV).ok(),
+        embedded.is_some().then(|| config.data_dir.join("secrets.key")).as_deref(),
+    )
+    .context("loading the secrets key")?;
+    let queue = Queue::new(conn, &config.key_prefix, settings, &source);
     let registry = Arc::new(PluginRegistry::new(runtime.clone(), PluginStore::new(queue.clone())));
     if let Some(dir) = &config.plugins_dir {
         registry.publish_dir(dir, Activation::IfUnset).await?;

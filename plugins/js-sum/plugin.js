@@ -2,7 +2,7 @@
 //
 // Payload {"numbers": [..]} -> {"sum": s, "count": n}. Anything else is a
 // permanent error (thrown as the WIT variant `mission-error`).
-import { log, progress } from 'mission-runner:plugin/host@1.0.0';
+import { log, progress } from 'mission-runner:plugin/host@1.1.0';
 
 export function run(mission) {
   let payload;

@@ -99,6 +99,7 @@ fn charter_violations(e: &Value, producer: &str) -> Vec<String> {
         "mission.log_appended" => text("level") && text("message"),
         "mission.progress" => p["percent"].is_u64(),
         "plugin.uploaded" | "plugin.activated" | "plugin.deleted" => text("name") && text("version") && text("digest"),
+        "plugin.config_set" | "plugin.config_deleted" => text("name") && text("key"),
         _ => false,
     };
     if !required_ok {

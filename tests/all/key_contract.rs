@@ -18,7 +18,9 @@ async fn the_lua_key_functions_spell_every_key_as_rust_does() {
           events_key('{tenant}'), bucket_key('{tenant}'), streams_key('{tenant}'), idem_key('{tenant}', 'k:1'),
           versions_key('echo'), blob_key('sha256:ab'), DEFAULT_TENANT,
           queue_key('{tenant}', 'echo'), types_key('{tenant}'), blocked_key('echo'),
-          sched_key('{tenant}', 'nightly'), sched_names_key('{tenant}'), sched_due_key(), sched_all_key() }}",
+          sched_key('{tenant}', 'nightly'), sched_names_key('{tenant}'), sched_due_key(), sched_all_key(),
+          config_key('echo'), config_counts_key('echo'), kv_data_key('echo', '{tenant}'), kv_expiry_key('echo', '{tenant}'),
+          kv_usage_key('echo', '{tenant}') }}",
         fixed.join(", ")
     );
     let script = format!("{}\n{body}", lua_prelude());
@@ -50,6 +52,11 @@ async fn the_lua_key_functions_spell_every_key_as_rust_does() {
         keys.tenant_schedules(tenant),
         keys.schedules_due(),
         keys.schedules_all(),
+        keys.plugin_config("echo"),
+        keys.plugin_config_counts("echo"),
+        keys.kv_data("echo", tenant),
+        keys.kv_expiry("echo", tenant),
+        keys.kv_usage("echo", tenant),
     ]);
     assert_eq!(lua, rust);
     // The fixed keys by name, not only by position.

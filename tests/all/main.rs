@@ -12,6 +12,7 @@ mod auth;
 mod authoring;
 mod cancel;
 mod capabilities_http;
+mod capabilities_state;
 mod charter;
 mod cli;
 mod cli_follow;

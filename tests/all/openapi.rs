@@ -7,7 +7,7 @@ use crate::harness::TestEnv;
 
 /// Operations a client of this API relies on; a route dropped from the
 /// router (and so from the document) fails here.
-const EXPECTED: [&str; 44] = [
+const EXPECTED: [&str; 47] = [
     "post /api/missions",
     "get /api/missions",
     "post /api/missions/batch",
@@ -30,6 +30,9 @@ const EXPECTED: [&str; 44] = [
     "get /api/plugins",
     "post /api/plugins/{name}/activate",
     "delete /api/plugins/{name}/versions/{version}",
+    "get /api/plugins/{name}/config",
+    "put /api/plugins/{name}/config/{key}",
+    "delete /api/plugins/{name}/config/{key}",
     "post /api/tokens",
     "get /api/tokens",
     "delete /api/tokens/{id}",

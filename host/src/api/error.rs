@@ -21,6 +21,10 @@ pub enum ErrorCode {
     AuthDisabled,
     /// Every compile slot is busy; try again after `Retry-After`.
     CompileBusy,
+    /// The plugin's configuration (or a tenant's overrides of it) holds the most names already.
+    ConfigFull,
+    /// The plugin has no such configuration entry.
+    ConfigNotFound,
     /// The token lacks the scope or the tenant the operation needs.
     Forbidden,
     /// The `Host` header names no loopback address (open mode).
@@ -41,6 +45,8 @@ pub enum ErrorCode {
     MissionNotFound,
     /// No such route.
     NoRoute,
+    /// A secret cannot be set: this host has no secrets key (`[secrets]`).
+    NoSecretsKey,
     /// Only a failed mission can be retried.
     NotFailed,
     /// A browser `Origin` that is not a loopback address (open mode).
@@ -79,10 +85,12 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of the OpenAPI document's enum.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 33] = [
         ErrorCode::AlreadyFinished,
         ErrorCode::AuthDisabled,
         ErrorCode::CompileBusy,
+        ErrorCode::ConfigFull,
+        ErrorCode::ConfigNotFound,
         ErrorCode::Forbidden,
         ErrorCode::HostNotLoopback,
         ErrorCode::Internal,
@@ -93,6 +101,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::MissionNotFound,
         ErrorCode::NoRoute,
+        ErrorCode::NoSecretsKey,
         ErrorCode::NotFailed,
         ErrorCode::OriginNotLoopback,
         ErrorCode::PayloadTooLarge,
@@ -118,6 +127,8 @@ impl ErrorCode {
             ErrorCode::AlreadyFinished => "already_finished",
             ErrorCode::AuthDisabled => "auth_disabled",
             ErrorCode::CompileBusy => "compile_busy",
+            ErrorCode::ConfigFull => "config_full",
+            ErrorCode::ConfigNotFound => "config_not_found",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::HostNotLoopback => "host_not_loopback",
             ErrorCode::Internal => "internal",
@@ -128,6 +139,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::MissionNotFound => "mission_not_found",
             ErrorCode::NoRoute => "no_route",
+            ErrorCode::NoSecretsKey => "no_secrets_key",
             ErrorCode::NotFailed => "not_failed",
             ErrorCode::OriginNotLoopback => "origin_not_loopback",
             ErrorCode::PayloadTooLarge => "payload_too_large",

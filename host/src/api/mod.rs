@@ -10,6 +10,7 @@ mod flow;
 mod guard;
 mod missions;
 mod ops;
+mod plugin_config;
 mod plugins;
 mod responses;
 mod schedules;
@@ -85,6 +86,8 @@ pub fn router(state: AppState) -> Router {
         .routes((schemas, paths, plugin_routes))
         .routes(routes!(plugins::activate))
         .routes(routes!(plugins::delete))
+        .routes(routes!(plugin_config::list))
+        .routes(routes!(plugin_config::set, plugin_config::delete))
         .routes(routes!(tokens::create, tokens::list))
         .routes(routes!(tokens::revoke))
         .routes(routes!(tenants::get_quotas, tenants::put_quotas))

@@ -162,7 +162,8 @@ async fn receive(
         follow_here(&state).await;
     }
     let status = if outcome == PutOutcome::Stored { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, ApiJson(json!({ "plugin": record, "activated_for": activated }))))
+    let capabilities = state.registry.capabilities_of(&record.name, &record.version);
+    Ok((status, ApiJson(json!({ "plugin": record, "activated_for": activated, "capabilities": capabilities }))))
 }
 
 /// Lets this host follow an activation at once (the others follow the

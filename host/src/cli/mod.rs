@@ -8,10 +8,12 @@ mod missions;
 mod plugin;
 mod plugin_author;
 mod plugin_build;
+mod plugin_config;
 mod plugin_new;
 mod plugin_run;
 mod plugin_wit;
 mod schedule;
+mod plugin_world;
 mod token;
 mod wait;
 

@@ -30,6 +30,9 @@ pub enum PluginCommand {
         /// Version to activate.
         version: String,
     },
+    /// A plugin's variables and secrets (set, list, unset).
+    #[command(subcommand)]
+    Config(super::plugin_config::ConfigCommand),
     /// The author's local commands: new, build, run.
     #[command(flatten)]
     Author(super::plugin_author::AuthorCommand),
@@ -39,6 +42,7 @@ pub enum PluginCommand {
 pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
     let cmd = match cmd {
         PluginCommand::Author(cmd) => return super::plugin_author::run(cmd).await,
+        PluginCommand::Config(cmd) => return super::plugin_config::run(remote, cmd).await,
         cmd => cmd,
     };
     let http = remote.http()?;
@@ -64,7 +68,7 @@ pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
         PluginCommand::Activate { name, version } => http
             .post(remote.endpoint(&["api", "plugins", name, "activate"], &[])?)
             .json(&serde_json::json!({ "version": version })),
-        PluginCommand::Author(_) => return Ok(()),
+        PluginCommand::Author(_) | PluginCommand::Config(_) => return Ok(()),
     };
     let body = remote.send(request).await?;
     remote.print(&body, |body| match cmd {
@@ -78,7 +82,7 @@ pub async fn run(remote: &Remote, cmd: PluginCommand) -> Result<(), Failure> {
             }
         }
         PluginCommand::List => print_list(body),
-        PluginCommand::Author(_) => {}
+        PluginCommand::Author(_) | PluginCommand::Config(_) => {}
     });
     Ok(())
 }

@@ -50,6 +50,10 @@ pub enum AuthorCommand {
         /// The attempt's wall-clock limit (ms); the manifest's `timeout_ms` caps it.
         #[arg(long, default_value_t = 30_000)]
         timeout_ms: u64,
+        /// A configuration value the plugin reads through `config` (repeat the flag):
+        /// `NAME=VALUE`. The key-value store starts empty and lives for this run.
+        #[arg(long = "config", value_name = "NAME=VALUE")]
+        config: Vec<String>,
     },
 }
 
@@ -104,8 +108,8 @@ pub async fn run(cmd: AuthorCommand) -> Result<(), Failure> {
     match cmd {
         AuthorCommand::New { name, lang, dir, version } => plugin_new::run(&name, lang, &dir, &version),
         AuthorCommand::Build { dir } => plugin_build::run(&dir).await,
-        AuthorCommand::Run { dir, payload, mission_type, timeout_ms } => {
-            plugin_run::run(&dir, payload, mission_type, timeout_ms).await
+        AuthorCommand::Run { dir, payload, mission_type, timeout_ms, config } => {
+            plugin_run::run(&dir, payload, mission_type, timeout_ms, &config).await
         }
     }
 }

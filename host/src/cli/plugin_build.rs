@@ -60,6 +60,22 @@ pub async fn run(dir: &Path) -> Result<(), Failure> {
     eprintln!("plugin {name}: building ({})", lang.label());
     let started = Instant::now();
     let wit = repo_root()?.join("wit");
+    // Python and JavaScript components keep every import of the world: build
+    // them against a world that imports only what the manifest grants.
+    if lang != Lang::Rust {
+        let missing = super::plugin_world::left_out(&manifest.grants);
+        if !missing.is_empty() {
+            eprintln!(
+                "plugin {name}: the world it is built against leaves out what the manifest does not grant ({})",
+                missing.join(", ")
+            );
+        }
+    }
+    let wit = match lang {
+        Lang::Rust => wit,
+        Lang::Python | Lang::Js => super::plugin_world::write_shaped(&wit, &manifest.grants, &dist.join(".wit"))
+            .map_err(|e| Failure::input(format!("plugin {name}: cannot write {}: {e}", dist.join(".wit").display())))?,
+    };
     match lang {
         Lang::Rust => build_rust(&name, &dir, &partial).await?,
         Lang::Python => {

@@ -3,6 +3,8 @@
 //! as an upload (world, `describe()` against the manifest, the manifest's
 //! limits), the same sandbox and the same default limits as `serve`. No Redis:
 //! the log and progress go to stderr as they come, the result to stdout.
+//! Configuration comes from `--config NAME=VALUE` flags and the key-value
+//! store is in memory, for this run only, with the manifest's quotas.
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,8 +22,17 @@ pub async fn run(
     payload: Option<String>,
     mission_type: Option<String>,
     timeout_ms: u64,
+    config: &[String],
 ) -> Result<(), Failure> {
     let manifest = read_manifest(dir)?;
+    let mut values = std::collections::BTreeMap::new();
+    for pair in config {
+        let Some((k, v)) = pair.split_once('=') else {
+            return Err(Failure::input(format!("--config {pair}: write NAME=VALUE")));
+        };
+        values.insert(k.to_owned(), v.to_owned());
+    }
+    let capabilities = crate::runtime::Capabilities::in_memory(values, manifest.grants.kv);
     let name = manifest.name.clone();
     let wasm_path = dir.join("dist").join(format!("{name}.wasm"));
     let wasm = std::fs::read(&wasm_path).map_err(|e| {
@@ -68,6 +79,7 @@ pub async fn run(
         max_attempts: 1,
         payload: payload.trim().to_owned(),
         timeout: Duration::from_millis(timeout_ms),
+        capabilities,
     };
     let (sender, mut receiver) = runtime.report_channel(&plugin);
     let printer = tokio::spawn(async move {

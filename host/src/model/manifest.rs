@@ -26,6 +26,12 @@ pub const MAX_ENV_GRANTS: usize = 64;
 pub const MAX_ENV_NAME_BYTES: usize = 256;
 /// Longest granted variable value.
 pub const MAX_ENV_VALUE_BYTES: usize = 4 << 10;
+/// Most configuration names a manifest grants (`grants.config`).
+pub const MAX_CONFIG_GRANTS: usize = 64;
+/// Longest configuration name.
+pub const MAX_CONFIG_NAME_BYTES: usize = 128;
+/// Longest key-value key a guest may use (the host refuses longer ones as `invalid`).
+pub const MAX_KV_KEY_BYTES: usize = 512;
 /// Largest manifest, as JSON: it is stored with the version and listed by the API.
 pub const MAX_MANIFEST_BYTES: usize = 64 << 10;
 
@@ -78,6 +84,10 @@ pub struct PluginLimits {
     /// Longest error message (bytes); a longer one is cut, with a marker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_error_bytes: Option<usize>,
+    /// Key-value operations one attempt may make (`grants.kv`); past it each
+    /// call fails with `quota-exceeded`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_operations: Option<u32>,
     /// Going over the log line or progress note budgets fails the attempt
     /// (permanently, the guest stopped at once) instead of dropping the excess.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -97,6 +107,58 @@ pub struct Grants {
     /// Outbound HTTP: where requests may go (`wasi:http/outgoing-handler`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpGrant>,
+    /// Configuration names (variables and secrets the operator sets with
+    /// `plugin config set`) the plugin may read through the `config` import.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<String>,
+    /// A key-value store of its own (per tenant), with these quotas; absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv: Option<KvGrant>,
+}
+
+/// The quotas of a plugin's key-value store, per tenant namespace; each
+/// within the host's maxima (`[limits.max]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KvGrant {
+    /// Most keys held at once (default 1,000).
+    #[serde(default = "KvGrant::default_keys")]
+    pub max_keys: u64,
+    /// Largest value (bytes, default 64 KiB).
+    #[serde(default = "KvGrant::default_value_bytes")]
+    pub max_value_bytes: u64,
+    /// Most bytes held at once, keys and values (default 1 MiB).
+    #[serde(default = "KvGrant::default_total_bytes")]
+    pub max_total_bytes: u64,
+}
+
+impl KvGrant {
+    fn default_keys() -> u64 {
+        1_000
+    }
+    fn default_value_bytes() -> u64 {
+        64 << 10
+    }
+    fn default_total_bytes() -> u64 {
+        1 << 20
+    }
+}
+
+impl Default for KvGrant {
+    fn default() -> Self {
+        KvGrant {
+            max_keys: Self::default_keys(),
+            max_value_bytes: Self::default_value_bytes(),
+            max_total_bytes: Self::default_total_bytes(),
+        }
+    }
+}
+
+/// Whether `name` may be a configuration name: 1 to [`MAX_CONFIG_NAME_BYTES`]
+/// of ASCII letters, digits, `_`, `-` and `.`.
+pub fn valid_config_name(name: &str) -> bool {
+    (1..=MAX_CONFIG_NAME_BYTES).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// What is wrong with a manifest, or where it disagrees with the plugin.
@@ -203,6 +265,37 @@ impl Manifest {
         {
             return err(format!("`grants.http.allowed_hosts`: 1 to {MAX_HTTP_PATTERNS} patterns"));
         }
+        if self.grants.config.len() > MAX_CONFIG_GRANTS {
+            return err(format!("`grants.config`: {} names, at most {MAX_CONFIG_GRANTS}", self.grants.config.len()));
+        }
+        let mut names = BTreeSet::new();
+        for n in &self.grants.config {
+            if !valid_config_name(n) {
+                return err(format!(
+                    "`grants.config`: `{}` is not a valid name (1 to {MAX_CONFIG_NAME_BYTES} bytes of letters, \
+                     digits, `_`, `-`, `.`)",
+                    n.chars().take(64).collect::<String>()
+                ));
+            }
+            if !names.insert(n) {
+                return err(format!("`grants.config`: `{n}` is listed twice"));
+            }
+        }
+        if let Some(kv) = &self.grants.kv {
+            let quotas = [
+                ("max_keys", kv.max_keys, max.kv_max_keys),
+                ("max_value_bytes", kv.max_value_bytes, max.kv_max_value_bytes),
+                ("max_total_bytes", kv.max_total_bytes, max.kv_max_total_bytes),
+            ];
+            for (field, value, most) in quotas {
+                if value == 0 || value > most {
+                    return err(format!("`grants.kv.{field}`: must be 1..={most} (this host's maximum)"));
+                }
+            }
+        }
+        if l.kv_operations.is_some_and(|v| v == 0 || v > max.kv_operations) {
+            return err(format!("`limits.kv_operations`: must be 1..={} (this host's maximum)", max.kv_operations));
+        }
         for k in self.grants.env.keys() {
             if k.is_empty() || k.contains('=') || k.contains('\0') {
                 return err(format!("`grants.env`: `{k}` is not a valid variable name"));
@@ -247,6 +340,14 @@ pub struct LimitMaxima {
     /// `[limits.max.http]`: the most a manifest's `limits.http` may ask for.
     #[serde(default = "crate::model::http_limits::default_maxima")]
     pub http: HttpLimits,
+    /// Most keys a `grants.kv` may allow.
+    pub kv_max_keys: u64,
+    /// Largest value a `grants.kv` may allow (bytes).
+    pub kv_max_value_bytes: u64,
+    /// Most bytes a `grants.kv` may allow per namespace.
+    pub kv_max_total_bytes: u64,
+    /// Most key-value operations `limits.kv_operations` may allow per attempt.
+    pub kv_operations: u32,
 }
 
 impl Default for LimitMaxima {
@@ -258,6 +359,10 @@ impl Default for LimitMaxima {
             max_progress_message_bytes: 64 << 10,
             max_error_bytes: 1 << 20,
             http: HttpLimits::default_maxima(),
+            kv_max_keys: 100_000,
+            kv_max_value_bytes: 1 << 20,
+            kv_max_total_bytes: 64 << 20,
+            kv_operations: 100_000,
         }
     }
 }
@@ -300,5 +405,29 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn config_and_kv_grants_are_bounded() {
+        let max = LimitMaxima::default();
+        let m =
+            manifest(r#"{"name":"e","version":"1.0.0","mission_types":["e"],"grants":{"config":["api_key"],"kv":{}}}"#);
+        assert_eq!(m.validate(&max), Ok(()));
+        assert_eq!(m.grants.kv, Some(KvGrant::default()));
+        let names: Vec<String> = (0..=MAX_CONFIG_GRANTS).map(|i| format!("n{i}")).collect();
+        let many = format!(
+            r#"{{"name":"e","version":"1.0.0","mission_types":["e"],"grants":{{"config":{}}}}}"#,
+            serde_json::to_string(&names).unwrap()
+        );
+        assert!(manifest(&many).validate(&max).expect_err("refused").0.starts_with("`grants.config`"));
+        let long = format!(
+            r#"{{"name":"e","version":"1.0.0","mission_types":["e"],"grants":{{"config":["{}"]}}}}"#,
+            "n".repeat(MAX_CONFIG_NAME_BYTES + 1)
+        );
+        assert!(manifest(&long).validate(&max).expect_err("refused").0.starts_with("`grants.config`"));
+        let over = r#"{"name":"e","version":"1.0.0","mission_types":["e"],"grants":{"kv":{"max_keys":100000000}}}"#;
+        assert!(manifest(over).validate(&max).expect_err("refused").0.contains("grants.kv.max_keys"));
+        let ops = r#"{"name":"e","version":"1.0.0","mission_types":["e"],"limits":{"kv_operations":0}}"#;
+        assert!(manifest(ops).validate(&max).expect_err("refused").0.contains("limits.kv_operations"));
     }
 }

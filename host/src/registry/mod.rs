@@ -129,6 +129,13 @@ impl PluginRegistry {
         read(&self.active).clone()
     }
 
+    /// The capabilities the loaded `name@version` imports, such as `kv`
+    /// (empty when it imports none, or is not loaded on this host).
+    pub fn capabilities_of(&self, name: &str, version: &str) -> Vec<&'static str> {
+        let key = PluginRef::new(name, version).to_string();
+        read(&self.loaded).get(&key).map(|p| p.capabilities().to_vec()).unwrap_or_default()
+    }
+
     /// The loaded plugin active for `mission_type`, if any.
     pub fn active_plugin(&self, mission_type: &str) -> Option<Arc<Plugin>> {
         let key = read(&self.active).get(mission_type).map(|a| PluginRef::new(&a.name, &a.version).to_string())?;

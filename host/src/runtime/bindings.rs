@@ -8,8 +8,13 @@ wasmtime::component::bindgen!({
     // cancelled mission's future can simply be dropped.
     exports: { default: async },
     // `log` and `progress` may trap: a plugin whose manifest makes a budget
-    // fatal is stopped at the call that goes over it.
-    imports: { default: trappable },
+    // fatal is stopped at the call that goes over it. `config` and `kv` reach
+    // Redis (async) and never trap: every refusal is their `error` variant.
+    imports: {
+        "mission-runner:plugin/config": async,
+        "mission-runner:plugin/kv": async,
+        default: trappable,
+    },
 });
 
 pub use self::mission_runner::plugin::types::{

@@ -47,6 +47,9 @@ pub struct Limits {
     pub compile_concurrency: usize,
     /// `[limits.http]`: outbound HTTP per attempt, for plugins with `grants.http`.
     pub http: HttpLimits,
+    /// Key-value operations one attempt may make unless its manifest's
+    /// `limits.kv_operations` says otherwise (up to `max.kv_operations`).
+    pub kv_operations: u32,
     /// What a manifest may ask for at most.
     pub max: LimitMaxima,
 }
@@ -68,6 +71,7 @@ impl Default for Limits {
             compile_timeout_ms: 50_000,
             compile_concurrency: 1,
             http: HttpLimits::default(),
+            kv_operations: 1_000,
             max: LimitMaxima::default(),
         }
     }
@@ -82,6 +86,11 @@ impl Limits {
     /// How long a compilation may take.
     pub fn compile_timeout(&self) -> Duration {
         Duration::from_millis(self.compile_timeout_ms)
+    }
+
+    /// Key-value operations one attempt of a plugin may make.
+    pub fn kv_operations(&self, plugin: &PluginLimits) -> u32 {
+        plugin.kv_operations.unwrap_or(self.kv_operations).min(self.max.kv_operations)
     }
 
     /// The output budgets of a plugin: its manifest's, else the host's

@@ -81,22 +81,21 @@ impl LoadJob {
             None => Manifest::from_describe(&info.name, &info.version, &info.mission_types),
         };
         manifest.validate(&self.limits.max)?;
-        if let Some(why) = super::imports::http_grant_missing(&component, &self.engine, &manifest) {
-            return Err(LoadError::Manifest(crate::model::manifest::ManifestError(why)));
-        }
+        let capabilities =
+            super::imports::check(&self.engine, &component, &manifest.grants).map_err(LoadError::NotGranted)?;
         if fresh && !self.abandoned.load(Ordering::Acquire) {
             self.cache.store(&self.digest, &component);
         }
-        Ok(Plugin { manifest, digest: self.digest, pre })
+        Ok(Plugin { manifest, digest: self.digest, pre, capabilities })
     }
 
     /// Asks the plugin to describe itself, with the epoch ticker running and
     /// a deadline in ticks: a `describe()` that spins is trapped there.
     fn describe(&self, pre: &MissionPluginPre<MissionState>) -> Result<super::bindings::WitPluginInfo, LoadError> {
         let mut manifest = self.manifest.clone().unwrap_or_else(|| Manifest::from_describe("", "0.0.0", &[]));
-        // describe() sends no requests, whatever the plugin is granted.
+        // describe() sends no requests and reads no capability, whatever the plugin is granted.
         manifest.grants.http = None;
-        let mut store = super::new_store(&self.engine, &self.limits, &self.outbound, None, &manifest);
+        let mut store = super::new_store(&self.engine, &self.limits, &self.outbound, None, &manifest, None);
         let timeout = self.limits.describe_timeout();
         store.set_epoch_deadline(ticks(timeout));
         // No callback: reaching the deadline traps (there is nothing to yield

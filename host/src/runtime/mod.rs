@@ -8,7 +8,9 @@
 
 mod bindings;
 mod cache;
-mod imports;
+pub mod capabilities;
+mod guest_calls;
+pub mod imports;
 mod limits;
 mod load;
 pub mod outbound;
@@ -21,6 +23,7 @@ mod ticker;
 pub mod truncate;
 
 pub use crate::model::report::{LogLevel, Report};
+pub use capabilities::{Capabilities, CapabilityError, ConfigSource, KvStore};
 pub use limits::{Budgets, LimitMaxima, Limits};
 pub use outbound::{HttpRequestSeen, OutboundHttpConfig};
 pub use plugin::{Plugin, digest};
@@ -82,6 +85,9 @@ pub enum LoadError {
     /// It does not implement the `mission-plugin` world, or imports what the host does not grant.
     #[error("the component does not implement the mission-runner:plugin/mission-plugin world: {0}")]
     WrongWorld(String),
+    /// It imports a capability its manifest does not grant (the message names the grant).
+    #[error("the component {0}")]
+    NotGranted(String),
     /// `describe()` trapped or hung.
     #[error("describe() failed: {0}")]
     Describe(String),
@@ -105,6 +111,8 @@ pub struct RunInput {
     pub payload: String,
     /// Wall-clock limit.
     pub timeout: Duration,
+    /// What the guest's `config` and `kv` imports reach (within its grants).
+    pub capabilities: Capabilities,
 }
 
 /// How an attempt ended.
@@ -285,7 +293,14 @@ impl Runtime {
     /// Dropping the returned future stops the guest at its next epoch tick.
     pub async fn run(&self, plugin: &Plugin, input: &RunInput, reports: ReportSender) -> RunOutcome {
         let manifest = &plugin.manifest;
-        let mut store = new_store(&self.engine, &self.limits, &self.outbound, Some(reports.clone()), manifest);
+        let mut store = new_store(
+            &self.engine,
+            &self.limits,
+            &self.outbound,
+            Some(reports.clone()),
+            manifest,
+            Some(input.capabilities.clone()),
+        );
         store.set_epoch_deadline(1);
         // Yield to tokio at every tick: long guests share the threads, and a
         // timed-out or cancelled attempt's future can be dropped between ticks.
@@ -348,6 +363,7 @@ fn new_store(
     outbound: &Arc<outbound::Shared>,
     reports: Option<ReportSender>,
     manifest: &Manifest,
+    capabilities: Option<Capabilities>,
 ) -> Store<MissionState> {
     let stdout = CappedOutput::new(limits.output_bytes);
     let stderr = CappedOutput::new(limits.output_bytes);
@@ -382,6 +398,7 @@ fn new_store(
         stderr,
         http_ctx: Default::default(),
         http,
+        calls: guest_calls::GuestCalls::new(capabilities, &manifest.grants, limits.kv_operations(&manifest.limits)),
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);

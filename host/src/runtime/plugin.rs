@@ -9,6 +9,8 @@ pub struct Plugin {
     pub(super) manifest: Manifest,
     pub(super) digest: String,
     pub(super) pre: MissionPluginPre<MissionState>,
+    /// The capabilities its component imports (granted by its manifest).
+    pub(super) capabilities: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -37,6 +39,10 @@ impl Plugin {
     /// Mission types it serves.
     pub fn mission_types(&self) -> &[String] {
         &self.manifest.mission_types
+    }
+    /// The capabilities its component imports, such as `kv` (see `runtime::imports`).
+    pub fn capabilities(&self) -> &[&'static str] {
+        &self.capabilities
     }
     /// `sha256:<hex>` of the component's bytes.
     pub fn digest(&self) -> &str {

@@ -11,6 +11,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::LogLevel;
 use super::bindings::mission_runner::plugin;
+use super::guest_calls::GuestCalls;
 use super::limits::Budgets;
 use super::outbound::OutboundHttp;
 use super::output::CappedOutput;
@@ -66,6 +67,8 @@ pub struct MissionState {
     pub(crate) http_ctx: WasiHttpCtx,
     /// Where every outbound request goes: the grant, the limits, the log.
     pub(crate) http: OutboundHttp,
+    /// The `config` and `kv` imports' grants, budget and per-attempt reads.
+    pub(crate) calls: GuestCalls,
 }
 
 impl WasiView for MissionState {

@@ -68,9 +68,14 @@ const SCHEDULE: Template = Template { lua: "sched_key", pattern: "s:{tenant}:{na
 const TENANT_SCHEDULES: Template = Template { lua: "sched_names_key", pattern: "t:{tenant}:schedules" };
 const SCHEDULES_DUE: Template = Template { lua: "sched_due_key", pattern: "schedules:due" };
 const SCHEDULES_ALL: Template = Template { lua: "sched_all_key", pattern: "schedules:all" };
+const PLUGIN_CONFIG: Template = Template { lua: "config_key", pattern: "plugins:config:{name}" };
+const PLUGIN_CONFIG_COUNTS: Template = Template { lua: "config_counts_key", pattern: "plugins:config:{name}:counts" };
+const KV_DATA: Template = Template { lua: "kv_data_key", pattern: "kv:{plugin}:{tenant}:data" };
+const KV_EXPIRY: Template = Template { lua: "kv_expiry_key", pattern: "kv:{plugin}:{tenant}:expiry" };
+const KV_USAGE: Template = Template { lua: "kv_usage_key", pattern: "kv:{plugin}:{tenant}:usage" };
 
 /// Every derived key the scripts use (each becomes a prelude function).
-pub(crate) const DERIVED: [&Template; 17] = [
+pub(crate) const DERIVED: [&Template; 22] = [
     &MISSION,
     &LOG,
     &ALL,
@@ -88,6 +93,11 @@ pub(crate) const DERIVED: [&Template; 17] = [
     &TENANT_SCHEDULES,
     &SCHEDULES_DUE,
     &SCHEDULES_ALL,
+    &PLUGIN_CONFIG,
+    &PLUGIN_CONFIG_COUNTS,
+    &KV_DATA,
+    &KV_EXPIRY,
+    &KV_USAGE,
 ];
 
 /// The Lua that names every key for the scripts: `K` from KEYS (see
@@ -323,6 +333,27 @@ impl Keys {
     /// ZSET of every schedule, `<tenant>/<name>` by creation time (the admin's list).
     pub fn schedules_all(&self) -> String {
         self.derive(&SCHEDULES_ALL, &[])
+    }
+    /// HASH of `<tenant>|<name>` -> JSON entry of one plugin's configuration
+    /// (tenant empty: the plugin-wide value); secrets sealed (see `secrets`).
+    pub fn plugin_config(&self, name: &str) -> String {
+        self.derive(&PLUGIN_CONFIG, &[name])
+    }
+    /// HASH of tenant (empty: plugin-wide) -> how many names one plugin's configuration holds.
+    pub fn plugin_config_counts(&self, name: &str) -> String {
+        self.derive(&PLUGIN_CONFIG_COUNTS, &[name])
+    }
+    /// HASH of key -> value: one plugin's key-value state for one tenant.
+    pub fn kv_data(&self, plugin: &str, tenant: &str) -> String {
+        self.derive(&KV_DATA, &[plugin, tenant])
+    }
+    /// ZSET of key -> expiry (ms) of the keys of [`Keys::kv_data`] that expire.
+    pub fn kv_expiry(&self, plugin: &str, tenant: &str) -> String {
+        self.derive(&KV_EXPIRY, &[plugin, tenant])
+    }
+    /// STRING: the bytes (keys and values) [`Keys::kv_data`] holds, kept exact by the kv scripts.
+    pub fn kv_usage(&self, plugin: &str, tenant: &str) -> String {
+        self.derive(&KV_USAGE, &[plugin, tenant])
     }
     /// Pub/sub channel announcing activations to every host.
     pub fn plugins_channel(&self) -> String {

@@ -14,21 +14,27 @@
 mod event_log;
 mod flow;
 mod keys;
+mod kv;
+mod plugin_config;
 mod plugins;
 mod quotas;
 mod read;
 mod schedules;
 mod scripts;
+pub mod secrets;
 mod tokens;
 mod transitions;
 
 pub use event_log::{EventPage, EventQuery};
 pub use flow::FlowChange;
 pub use keys::{FIXED, Keys};
+pub use kv::{KvNamespace, KvRefusal, KvResult};
+pub use plugin_config::{ConfigBudgets, ConfigEntry, ConfigReadError, ConfigSetError, PluginConfigStore};
 pub use plugins::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};
 pub use quotas::{Quota, QuotaExceeded, QuotaOverrides, QuotaUsage, QuotaView, STREAM_LEASE, SlotOp, TenantQuotas};
 pub use read::{Cursor, ListQuery};
 pub use schedules::{FireOutcome, PauseOutcome, PutMode, SchedulePutOutcome};
+pub use secrets::{SecretError, SecretKey};
 // The read views live in the model; re-exported because the store returns them.
 pub use crate::model::views::{EventStats, MissionPage, QueueEntry, Stats, TypeStats};
 pub use scripts::{Scripts, prelude as lua_prelude};
@@ -88,6 +94,10 @@ pub struct QueueSettings {
     pub quotas: TenantQuotas,
     /// Event streams (SSE) one host serves at once.
     pub host_sse_streams: usize,
+    /// Budgets of plugins' configuration (`[plugin_config]`).
+    pub plugin_config: ConfigBudgets,
+    /// The key that seals plugins' secrets (`[secrets]`); `None`: secrets cannot be set or read.
+    pub secrets_key: Option<SecretKey>,
 }
 
 /// A handle on the queue; cheap to clone (one multiplexed connection underneath).

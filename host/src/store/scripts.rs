@@ -3,11 +3,17 @@
 use redis::Script;
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
+const KV_PRELUDE: &str = include_str!("lua/kv_prelude.lua");
 
 /// `prelude.lua` with the key names (generated from keys.rs) in place of its
 /// `--@KEYS@` line, then the script's body.
 fn load(body: &str) -> Script {
     Script::new(&format!("{}\n{body}", prelude()))
+}
+
+/// A key-value script: the prelude, then `kv_prelude.lua`, then its body.
+fn load_kv(body: &str) -> Script {
+    Script::new(&format!("{}\n{KV_PRELUDE}\n{body}", prelude()))
 }
 
 /// The prelude every script starts with, key names included (public for the
@@ -65,6 +71,13 @@ pub struct Scripts {
     pub(crate) schedule_pause: Script,
     pub(crate) schedule_due: Script,
     pub(crate) schedule_fire: Script,
+    pub(crate) config_set: Script,
+    pub(crate) config_delete: Script,
+    pub(crate) kv_get: Script,
+    pub(crate) kv_set: Script,
+    pub(crate) kv_delete: Script,
+    pub(crate) kv_increment: Script,
+    pub(crate) kv_cas: Script,
 }
 
 impl Scripts {
@@ -94,6 +107,13 @@ impl Scripts {
             schedule_pause: load_schedule(include_str!("lua/schedule_pause.lua")),
             schedule_due: load(include_str!("lua/schedule_due.lua")),
             schedule_fire: load(&fire_source()),
+            config_set: load(include_str!("lua/config_set.lua")),
+            config_delete: load(include_str!("lua/config_delete.lua")),
+            kv_get: load_kv(include_str!("lua/kv_get.lua")),
+            kv_set: load_kv(include_str!("lua/kv_set.lua")),
+            kv_delete: load_kv(include_str!("lua/kv_delete.lua")),
+            kv_increment: load_kv(include_str!("lua/kv_increment.lua")),
+            kv_cas: load_kv(include_str!("lua/kv_cas.lua")),
         }
     }
 }
@@ -125,6 +145,13 @@ impl Scripts {
             (&self.schedule_pause, "schedule_pause"),
             (&self.schedule_due, "schedule_due"),
             (&self.schedule_fire, "schedule_fire"),
+            (&self.config_set, "config_set"),
+            (&self.config_delete, "config_delete"),
+            (&self.kv_get, "kv_get"),
+            (&self.kv_set, "kv_set"),
+            (&self.kv_delete, "kv_delete"),
+            (&self.kv_increment, "kv_increment"),
+            (&self.kv_cas, "kv_cas"),
         ];
         all.into_iter().find(|(s, _)| std::ptr::eq(*s, script)).map_or("script", |(_, name)| name)
     }

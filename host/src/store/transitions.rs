@@ -44,6 +44,9 @@ pub struct Claimed {
     pub plugin_digest: String,
     /// The submission's W3C trace context (empty: none), parent of the attempt's spans.
     pub traceparent: String,
+    /// The mission's tenant: its plugin reads this tenant's configuration
+    /// overrides and key-value namespace.
+    pub tenant: String,
 }
 
 /// What one claim call returned.
@@ -206,6 +209,7 @@ impl Queue {
                 plugin,
                 plugin_digest,
                 traceparent,
+                tenant,
             ) = redis::from_redis_value(v)?;
             batch.missions.push(Claimed {
                 id,
@@ -219,6 +223,7 @@ impl Queue {
                 plugin,
                 plugin_digest,
                 traceparent,
+                tenant,
             });
         }
         Ok(batch)

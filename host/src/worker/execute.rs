@@ -67,6 +67,7 @@ async fn run(
         max_attempts: claimed.max_attempts,
         payload: claimed.payload.clone(),
         timeout: Duration::from_millis(claimed.timeout_ms),
+        capabilities: super::capabilities::for_attempt(&worker.queue, plugin.manifest(), &claimed.tenant),
     };
     // Bounded: the guest's calls never wait, and what has no room is dropped
     // and counted (see runtime::reports).

@@ -7,6 +7,7 @@
 //! self-fencing, the reaper) and the cancel listener.
 
 mod cancel;
+mod capabilities;
 mod execute;
 mod inflight;
 mod maintenance;

@@ -1,6 +1,8 @@
 //! Bindings for writing mission-runner plugins in Rust.
 //!
-//! Generated once, here, from the repository's `wit/` folder (the contract);
+//! Generated once, here, from the repository's `wit/` folder (the contract,
+//! `mission-runner:plugin@1.1.0`: [`config`] and [`kv`] are new in 1.1.0 and
+//! need their manifest grants; a plugin that calls neither imports neither);
 //! plugins depend on this crate instead of copying the WIT. A plugin implements
 //! [`Guest`] and calls [`export_plugin!`]:
 //!
@@ -23,6 +25,8 @@ pub mod bindings {
 }
 
 pub use bindings::mission_runner::plugin::host;
+pub mod config;
+pub mod kv;
 pub use bindings::mission_runner::plugin::types::LogLevel;
 pub use bindings::{Guest, Mission, MissionError, PluginInfo, export_plugin};
 

@@ -1,7 +1,7 @@
 // {{name}}: a mission-runner plugin (built with componentize-js).
 //
 // Payload {"name": "..."} -> {"message": "hello, <name>"}.
-import { log, progress } from 'mission-runner:plugin/host@1.0.0';
+import { log, progress } from 'mission-runner:plugin/host@1.1.0';
 
 export function run(mission) {
   let payload;

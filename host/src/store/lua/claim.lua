@@ -12,9 +12,10 @@
 --          delayed mission is due or a rate-limited type has a token again (-1 if
 --          neither) and each m is
 --          {id, token, type, attempt, max_attempts, payload, timeout_ms, correlation_id,
---          plugin, plugin digest, traceparent}: the plugin version (`name@version`, '' if none)
+--          plugin, plugin digest, traceparent, tenant}: the plugin version (`name@version`, '' if none)
 --          active for its type at this moment, which the worker must run, and
---          the submission's trace context ('' if none).
+--          the submission's trace context ('' if none), and the mission's tenant
+--          (the namespace of its plugin's configuration overrides and key-value state).
 local count, worker, lease_ms, token_prefix = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local retention_ms = ARGV[9]
 
@@ -131,7 +132,7 @@ local function start(id, n)
   local plugin_ref = ''
   if plugin.name ~= '' then plugin_ref = plugin.name .. '@' .. plugin.version end
   out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin_ref, plugin.digest,
-    m[8] or '' }
+    m[8] or '', m[7] or DEFAULT_TENANT }
   return true
 end
 

@@ -45,7 +45,9 @@ local SOURCE = ARGV[3]
 -- K (the fixed keys by name, from KEYS), one function per derived key (mkey(id),
 -- log_key(id), all_key(tenant), status_key(tenant, status), events_key(tenant),
 -- bucket_key(tenant), streams_key(tenant), idem_key(tenant, key),
--- versions_key(name), blob_key(digest)) and DEFAULT_TENANT are generated from
+-- versions_key(name), blob_key(digest), config_key(name), config_counts_key(name),
+-- kv_data_key(plugin, tenant), kv_expiry_key(plugin, tenant), kv_usage_key(plugin, tenant))
+-- and DEFAULT_TENANT are generated from
 -- keys.rs (FIXED, DERIVED) and inserted here: no key is spelled in Lua.
 --@KEYS@
 
