@@ -7,6 +7,7 @@ mod missions;
 mod plugin;
 mod plugin_author;
 mod plugin_build;
+mod plugin_build_go;
 mod plugin_new;
 mod plugin_run;
 mod token;
