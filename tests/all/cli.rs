@@ -202,3 +202,34 @@ async fn run_owned(url: String, args: Vec<String>) -> Output {
         .await
         .expect("the CLI runs")
 }
+
+#[tokio::test]
+async fn serve_help_lists_only_what_serve_uses() {
+    let help = |args: &'static [&'static str]| async move {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
+            .args(args)
+            .arg("--help")
+            .output()
+            .await
+            .expect("the CLI runs");
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let serve = help(&["serve"]).await;
+    assert!(serve.contains("--redis-url") && serve.contains("--plugins-dir"), "{serve}");
+    for client_only in ["--url", "--token", "--json", "MISSION_RUNNER_TOKEN"] {
+        assert!(!serve.contains(client_only), "serve --help shows {client_only}: {serve}");
+    }
+    // The client commands keep theirs, wherever they are given.
+    for args in [&["submit"][..], &["list"], &["plugin", "push"], &["token", "list"]] {
+        let out = help(args).await;
+        assert!(out.contains("--url") && out.contains("--token") && out.contains("--json"), "{args:?}: {out}");
+    }
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mission-runner"))
+        .args(["--url", "http://127.0.0.1:9", "--token", "t", "list"])
+        .output()
+        .await
+        .expect("the CLI runs");
+    assert_eq!(out.status.code(), Some(3), "before the command: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("cannot reach http://127.0.0.1:9"), "{}", text(&out.stderr));
+}

@@ -1,5 +1,5 @@
-//! The same world implemented in Python (componentize-py) and JavaScript
-//! (componentize-js), run next to the Rust plugins.
+//! The same world implemented in Python (componentize-py), JavaScript
+//! (componentize-js) and Go (plugins/go-wordcount), run next to the Rust plugins.
 
 use std::time::Duration;
 
@@ -33,4 +33,29 @@ async fn python_and_javascript_plugins_run_missions() {
         assert!(m["error"]["message"].as_str().unwrap().contains(says), "{m}");
         assert_eq!(m["attempts"], 1);
     }
+}
+
+#[tokio::test]
+async fn the_go_example_runs_missions_and_returns_both_error_kinds() {
+    let env = TestEnv::start().await;
+    let text = "The cat and the hat. The end!";
+    let ok = env.api.submit(json!({ "type": "go-wordcount", "payload": { "text": text } })).await;
+    let m = env.api.wait_status(&ok, "completed", Duration::from_secs(30)).await;
+    assert_eq!(m["result"], json!({ "words": 7, "distinct": 5, "top": "the" }));
+    assert_eq!(m["progress"]["percent"], 100);
+    let (_, log) = env.api.get(&format!("/api/missions/{ok}/log")).await;
+    assert_eq!(log["lines"][0]["message"], "counting 7 words");
+
+    let bad = env.api.submit(json!({ "type": "go-wordcount", "payload": { "text": " " } })).await;
+    let m = env.api.wait_status(&bad, "failed", Duration::from_secs(30)).await;
+    assert_eq!(m["error"]["kind"], "permanent", "{m}");
+    assert!(m["error"]["message"].as_str().unwrap().contains("non-empty string"), "{m}");
+    let payload = json!({ "text": "a b", "retry": true });
+    let backoff = json!({ "base_ms": 20, "cap_ms": 200 });
+    let retried = env
+        .api
+        .submit(json!({ "type": "go-wordcount", "payload": payload, "max_attempts": 2, "backoff": backoff }))
+        .await;
+    let m = env.api.wait_status(&retried, "completed", Duration::from_secs(30)).await;
+    assert_eq!(m["attempts"], 2, "{m}");
 }

@@ -9,6 +9,7 @@ mod plugin;
 mod plugin_author;
 mod plugin_build;
 mod plugin_config;
+mod plugin_build_go;
 mod plugin_new;
 mod plugin_run;
 mod plugin_wit;
@@ -22,7 +23,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, default_plugins_dir};
 
@@ -185,7 +186,10 @@ impl ServeArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let remote = cli.remote;
     match cli.command {
         Command::Plugin(cmd) => run_client(plugin::run(&remote, cmd)),
@@ -219,6 +223,26 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Commands that talk to no host: their help leaves out the client's flags.
+const LOCAL_COMMANDS: &[&str] = &["serve", "config"];
+
+/// The command line, with the client's flags (`--url`, `--token`, `--json`)
+/// hidden from the help of the commands that do not use them.
+///
+/// The flags stay `global` on the root, so `mission-runner --url U submit ..`
+/// and `submit .. --url U` keep working. Clap copies a global flag into each
+/// subcommand that has no flag of that id, so the local commands get hidden,
+/// non-global copies first (accepted and ignored, as before).
+pub fn command() -> clap::Command {
+    let hidden: Vec<clap::Arg> = client::Remote::augment_args(clap::Command::new("remote"))
+        .get_arguments()
+        .map(|a| a.clone().global(false).hide(true))
+        .collect();
+    LOCAL_COMMANDS
+        .iter()
+        .fold(Cli::command(), |cmd, name| cmd.mut_subcommand(name, |sub| sub.args(hidden.iter().cloned())))
 }
 
 /// Runs a client command on a small runtime; its failure sets the exit code.

@@ -66,12 +66,14 @@ pub enum Lang {
     Python,
     /// JavaScript, built with componentize-js.
     Js,
+    /// Go (1.27.1 or later), with the bindings in plugins/sdk/go.
+    Go,
 }
 
 impl Lang {
     /// The language of the plugin in `dir`, by the file its build starts from.
     pub fn detect(dir: &Path) -> Option<Lang> {
-        [("Cargo.toml", Lang::Rust), ("app.py", Lang::Python), ("plugin.js", Lang::Js)]
+        [("Cargo.toml", Lang::Rust), ("app.py", Lang::Python), ("plugin.js", Lang::Js), ("go.mod", Lang::Go)]
             .into_iter()
             .find(|(file, _)| dir.join(file).is_file())
             .map(|(_, lang)| lang)
@@ -83,6 +85,7 @@ impl Lang {
             Lang::Rust => "Rust",
             Lang::Python => "Python",
             Lang::Js => "JavaScript",
+            Lang::Go => "Go",
         }
     }
 }

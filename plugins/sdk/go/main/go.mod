@@ -1,0 +1,3 @@
+module wit_component/main
+
+go 1.27.1

@@ -1,0 +1,3 @@
+module wit_component/wit_world
+
+go 1.27.1
