@@ -18,4 +18,8 @@ if ! command -v schemathesis >/dev/null 2>&1; then
   echo "setup: installing schemathesis (the API fuzzer of the test suite)" >&2
   python3 -m pip install --quiet --root-user-action=ignore "schemathesis==4.32.5"
 fi
+if ! python3 -c 'import standardwebhooks' >/dev/null 2>&1; then
+  echo "setup: installing standardwebhooks (the reference check of the webhook plugin's signatures)" >&2
+  python3 -m pip install --quiet --root-user-action=ignore "standardwebhooks==1.1.0"
+fi
 "$root/scripts/build-plugins.sh"
