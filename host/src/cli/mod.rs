@@ -12,8 +12,8 @@ mod plugin_config;
 mod plugin_new;
 mod plugin_run;
 mod plugin_wit;
-mod schedule;
 mod plugin_world;
+mod schedule;
 mod token;
 mod wait;
 
