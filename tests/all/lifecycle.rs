@@ -100,7 +100,22 @@ async fn health_reports_redis_and_plugins() {
     assert_eq!(status, 200);
     assert_eq!(h["redis"]["ok"], true);
     let names: Vec<&str> = h["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["chaos", "echo", "flaky", "go-wordcount", "hello", "js-sum", "noop", "py-greet", "text-stats"]);
+    assert_eq!(
+        names,
+        [
+            "chaos",
+            "echo",
+            "fetch-summary",
+            "flaky",
+            "go-wordcount",
+            "hello",
+            "js-sum",
+            "noop",
+            "py-greet",
+            "text-stats",
+            "webhook"
+        ]
+    );
     assert!(h["plugins"][1]["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(h["worker"].as_str(), env.host.worker_id());
 }

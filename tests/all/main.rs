@@ -20,6 +20,7 @@ mod config;
 mod containment_guest;
 mod dashboard;
 mod embedded;
+mod example_plugins;
 mod faults;
 mod flow_control;
 mod fuzz;

@@ -13,8 +13,8 @@ mod plugin_build_go;
 mod plugin_new;
 mod plugin_run;
 mod plugin_wit;
-mod schedule;
 mod plugin_world;
+mod schedule;
 mod token;
 mod wait;
 

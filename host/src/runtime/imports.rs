@@ -37,12 +37,7 @@ pub const CAPABILITIES: &[CapabilityRow] = &[
         grant: "grants.kv",
         granted: |g| g.kv.is_some(),
     },
-    CapabilityRow {
-        prefix: "wasi:http/",
-        capability: "http",
-        grant: "grants.http",
-        granted: |g| g.http.is_some(),
-    },
+    CapabilityRow { prefix: "wasi:http/", capability: "http", grant: "grants.http", granted: |g| g.http.is_some() },
 ];
 
 /// The capabilities `component` imports, in table order; or, for the first

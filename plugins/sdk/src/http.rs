@@ -16,8 +16,9 @@
 use std::fmt;
 
 use wasip2::http::outgoing_handler;
+pub use wasip2::http::types::ErrorCode;
 use wasip2::http::types::{
-    ErrorCode, Fields, FutureIncomingResponse, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
+    Fields, FutureIncomingResponse, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
 };
 use wasip2::io::streams::StreamError;
 
