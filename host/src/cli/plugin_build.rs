@@ -62,7 +62,7 @@ pub async fn run(dir: &Path) -> Result<(), Failure> {
     let wit = repo_root()?.join("wit");
     // Python and JavaScript components keep every import of the world: build
     // them against a world that imports only what the manifest grants.
-    if lang != Lang::Rust {
+    if matches!(lang, Lang::Python | Lang::Js) {
         let missing = super::plugin_world::left_out(&manifest.grants);
         if !missing.is_empty() {
             eprintln!(
@@ -72,7 +72,7 @@ pub async fn run(dir: &Path) -> Result<(), Failure> {
         }
     }
     let wit = match lang {
-        Lang::Rust => wit,
+        Lang::Rust | Lang::Go => wit,
         Lang::Python | Lang::Js => super::plugin_world::write_shaped(&wit, &manifest.grants, &dist.join(".wit"))
             .map_err(|e| Failure::input(format!("plugin {name}: cannot write {}: {e}", dist.join(".wit").display())))?,
     };
