@@ -156,7 +156,7 @@ for i, m in ipairs(specs) do
       redis.call('HSET', mkey(id), 'expires_ms', string.format('%d', expires))
       redis.call('ZADD', K.deadlines, expires, id)
     end
-    local created = { type = m.type, priority = m.priority, status = 'pending',
+    local created = { type = m.type, priority = m.priority,
       max_attempts = m.max_attempts, created_at = NOW / 1000 }
     if run_at > NOW then created.run_at = run_at / 1000 end
     if expires then created.expires_at = expires / 1000 end

@@ -150,27 +150,29 @@ local function unblock(mtype)
   return #tenants
 end
 
--- Appends an event. `payload` is a Lua table; with a mission id, mission_id is
--- added to it. Events of a mission carry its tenant (in `meta` and in a `tenant`
--- field) and go to the tenant's own stream; events without a mission (plugins)
--- belong to no tenant and go to the shared stream.
+-- Appends an event: a lean entry, `type`, `mission`, `tenant`, `source`,
+-- `payload` (a Lua table, JSON-encoded), plus `cid` (correlation id) only when
+-- it is not the mission id and `tp` (traceparent) only when there is one. The
+-- rest of the envelope is built when the entry is read (Event::from_entry):
+-- the timestamp from the entry id, `meta` from constants and these fields,
+-- `mission_id` in the payload from `mission` (EVENTS.md, "stream entries").
+-- Events of a mission go to its tenant's own stream; events without a
+-- mission (plugins) belong to no tenant and go to the shared stream.
 local function emit(etype, id, payload)
-  local meta = { schema_version = '1', producer = 'mission-runner', correlation_id = '' }
   local tenant = ''
   local stream = K.events
+  local extra = {}
   if id then
-    payload.mission_id = id
     local c = ctx_of(id)
-    meta.correlation_id = c.cid
     tenant = c.tenant
-    meta.tenant = tenant
-    if c.tp then meta.traceparent = c.tp end
+    if c.cid ~= id then extra[#extra + 1] = 'cid'; extra[#extra + 1] = c.cid end
+    if c.tp then extra[#extra + 1] = 'tp'; extra[#extra + 1] = c.tp end
     c.stream = c.stream or events_key(tenant)
     stream = c.stream
   end
   local sid = redis.call('XADD', stream, 'MAXLEN', '~', MAXLEN, '*',
-    'type', etype, 'mission', id or '', 'tenant', tenant, 'source', SOURCE, 'timestamp', NOW_S,
-    'payload', cjson.encode(payload), 'meta', cjson.encode(meta))
+    'type', etype, 'mission', id or '', 'tenant', tenant, 'source', SOURCE, 'payload', cjson.encode(payload),
+    unpack(extra))
   redis.call('HINCRBY', K.counts, tenant .. '|' .. etype, 1)
   return sid
 end
