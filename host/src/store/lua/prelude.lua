@@ -150,6 +150,28 @@ local function unblock(mtype)
   return #tenants
 end
 
+-- Per-call sums of counter increments (hash -> field -> delta), written by
+-- flush_counters once the script body has run (scripts.rs appends the call):
+-- a batch of missions pays one HINCRBY per counter it moves, not one per
+-- mission. Only for counters no script reads back (stats, event counts).
+local COUNTERS = {}
+local function count(hash, field, delta)
+  local h = COUNTERS[hash]
+  if not h then
+    h = {}
+    COUNTERS[hash] = h
+  end
+  h[field] = (h[field] or 0) + delta
+end
+local function flush_counters()
+  for hash, fields in pairs(COUNTERS) do
+    for field, delta in pairs(fields) do
+      if delta ~= 0 then redis.call('HINCRBY', hash, field, delta) end
+    end
+  end
+  COUNTERS = {}
+end
+
 -- Appends an event: a lean entry, `type`, `mission`, `tenant`, `source`,
 -- `payload` (a Lua table, JSON-encoded), plus `cid` (correlation id) only when
 -- it is not the mission id and `tp` (traceparent) only when there is one. The
@@ -173,7 +195,7 @@ local function emit(etype, id, payload)
   local sid = redis.call('XADD', stream, 'MAXLEN', '~', MAXLEN, '*',
     'type', etype, 'mission', id or '', 'tenant', tenant, 'source', SOURCE, 'payload', cjson.encode(payload),
     unpack(extra))
-  redis.call('HINCRBY', K.counts, tenant .. '|' .. etype, 1)
+  count(K.counts, tenant .. '|' .. etype, 1)
   return sid
 end
 
@@ -194,7 +216,7 @@ local function set_status(id, mtype, from, to)
   local tenant = ctx_of(id).tenant
   if from then
     redis.call('ZREM', status_key(tenant, from), id)
-    redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. from, -1)
+    count(K.stats, tenant .. '|' .. mtype .. '|' .. from, -1)
   end
   if (from == 'running' or to == 'running') and flowed(mtype) then
     if from == 'running' then
@@ -205,7 +227,7 @@ local function set_status(id, mtype, from, to)
     end
   end
   redis.call('ZADD', status_key(tenant, to), NOW_MS, id)
-  redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. to, 1)
+  count(K.stats, tenant .. '|' .. mtype .. '|' .. to, 1)
   redis.call('HSET', mkey(id), 'status', to, 'updated_ms', NOW_MS)
 end
 
@@ -236,15 +258,16 @@ local function release(id)
   redis.call('HDEL', mkey(id), 'lease_token', 'lease_until')
 end
 
--- Applies reports in order from ARGV[first..] (triples: 'log', level, message |
+-- Applies reports in order from ARGV[first..last] (last: #ARGV when nil;
+-- triples: 'log', level, message |
 -- 'progress', percent, message): log lines up to `cap` per mission (the rest
 -- only counted), each with a mission.log_appended event; progress only while
 -- `leased`, each with a mission.progress event. Returns how many were stored.
-local function apply_reports(id, leased, cap, origin, first)
+local function apply_reports(id, leased, cap, origin, first, last)
   local key = mkey(id)
   local logkey = log_key(id)
   local stored = 0
-  for i = first, #ARGV, 3 do
+  for i = first, last or #ARGV, 3 do
     local kind, a, msg = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     if kind == 'log' then
       if redis.call('LLEN', logkey) < cap then
