@@ -31,7 +31,7 @@ pub use read::{Cursor, ListQuery};
 pub use crate::model::views::{EventStats, MissionPage, QueueEntry, Stats, TypeStats};
 pub use scripts::{Scripts, prelude as lua_prelude};
 pub use tokens::TokenStore;
-pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RetryOutcome};
+pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Completion, Enqueued, FailOutcome, RetryOutcome};
 
 use std::sync::Arc;
 use std::time::Duration;
