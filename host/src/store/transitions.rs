@@ -118,8 +118,8 @@ impl Completion {
     /// About how many bytes it adds to a script call.
     pub fn size(&self) -> usize {
         let reports: usize = self.reports.iter().map(|r| r.bytes() + 16).sum();
-        // The result twice: itself and its summary.
-        self.id.len() + self.token.len() + 2 * self.result.len() + reports
+        // The result, and its summary for the event.
+        self.id.len() + self.token.len() + self.result.len() + self.result.len().min(SUMMARY_BYTES + 4) + reports
     }
 }
 

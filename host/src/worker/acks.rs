@@ -53,17 +53,7 @@ impl Acks {
 
 async fn run(queue: Queue, mut rx: mpsc::UnboundedReceiver<Pending>) {
     while let Some(first) = rx.recv().await {
-        let mut bytes = first.attempt.size();
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(p) => {
-                    bytes += p.attempt.size();
-                    batch.push(p);
-                }
-                Err(_) => break,
-            }
-        }
+        let batch = gather(first, &mut rx);
         let attempts: Vec<&Completion> = batch.iter().map(|p| &p.attempt).collect();
         match queue.complete_many(&attempts).await {
             Ok(acks) => {
@@ -80,5 +70,62 @@ async fn run(queue: Queue, mut rx: mpsc::UnboundedReceiver<Pending>) {
                 }
             }
         }
+    }
+}
+
+/// `first` and whatever else already waits, up to [`MAX_BATCH`] attempts
+/// and about [`MAX_BATCH_BYTES`] (the attempt that passes it goes too; one
+/// attempt alone may be larger).
+fn gather(first: Pending, rx: &mut mpsc::UnboundedReceiver<Pending>) -> Vec<Pending> {
+    let mut bytes = first.attempt.size();
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+        match rx.try_recv() {
+            Ok(p) => {
+                bytes += p.attempt.size();
+                batch.push(p);
+            }
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(result_bytes: usize) -> Pending {
+        let (reply, _) = oneshot::channel();
+        let attempt =
+            Completion { id: "m".into(), token: "t".into(), result: "x".repeat(result_bytes), reports: Vec::new() };
+        Pending { attempt, reply }
+    }
+
+    /// The sizes of the batches the waiting attempts make, in order.
+    fn sizes(rx: &mut mpsc::UnboundedReceiver<Pending>) -> Vec<usize> {
+        let mut out = Vec::new();
+        while let Ok(first) = rx.try_recv() {
+            out.push(gather(first, rx).len());
+        }
+        out
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_64_attempts_and_about_a_mebibyte() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for _ in 0..150 {
+            let _ = tx.send(pending(10));
+        }
+        assert_eq!(sizes(&mut rx), [64, 64, 22]);
+        // 400 kB results: the third takes a batch past the cap, so it is the last.
+        for _ in 0..5 {
+            let _ = tx.send(pending(400_000));
+        }
+        assert_eq!(sizes(&mut rx), [3, 2]);
+        // One alone may be larger than the cap: it still goes.
+        let _ = tx.send(pending(3 << 20));
+        let _ = tx.send(pending(10));
+        assert_eq!(sizes(&mut rx), [1, 1]);
     }
 }
