@@ -136,10 +136,9 @@ for i, m in ipairs(specs) do
         fields[#fields + 1] = m[f]
       end
     end
-    redis.call('HSET', mkey(id), unpack(fields))
     remember(id, m.correlation_id, m.tenant, m.traceparent)
     redis.call('ZADD', all_key(m.tenant), NOW_MS, id)
-    set_status(id, m.type, nil, 'pending')
+    set_status(id, m.type, nil, 'pending', fields)
     local run_at = tonumber(m.run_at_ms)
     if run_at > NOW then
       redis.call('HSET', mkey(id), 'run_at_ms', run_at)
