@@ -94,6 +94,23 @@ async fn commands(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Resul
         .sum())
 }
 
+/// Redis' own CPU so far: (`used_cpu_user` + `used_cpu_sys` in µs, the
+/// `usec` of the script calls in `INFO commandstats`). Scripts' inner commands
+/// are counted inside their EVALSHA, so only the script calls are summed.
+async fn redis_cpu(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<(f64, f64)> {
+    let info: String = redis::cmd("INFO").arg("all").query_async(conn).await?;
+    let field = |name: &str| -> f64 {
+        info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok()).unwrap_or(0.0)
+    };
+    let cpu = (field("used_cpu_user") + field("used_cpu_sys")) * 1e6;
+    let scripts = info
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| l.split("usec=").nth(1)?.split(',').next()?.parse::<f64>().ok())
+        .sum();
+    Ok((cpu, scripts))
+}
+
 async fn used_memory(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<i64> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
     info.lines().find_map(|l| l.strip_prefix("used_memory:")?.trim().parse().ok()).context("used_memory")
@@ -177,11 +194,13 @@ async fn ours(
     wait_completed(&mut conn, "mr", 200).await?;
 
     let before = commands(&mut conn).await?;
+    let cpu_before = redis_cpu(&mut conn).await?;
     let start = Instant::now();
     let ids = submit(&hs, missions).await?;
     let submitted = start.elapsed();
     let polls = wait_completed(&mut conn, "mr", 200 + missions).await?;
     let after = commands(&mut conn).await?;
+    let cpu_after = redis_cpu(&mut conn).await?;
     let mut pipe = redis::pipe();
     for id in &ids {
         pipe.cmd("HMGET").arg(format!("{{mr}}:m:{id}")).arg("created_ms").arg("finished_ms");
@@ -227,6 +246,8 @@ async fn ours(
         "latency_p50_ms": pct(&latency, 0.50),
         "latency_p99_ms": pct(&latency, 0.99),
         "redis_commands_per_mission": (after - before).saturating_sub(polls) as f64 / missions as f64,
+        "redis_cpu_us_per_mission": (cpu_after.0 - cpu_before.0) / missions as f64,
+        "redis_script_us_per_mission": (cpu_after.1 - cpu_before.1) / missions as f64,
         "client_commands_per_mission": client_cmds as f64 / monitored as f64,
         "memory_per_queued_bytes": (mem1 - mem0) as f64 / queued as f64,
         "instantiate_mean_us": instantiate.as_secs_f64() * 1e6,
@@ -255,12 +276,14 @@ async fn bullmq(missions: usize, concurrency: usize, queued: usize, monitored: u
     serde_json::from_str(text.lines().last().unwrap_or("")).context("the peer's JSON line")
 }
 
-const ROWS: [(&str, &str, bool); 9] = [
+const ROWS: [(&str, &str, bool); 11] = [
     ("submitted_per_s", "submitted missions/s", true),
     ("processed_per_s", "processed missions/s", true),
     ("latency_p50_ms", "submit-to-completed p50 (ms)", false),
     ("latency_p99_ms", "submit-to-completed p99 (ms)", false),
     ("redis_commands_per_mission", "Redis commands/mission (incl. in scripts)", false),
+    ("redis_cpu_us_per_mission", "Redis CPU us/mission (used_cpu_user+sys)", false),
+    ("redis_script_us_per_mission", "Redis script us/mission (commandstats)", false),
     ("client_commands_per_mission", "client commands (round trips)/mission", false),
     ("memory_per_queued_bytes", "Redis bytes per queued mission", false),
     ("instantiate_mean_us", "plugin instantiate+run mean (us)", false),

@@ -42,14 +42,10 @@ async fn events(redis: &TestRedis, tenant: &str) -> Vec<Ev> {
         .unwrap();
     entries
         .into_iter()
-        .map(|(_, f)| {
-            let ts: f64 = f["timestamp"].parse().unwrap();
-            (
-                f["type"].clone(),
-                f["mission"].clone(),
-                (ts * 1000.0).round() as u64,
-                serde_json::from_str(&f["payload"]).unwrap(),
-            )
+        .map(|(sid, f)| {
+            // An entry's time is its id's milliseconds (EVENTS.md, "Stream entries").
+            let ms: u64 = sid.split('-').next().unwrap().parse().unwrap();
+            (f["type"].clone(), f["mission"].clone(), ms, serde_json::from_str(&f["payload"]).unwrap())
         })
         .collect()
 }

@@ -1,11 +1,12 @@
 //! Lifecycle events: the envelope `{id, type, source, target, timestamp, payload, meta}`.
 //!
-//! Each event is one Redis Stream entry with the fields `type`, `mission`,
-//! `tenant`, `source` (the host), `timestamp`, `payload` and `meta`. Scripts
-//! write them in the same step as the change they report; the rest of the
-//! envelope (the UUID `id`, `target`, `meta.host`, status changes) is derived
-//! when an entry is read ([`Event::from_entry`]), so it costs Redis nothing.
-//! See `EVENTS.md`.
+//! Each event is one lean Redis Stream entry: `type`, `mission`, `tenant`,
+//! `source` (the host), `payload` (without `mission_id`), and `cid` / `tp` only
+//! when they say something. Scripts write them in the same step as the change
+//! they report; the rest of the envelope (the UUID `id`, the `timestamp` from
+//! the entry id, `target`, all of `meta`, status changes) is derived when an
+//! entry is read ([`Event::from_entry`]), so it costs Redis nothing: no JSON
+//! of constants encoded, sent and kept per event. See `EVENTS.md`.
 //!
 //! A tenant's missions write to the tenant's own stream; plugin events, which
 //! every tenant sees, to one shared stream. A reader of a tenant's events
@@ -81,37 +82,69 @@ impl Event {
 
 impl Event {
     /// Builds the envelope of entry `id` of `stream` from its fields; `None`
-    /// if a field is missing or malformed (or the id has no UUID). What the
-    /// entry does not hold is derived here, at no cost in Redis: the UUID, the
-    /// `target`, `meta.host` (the entry's `source`), a status change's
-    /// `old_status` and `new_status` ([`status_change`]), and the
-    /// `name` and `description` of `mission.created` (empty when not given).
+    /// if a field is missing or malformed (or the id has no UUID). An entry
+    /// holds only `type`, `mission`, `tenant`, `source`, `payload` and, when
+    /// they say something, `cid` and `tp` (EVENTS.md, "Stream entries"); the
+    /// rest is derived here, at no cost in Redis: the UUID, the `timestamp`
+    /// (the entry id's milliseconds), the `target`, the whole `meta`
+    /// ([`Meta`]), the payload's `mission_id`, a status change's `old_status`
+    /// and `new_status` ([`status_change`]), and `mission.created`'s
+    /// `status`, `name` and `description`. Entries of the earlier layout
+    /// (with `timestamp` and `meta` fields) read as they did.
     pub fn from_entry(stream: StreamRef, id: &str, fields: Vec<String>) -> Option<Event> {
         let entry: StreamId = id.parse().ok()?;
         let uuid = EventId { stream, entry }.to_uuid()?;
         let mut it = fields.into_iter();
         let (mut ty, mut host, mut ts, mut payload, mut meta, mut mission) = (None, None, None, None, None, None);
-        let mut tenant = None;
+        let (mut tenant, mut cid, mut tp) = (None, None, None);
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             match k.as_str() {
                 "type" => ty = Some(v),
                 "source" => host = Some(v),
-                "timestamp" => ts = v.parse().ok(),
                 "payload" => payload = Some(v),
-                "meta" => meta = Some(v),
                 "mission" if !v.is_empty() => mission = Some(v),
                 "tenant" if !v.is_empty() => tenant = Some(v),
+                "cid" => cid = Some(v),
+                "tp" => tp = Some(v),
+                // The earlier layout.
+                "timestamp" => ts = Some(v.parse().ok()?),
+                "meta" => meta = Some(v),
                 _ => {}
             }
         }
         let event_type: String = ty?;
-        let mut meta = object(&meta?)?;
-        meta.entry("host").or_insert(Value::String(host?));
+        let host: String = host?;
         let payload = payload?;
+        let legacy = meta.is_some();
+        let meta = match meta {
+            Some(old) => {
+                let mut m = object(&old)?;
+                m.entry("host").or_insert(Value::String(host));
+                serde_json::value::to_raw_value(&m).ok()?
+            }
+            None => serde_json::value::to_raw_value(&Meta {
+                schema_version: SCHEMA_VERSION,
+                producer: SOURCE,
+                host: &host,
+                correlation_id: cid.as_deref().or(mission.as_deref()).unwrap_or_default(),
+                tenant: mission.as_ref().and(tenant.as_deref()),
+                traceparent: tp.as_deref(),
+            })
+            .ok()?,
+        };
+        // Written without it since the lean layout: added back here.
+        let mission_id = mission.as_deref().filter(|_| !legacy);
         let payload = match derived_payload(&event_type) {
-            false => RawValue::from_string(payload).ok()?,
+            false => RawValue::from_string(match mission_id {
+                Some(m) => with_mission_id(payload, m)?,
+                None => payload,
+            })
+            .ok()?,
             true => {
                 let mut p = object(&payload)?;
+                if let Some(m) = mission_id {
+                    p.entry("mission_id").or_insert_with(|| Value::String(m.to_owned()));
+                }
                 complete_payload(&event_type, &mut p);
                 serde_json::value::to_raw_value(&p).ok()?
             }
@@ -121,14 +154,44 @@ impl Event {
             target: mission.as_ref().map(|m| format!("mission_{m}")),
             event_type,
             source: SOURCE,
-            timestamp: ts?,
+            timestamp: ts.unwrap_or(entry.ms as f64 / 1000.0),
             payload,
-            meta: serde_json::value::to_raw_value(&meta).ok()?,
+            meta,
             entry,
             mission,
             tenant,
         })
     }
+}
+
+/// The envelope's `schema_version` (in `meta`).
+pub const SCHEMA_VERSION: &str = "1";
+
+/// The envelope's `meta`, built on read: the constants and what the entry says.
+#[derive(Serialize)]
+struct Meta<'a> {
+    schema_version: &'static str,
+    producer: &'static str,
+    /// The host or worker that wrote the entry.
+    host: &'a str,
+    /// Given on submission, else the mission id; empty for events of no mission.
+    correlation_id: &'a str,
+    /// Only on a mission's events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    traceparent: Option<&'a str>,
+}
+
+/// `payload` (a JSON object as text) with `mission_id` added first; `None` if
+/// it is not an object.
+fn with_mission_id(payload: String, mission: &str) -> Option<String> {
+    let rest = payload.trim_start().strip_prefix('{')?.trim_start();
+    let id = serde_json::to_string(mission).ok()?;
+    Some(match rest.starts_with('}') {
+        true => format!("{{\"mission_id\":{id}{rest}"),
+        false => format!("{{\"mission_id\":{id},{rest}"),
+    })
 }
 
 fn object(text: &str) -> Option<Map<String, Value>> {
@@ -156,6 +219,8 @@ fn complete_payload(event_type: &str, p: &mut Map<String, Value>) {
         for field in ["name", "description"] {
             p.entry(field).or_insert_with(|| Value::String(String::new()));
         }
+        // Every mission is created pending.
+        p.entry("status").or_insert_with(|| Value::String(Status::Pending.as_str().to_owned()));
     }
     if let Some((old, new)) = status_change(event_type, p) {
         p.entry("old_status").or_insert_with(|| Value::String(old.as_str().to_owned()));
@@ -364,6 +429,68 @@ mod tests {
         )
         .unwrap();
         assert_eq!(serde_json::to_value(&plugin).unwrap()["target"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn builds_the_whole_envelope_from_a_lean_entry() {
+        let stream = StreamRef::tenant("{mr}:t:acme:events");
+        let lean = |extra: &[&str]| {
+            let mut f = entry(&["type", "mission.progress", "mission", "m1", "tenant", "acme", "source", "h1"]);
+            f.extend(entry(&["payload", r#"{"percent":5}"#]));
+            f.extend(entry(extra));
+            Event::from_entry(stream, "1795443891486-3", f).unwrap()
+        };
+        let json = serde_json::to_value(lean(&[])).unwrap();
+        assert_eq!(json["timestamp"].as_f64(), Some(1_795_443_891.486));
+        assert_eq!(json["payload"], serde_json::json!({ "mission_id": "m1", "percent": 5 }));
+        assert_eq!(
+            json["meta"],
+            serde_json::json!({ "schema_version": "1", "producer": "mission-runner", "host": "h1",
+                "correlation_id": "m1", "tenant": "acme" })
+        );
+        let json = serde_json::to_value(lean(&["cid", "order-7", "tp", "00-ab-cd-01"])).unwrap();
+        assert_eq!(
+            (json["meta"]["correlation_id"].as_str(), json["meta"]["traceparent"].as_str()),
+            (Some("order-7"), Some("00-ab-cd-01"))
+        );
+        // A created mission's status and a status change's are filled in; an empty payload gets its mission_id.
+        let created = Event::from_entry(
+            stream,
+            "1-0",
+            entry(&["type", "mission.created", "mission", "m2", "tenant", "acme", "source", "h", "payload", "{}"]),
+        )
+        .unwrap();
+        let p: serde_json::Value = serde_json::from_str(created.payload.get()).unwrap();
+        assert_eq!((p["mission_id"].as_str(), p["status"].as_str()), (Some("m2"), Some("pending")));
+        let log = Event::from_entry(
+            stream,
+            "1-1",
+            entry(&["type", "mission.log_appended", "mission", "m2", "tenant", "acme", "source", "h", "payload", "{}"]),
+        )
+        .unwrap();
+        assert_eq!(log.payload.get(), r#"{"mission_id":"m2"}"#);
+        // A plugin event: no tenant, an empty correlation id, no mission_id.
+        let plugin = Event::from_entry(
+            StreamRef::plugins("{mr}:events"),
+            "2-0",
+            entry(&[
+                "type",
+                "plugin.activated",
+                "mission",
+                "",
+                "tenant",
+                "",
+                "source",
+                "h",
+                "payload",
+                r#"{"name":"x"}"#,
+            ]),
+        )
+        .unwrap();
+        let json = serde_json::to_value(&plugin).unwrap();
+        assert_eq!(json["payload"], serde_json::json!({ "name": "x" }));
+        assert_eq!(json["meta"]["correlation_id"], "");
+        assert!(json["meta"].get("tenant").is_none() && json["target"].is_null());
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub use secrets::{SecretError, SecretKey};
 pub use crate::model::views::{EventStats, MissionPage, QueueEntry, Stats, TypeStats};
 pub use scripts::{Scripts, prelude as lua_prelude};
 pub use tokens::TokenStore;
-pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Enqueued, FailOutcome, RetryOutcome};
+pub use transitions::{Ack, CancelOutcome, ClaimBatch, Claimed, Completion, Enqueued, FailOutcome, RetryOutcome};
 
 use std::sync::Arc;
 use std::time::Duration;

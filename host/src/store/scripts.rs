@@ -5,10 +5,16 @@ use redis::Script;
 const PRELUDE: &str = include_str!("lua/prelude.lua");
 const KV_PRELUDE: &str = include_str!("lua/kv_prelude.lua");
 
-/// `prelude.lua` with the key names (generated from keys.rs) in place of its
-/// `--@KEYS@` line, then the script's body.
+/// A script: `prelude.lua` (with the key names generated from keys.rs in
+/// place of its `--@KEYS@` line), then the script's body, run as a function,
+/// then the counters it moved, written once (`flush_counters`, see the
+/// prelude), also when the body raised an error after some writes.
 fn load(body: &str) -> Script {
-    Script::new(&format!("{}\n{body}", prelude()))
+    Script::new(&format!(
+        "{}\nlocal function body()\n{body}\nend\nlocal ok, reply = pcall(body)\nflush_counters()\n\
+         if not ok then error(reply, 0) end\nreturn reply\n",
+        prelude()
+    ))
 }
 
 /// A key-value script: the prelude, then `kv_prelude.lua`, then its body.

@@ -104,6 +104,44 @@ pub enum RetryOutcome {
 }
 
 /// Adds reports as the scripts take them: triples of kind, level or percent, message.
+/// One successful attempt to record: [`Queue::complete_many`].
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The mission.
+    pub id: String,
+    /// Lease token of the attempt.
+    pub token: String,
+    /// The result (JSON text).
+    pub result: String,
+    /// The attempt's last reports, not yet stored.
+    pub reports: Vec<Report>,
+}
+
+impl Completion {
+    /// About how many bytes it adds to a script call.
+    pub fn size(&self) -> usize {
+        let reports: usize = self.reports.iter().map(|r| r.bytes() + 16).sum();
+        // The result, and its summary for the event.
+        self.id.len() + self.token.len() + self.result.len() + self.result.len().min(SUMMARY_BYTES + 4) + reports
+    }
+}
+
+/// The `mission.completed` event carries at most this much of the result.
+const SUMMARY_BYTES: usize = 200;
+
+/// The result, cut at [`SUMMARY_BYTES`] (on a character boundary) with `…`.
+fn summary(result: &str) -> String {
+    if result.len() > SUMMARY_BYTES {
+        let mut end = SUMMARY_BYTES;
+        while !result.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &result[..end])
+    } else {
+        result.to_owned()
+    }
+}
+
 fn report_args(inv: &mut redis::ScriptInvocation<'_>, reports: &[Report]) {
     for r in reports {
         match r {
@@ -229,28 +267,39 @@ impl Queue {
         Ok(batch)
     }
 
-    /// Records success of the attempt holding `token`.
     /// Records success of the attempt holding `token`, storing its last
     /// `reports` (not yet written) first, in the same step.
     pub async fn complete(&self, id: &str, token: &str, result: &str, reports: &[Report]) -> Result<Ack, StoreError> {
-        let summary: String = if result.len() > 200 {
-            let mut end = 200;
-            while !result.is_char_boundary(end) {
-                end -= 1;
-            }
-            format!("{}…", &result[..end])
-        } else {
-            result.to_owned()
+        let c = Completion {
+            id: id.to_owned(),
+            token: token.to_owned(),
+            result: result.to_owned(),
+            reports: reports.to_vec(),
         };
+        let mut acks = self.complete_many(&[&c]).await?;
+        acks.pop().ok_or_else(|| unexpected("no reply"))
+    }
+
+    /// Records the success of several attempts in one step (one script call),
+    /// each as [`Queue::complete`] would; one [`Ack`] per attempt, in order.
+    pub async fn complete_many(&self, attempts: &[&Completion]) -> Result<Vec<Ack>, StoreError> {
         let mut inv = self.invocation(&self.scripts.complete);
-        inv.arg(id).arg(token).arg(result).arg(summary).arg(self.settings.retention_completed_ms);
-        inv.arg(self.settings.max_log_lines);
-        report_args(&mut inv, reports);
-        let reply: String = inv.invoke_async(&mut self.conn()).await?;
-        match reply.as_str() {
-            "ok" => Ok(Ack::Done),
-            other => stale(other).map(Ack::Stale),
+        inv.arg(self.settings.retention_completed_ms).arg(self.settings.max_log_lines);
+        for c in attempts {
+            inv.arg(&c.id).arg(&c.token).arg(&c.result).arg(summary(&c.result)).arg(c.reports.len());
+            report_args(&mut inv, &c.reports);
         }
+        let replies: Vec<String> = inv.invoke_async(&mut self.conn()).await?;
+        if replies.len() != attempts.len() {
+            return Err(unexpected(&format!("{} replies for {} attempts", replies.len(), attempts.len())));
+        }
+        replies
+            .iter()
+            .map(|r| match r.as_str() {
+                "ok" => Ok(Ack::Done),
+                other => stale(other).map(Ack::Stale),
+            })
+            .collect()
     }
 
     /// Records failure of the attempt holding `token`; the script decides retry or dead.

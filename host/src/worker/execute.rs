@@ -9,7 +9,7 @@ use super::Worker;
 use crate::metrics::AttemptOutcome;
 use crate::model::mission::ErrorKind;
 use crate::runtime::{Batch, Report, ReportReceiver, RunInput, RunOutcome};
-use crate::store::{Ack, Claimed, FailOutcome, Queue};
+use crate::store::{Ack, Claimed, Completion, FailOutcome, Queue};
 
 /// Runs one attempt of `claimed`, whose claim call spanned `claim` (start, end).
 pub(super) async fn attempt(
@@ -133,7 +133,14 @@ async fn record(
     for n in 0..5u32 {
         let result = match &outcome {
             RunOutcome::Completed(result) => {
-                queue.complete(&c.id, &c.token, result, &unsent).await.map(|ack| match ack {
+                let attempt = Completion {
+                    id: c.id.clone(),
+                    token: c.token.clone(),
+                    result: result.clone(),
+                    reports: unsent.clone(),
+                };
+                let ack = worker.acks.complete(attempt).instrument(crate::telemetry::script::span("complete")).await;
+                ack.map(|ack| match ack {
                     Ack::Done => {
                         tracing::debug!("completed");
                         Ok(AttemptOutcome::Completed)

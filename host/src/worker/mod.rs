@@ -6,6 +6,7 @@
 //! wake list) instead of polling. Beside it run the lease keeper (heartbeats,
 //! self-fencing, the reaper) and the cancel listener.
 
+mod acks;
 mod cancel;
 mod capabilities;
 mod execute;
@@ -48,6 +49,8 @@ pub struct Worker {
     grace: Duration,
     /// Missions in hand, shared with the lease keeper and cancel listener.
     inflight: InFlight,
+    /// Records successes, several per script call when they finish together.
+    acks: acks::Acks,
     /// Claim and attempt metrics.
     metrics: Arc<Metrics>,
     /// This worker as `GET /api/workers` shows it; each heartbeat adds the
@@ -90,6 +93,7 @@ impl Worker {
         });
         Worker {
             id: id.into(),
+            acks: acks::Acks::start(queue.clone()),
             queue,
             registry,
             concurrency,

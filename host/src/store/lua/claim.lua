@@ -112,7 +112,6 @@ local function start(id, n)
   local attempt = redis.call('HINCRBY', key, 'attempts', 1)
   local token = token_prefix .. ':' .. n
   local until_ms = NOW + lease_ms
-  set_status(id, m[1], m[2], 'running')
   local plugin = plugins[m[1]]
   if not plugin then
     local active = redis.call('HGET', K.plugins, m[1])
@@ -121,8 +120,9 @@ local function start(id, n)
   end
   -- The digest without its `sha256:` is 64 characters: short enough for Redis
   -- to keep a small record in its compact encoding (listpack).
-  redis.call('HSET', key, 'lease_token', token, 'lease_until', until_ms, 'worker', worker, 'started_ms', NOW_MS,
-    'plugin_digest', string.gsub(plugin.digest, '^sha256:', ''), 'plugin', plugin.name .. '@' .. plugin.version)
+  local digest = string.gsub(plugin.digest, '^sha256:', '')
+  set_status(id, m[1], m[2], 'running', { 'lease_token', token, 'lease_until', until_ms, 'worker', worker,
+    'started_ms', NOW_MS, 'plugin_digest', digest, 'plugin', plugin.name .. '@' .. plugin.version })
   redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
   redis.call('ZADD', K.active, until_ms, id)
   -- old_status: pending or retrying, which only this script knows (readers

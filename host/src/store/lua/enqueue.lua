@@ -136,10 +136,9 @@ for i, m in ipairs(specs) do
         fields[#fields + 1] = m[f]
       end
     end
-    redis.call('HSET', mkey(id), unpack(fields))
     remember(id, m.correlation_id, m.tenant, m.traceparent)
     redis.call('ZADD', all_key(m.tenant), NOW_MS, id)
-    set_status(id, m.type, nil, 'pending')
+    set_status(id, m.type, nil, 'pending', fields)
     local run_at = tonumber(m.run_at_ms)
     if run_at > NOW then
       redis.call('HSET', mkey(id), 'run_at_ms', run_at)
@@ -156,7 +155,7 @@ for i, m in ipairs(specs) do
       redis.call('HSET', mkey(id), 'expires_ms', string.format('%d', expires))
       redis.call('ZADD', K.deadlines, expires, id)
     end
-    local created = { type = m.type, priority = m.priority, status = 'pending',
+    local created = { type = m.type, priority = m.priority,
       max_attempts = m.max_attempts, created_at = NOW / 1000 }
     if run_at > NOW then created.run_at = run_at / 1000 end
     if expires then created.expires_at = expires / 1000 end

@@ -152,28 +152,52 @@ local function unblock(mtype)
   return #tenants
 end
 
--- Appends an event. `payload` is a Lua table; with a mission id, mission_id is
--- added to it. Events of a mission carry its tenant (in `meta` and in a `tenant`
--- field) and go to the tenant's own stream; events without a mission (plugins)
--- belong to no tenant and go to the shared stream.
+-- Per-call sums of counter increments (hash -> field -> delta), written by
+-- flush_counters once the script body has run (scripts.rs appends the call):
+-- a batch of missions pays one HINCRBY per counter it moves, not one per
+-- mission. Only for counters no script reads back (stats, event counts).
+local COUNTERS = {}
+local function count(hash, field, delta)
+  local h = COUNTERS[hash]
+  if not h then
+    h = {}
+    COUNTERS[hash] = h
+  end
+  h[field] = (h[field] or 0) + delta
+end
+local function flush_counters()
+  for hash, fields in pairs(COUNTERS) do
+    for field, delta in pairs(fields) do
+      if delta ~= 0 then redis.call('HINCRBY', hash, field, delta) end
+    end
+  end
+  COUNTERS = {}
+end
+
+-- Appends an event: a lean entry, `type`, `mission`, `tenant`, `source`,
+-- `payload` (a Lua table, JSON-encoded), plus `cid` (correlation id) only when
+-- it is not the mission id and `tp` (traceparent) only when there is one. The
+-- rest of the envelope is built when the entry is read (Event::from_entry):
+-- the timestamp from the entry id, `meta` from constants and these fields,
+-- `mission_id` in the payload from `mission` (EVENTS.md, "stream entries").
+-- Events of a mission go to its tenant's own stream; events without a
+-- mission (plugins) belong to no tenant and go to the shared stream.
 local function emit(etype, id, payload)
-  local meta = { schema_version = '1', producer = 'mission-runner', correlation_id = '' }
   local tenant = ''
   local stream = K.events
+  local extra = {}
   if id then
-    payload.mission_id = id
     local c = ctx_of(id)
-    meta.correlation_id = c.cid
     tenant = c.tenant
-    meta.tenant = tenant
-    if c.tp then meta.traceparent = c.tp end
+    if c.cid ~= id then extra[#extra + 1] = 'cid'; extra[#extra + 1] = c.cid end
+    if c.tp then extra[#extra + 1] = 'tp'; extra[#extra + 1] = c.tp end
     c.stream = c.stream or events_key(tenant)
     stream = c.stream
   end
   local sid = redis.call('XADD', stream, 'MAXLEN', '~', MAXLEN, '*',
-    'type', etype, 'mission', id or '', 'tenant', tenant, 'source', SOURCE, 'timestamp', NOW_S,
-    'payload', cjson.encode(payload), 'meta', cjson.encode(meta))
-  redis.call('HINCRBY', K.counts, tenant .. '|' .. etype, 1)
+    'type', etype, 'mission', id or '', 'tenant', tenant, 'source', SOURCE, 'payload', cjson.encode(payload),
+    unpack(extra))
+  count(K.counts, tenant .. '|' .. etype, 1)
   return sid
 end
 
@@ -190,11 +214,11 @@ end
 -- host's leases stop counting, and a freed slot makes the type's parked queues
 -- claimable. (Types without settings pay one HEXISTS per call; flow_set.lua
 -- counts a type's running missions when it gets settings.)
-local function set_status(id, mtype, from, to)
+local function set_status(id, mtype, from, to, fields)
   local tenant = ctx_of(id).tenant
   if from then
     redis.call('ZREM', status_key(tenant, from), id)
-    redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. from, -1)
+    count(K.stats, tenant .. '|' .. mtype .. '|' .. from, -1)
   end
   if (from == 'running' or to == 'running') and flowed(mtype) then
     if from == 'running' then
@@ -205,8 +229,15 @@ local function set_status(id, mtype, from, to)
     end
   end
   redis.call('ZADD', status_key(tenant, to), NOW_MS, id)
-  redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. to, 1)
-  redis.call('HSET', mkey(id), 'status', to, 'updated_ms', NOW_MS)
+  count(K.stats, tenant .. '|' .. mtype .. '|' .. to, 1)
+  -- The record's other changes of this step (`fields`: name, value, ...), if
+  -- any, go in the same HSET: one command less per transition.
+  local f = fields or {}
+  f[#f + 1] = 'status'
+  f[#f + 1] = to
+  f[#f + 1] = 'updated_ms'
+  f[#f + 1] = NOW_MS
+  redis.call('HSET', mkey(id), unpack(f))
 end
 
 -- A finished mission expires `retention_ms` from now (0 keeps it forever).
@@ -236,15 +267,16 @@ local function release(id)
   redis.call('HDEL', mkey(id), 'lease_token', 'lease_until')
 end
 
--- Applies reports in order from ARGV[first..] (triples: 'log', level, message |
+-- Applies reports in order from ARGV[first..last] (last: #ARGV when nil;
+-- triples: 'log', level, message |
 -- 'progress', percent, message): log lines up to `cap` per mission (the rest
 -- only counted), each with a mission.log_appended event; progress only while
 -- `leased`, each with a mission.progress event. Returns how many were stored.
-local function apply_reports(id, leased, cap, origin, first)
+local function apply_reports(id, leased, cap, origin, first, last)
   local key = mkey(id)
   local logkey = log_key(id)
   local stored = 0
-  for i = first, #ARGV, 3 do
+  for i = first, last or #ARGV, 3 do
     local kind, a, msg = ARGV[i], ARGV[i + 1], ARGV[i + 2]
     if kind == 'log' then
       if redis.call('LLEN', logkey) < cap then
