@@ -284,8 +284,12 @@ async fn a_compile_bomb_is_refused_before_compiling_and_a_slow_compile_at_its_bu
     let slow = bombs::bomb(600, 600);
     let started = Instant::now();
     let (status, body) = upload(&env.api, &slow, &manifest_of("slow"), false).await;
-    assert_eq!(status, 422, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("over the limit of 300 ms"), "{body}");
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (422, Some("plugin_too_costly")), "{body}");
+    // The job refuses it when the compile ends ("over the limit"); on a
+    // loaded machine the host's outer bound may answer first ("did not end
+    // within"): both name the budget.
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("over the limit of 300 ms") || message.contains("did not end within 300 ms"), "{body}");
     assert!(started.elapsed() < Duration::from_secs(10), "refused after {:?}", started.elapsed());
     compiles_done(&env, compiled + 1).await;
     assert!(cache_entries(&slow).is_empty(), "{:?}", cache_entries(&slow));
