@@ -11,7 +11,7 @@ const KV_PRELUDE: &str = include_str!("lua/kv_prelude.lua");
 /// prelude), also when the body raised an error after some writes.
 fn load(body: &str) -> Script {
     Script::new(&format!(
-        "{}\nlocal function body()\n{body}\nend\nlocal ok, reply = pcall(body)\nflush_counters()\n\
+        "{}\nlocal function body()\n{body}\nend\nlocal ok, reply = pcall(body)\nflush_later()\nflush_counters()\n\
          if not ok then error(reply, 0) end\nreturn reply\n",
         prelude()
     ))

@@ -97,7 +97,7 @@ local plugins = {}
 local function start(id, n)
   local key = mkey(id)
   local m = redis.call('HMGET', key, 'type', 'status', 'max_attempts', 'payload', 'timeout_ms', 'correlation_id', 'tenant',
-    'traceparent', 'expires_ms')
+    'traceparent', 'expires_ms', 'attempts', 'next_attempt_ms', 'run_at_ms')
   if not m[1] then return end
   remember(id, m[6], m[7], m[8])
   if m[9] then
@@ -109,22 +109,24 @@ local function start(id, n)
     redis.call('ZREM', K.deadlines, id)
     redis.call('HDEL', key, 'expires_ms')
   end
-  local attempt = redis.call('HINCRBY', key, 'attempts', 1)
+  -- Read above and written with the status: no HINCRBY of its own.
+  local attempt = (tonumber(m[10]) or 0) + 1
   local token = token_prefix .. ':' .. n
   local until_ms = NOW + lease_ms
   local plugin = plugins[m[1]]
   if not plugin then
     local active = redis.call('HGET', K.plugins, m[1])
     plugin = active and cjson.decode(active) or { name = '', version = '', digest = '' }
+    -- The digest without its `sha256:` is 64 characters: short enough for Redis
+    -- to keep a small record in its compact encoding (listpack).
+    plugin.short_digest = string.gsub(plugin.digest, '^sha256:', '')
     plugins[m[1]] = plugin
   end
-  -- The digest without its `sha256:` is 64 characters: short enough for Redis
-  -- to keep a small record in its compact encoding (listpack).
-  local digest = string.gsub(plugin.digest, '^sha256:', '')
-  set_status(id, m[1], m[2], 'running', { 'lease_token', token, 'lease_until', until_ms, 'worker', worker,
-    'started_ms', NOW_MS, 'plugin_digest', digest, 'plugin', plugin.name .. '@' .. plugin.version })
-  redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
-  redis.call('ZADD', K.active, until_ms, id)
+  set_status(id, m[1], m[2], 'running', { 'attempts', attempt, 'lease_token', token, 'lease_until', until_ms,
+    'worker', worker, 'started_ms', NOW_MS, 'plugin_digest', plugin.short_digest,
+    'plugin', plugin.name .. '@' .. plugin.version })
+  if m[11] or m[12] then redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms') end
+  later('ZADD', K.active, until_ms, id)
   -- old_status: pending or retrying, which only this script knows (readers
   -- derive every other event's status change from its type and payload).
   emit('mission.started', id, { worker_id = worker, attempt = attempt, max_attempts = tonumber(m[3]),
@@ -143,6 +145,8 @@ local rounds = 0
 -- The virtual clock: the pass at which the latest turn was taken; a tenant
 -- that becomes active starts no earlier than it.
 local vclock
+-- The queues may have deferred additions (promoted missions): written before they are read.
+flush_later()
 if not redis.call('HGET', K.flow, '*') then
   while taken < count and rounds < count * 4 + 64 do
     rounds = rounds + 1

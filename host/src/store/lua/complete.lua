@@ -25,9 +25,9 @@ while i <= #ARGV do
   else
     remember(id, m[5], m[6], m[7])
     apply_reports(id, true, cap, 'plugin', first, last)
-    release(id)
+    -- The error of an earlier attempt goes with the lease, in one HDEL.
+    release(id, { 'error', 'error_kind' })
     set_status(id, m[1], 'running', 'completed', { 'result', result, 'finished_ms', NOW_MS })
-    redis.call('HDEL', key, 'error', 'error_kind')
     schedule_expiry(id, retention_ms)
     emit('mission.completed', id, { duration_ms = NOW - tonumber(m[4]), result_summary = summary })
     out[#out + 1] = 'ok'

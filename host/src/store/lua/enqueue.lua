@@ -78,6 +78,7 @@ for i, m in ipairs(specs) do
 end
 
 if new_n > 0 then
+  flush_later()
   local waiting = redis.call('ZCARD', status_key(tenant, 'pending')) + redis.call('ZCARD', status_key(tenant, 'retrying'))
   if waiting + new_n > q.queued_missions then
     return over('queued_missions', q.queued_missions, 1, string.format(
@@ -103,6 +104,7 @@ if new_n > 0 then
 end
 
 local out, created_n = {}, 0
+reserve_seq(new_n)
 for i, m in ipairs(specs) do
   if existing[i] then
     out[#out + 1] = { existing[i], 0 }
@@ -136,15 +138,10 @@ for i, m in ipairs(specs) do
         fields[#fields + 1] = m[f]
       end
     end
-    remember(id, m.correlation_id, m.tenant, m.traceparent)
-    redis.call('ZADD', all_key(m.tenant), NOW_MS, id)
-    set_status(id, m.type, nil, 'pending', fields)
     local run_at = tonumber(m.run_at_ms)
     if run_at > NOW then
-      redis.call('HSET', mkey(id), 'run_at_ms', run_at)
-      redis.call('ZADD', K.delayed, run_at, id)
-    else
-      push_ready(id, m.tenant, m.type, m.priority)
+      fields[#fields + 1] = 'run_at_ms'
+      fields[#fields + 1] = run_at
     end
     local expires = tonumber(m.expires_at_ms)
     if not expires then
@@ -152,9 +149,18 @@ for i, m in ipairs(specs) do
       if ttl then expires = NOW + ttl end
     end
     if expires then
-      redis.call('HSET', mkey(id), 'expires_ms', string.format('%d', expires))
-      redis.call('ZADD', K.deadlines, expires, id)
+      fields[#fields + 1] = 'expires_ms'
+      fields[#fields + 1] = string.format('%d', expires)
     end
+    remember(id, m.correlation_id, m.tenant, m.traceparent)
+    later('ZADD', all_key(m.tenant), NOW_MS, id)
+    set_status(id, m.type, nil, 'pending', fields)
+    if run_at > NOW then
+      later('ZADD', K.delayed, run_at, id)
+    else
+      push_ready(id, m.tenant, m.type, m.priority)
+    end
+    if expires then later('ZADD', K.deadlines, expires, id) end
     local created = { type = m.type, priority = m.priority,
       max_attempts = m.max_attempts, created_at = NOW / 1000 }
     if run_at > NOW then created.run_at = run_at / 1000 end

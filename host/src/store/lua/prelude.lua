@@ -74,11 +74,67 @@ local function ctx_of(id)
   return remember(id, m[1], m[2], m[3])
 end
 
+-- Deferred writes to index sets: key -> runs of one command each ({cmd, n,
+-- args...}), in the order they were asked for. A batch of missions moving
+-- between the same indexes then costs one ZADD or ZREM per index instead of
+-- one per mission (each redis.call costs about a microsecond of conversion
+-- beside its own work). Flushed when the body has run (scripts.rs appends the
+-- call) and before any read of a deferred key, so no script sees them pending.
+-- Only whole-member ZADD/ZREM go through here: a deferred key is never also
+-- written directly in the same call before its flush.
+local LATER, LATER_KEYS = {}, {}
+local function later(cmd, key, a, b)
+  local runs = LATER[key]
+  if not runs then
+    runs = {}
+    LATER[key] = runs
+    LATER_KEYS[#LATER_KEYS + 1] = key
+  end
+  local run = runs[#runs]
+  if not run or run.cmd ~= cmd then
+    run = { cmd = cmd, n = 0 }
+    runs[#runs + 1] = run
+  end
+  run.n = run.n + 1
+  run[run.n] = a
+  if b ~= nil then
+    run.n = run.n + 1
+    run[run.n] = b
+  end
+end
+local function flush_later()
+  for _, key in ipairs(LATER_KEYS) do
+    for _, run in ipairs(LATER[key]) do
+      -- In slices of 4,000 arguments (an even number: ZADD's pairs stay
+      -- whole), well below Lua's limit on unpacked values.
+      for i = 1, run.n, 4000 do
+        redis.call(run.cmd, key, unpack(run, i, math.min(run.n, i + 3999)))
+      end
+    end
+  end
+  LATER, LATER_KEYS = {}, {}
+end
+
+-- Sequence numbers reserved in one INCRBY for a batch (reserve_seq), handed
+-- out by ready_score before it falls back to one INCR each.
+local SEQ_NEXT, SEQ_LAST = 0, -1
+local function reserve_seq(n)
+  if n < 1 then return end
+  SEQ_LAST = redis.call('INCRBY', K.seq, n)
+  SEQ_NEXT = SEQ_LAST - n + 1
+end
+
 -- Ready-queue score: higher priority first, FIFO within one priority.
 -- Priorities are 0..100, so the score stays below 2^53 and exact in a double.
 local function ready_score(priority)
-  local seq = redis.call('INCR', K.seq) % 4294967296
-  return (100 - tonumber(priority)) * 4294967296 + seq
+  local seq
+  if SEQ_NEXT <= SEQ_LAST then
+    seq = SEQ_NEXT
+    SEQ_NEXT = SEQ_NEXT + 1
+  else
+    seq = redis.call('INCR', K.seq)
+  end
+  return (100 - tonumber(priority)) * 4294967296 + seq % 4294967296
 end
 
 -- A tenant gets claimable work: it joins `ready` at its own pass, or at the
@@ -97,7 +153,7 @@ local PUSHED = {}
 -- claimable unless the type is parked for the tenant.
 local function push_ready(id, tenant, mtype, priority)
   local score = ready_score(priority)
-  redis.call('ZADD', queue_key(tenant, mtype), score, id)
+  later('ZADD', queue_key(tenant, mtype), score, id)
   local memo_key = tenant .. '|' .. mtype
   local memo = PUSHED[memo_key]
   if memo == false or (memo and memo <= score) then return end
@@ -114,6 +170,7 @@ end
 -- type index on the queue's new head. (An emptied tenant leaves `ready` at the
 -- next claim that meets it.)
 local function remove_ready(id, tenant, mtype)
+  flush_later()
   local q = queue_key(tenant, mtype)
   if redis.call('ZREM', q, id) == 0 then return end
   local tk = types_key(tenant)
@@ -141,6 +198,7 @@ local function unblock(mtype)
   local tenants = redis.call('SMEMBERS', bk)
   if #tenants == 0 then return 0 end
   redis.call('DEL', bk)
+  flush_later()
   for _, tenant in ipairs(tenants) do
     local h = redis.call('ZRANGE', queue_key(tenant, mtype), 0, 0, 'WITHSCORES')
     if h[1] then
@@ -217,7 +275,7 @@ end
 local function set_status(id, mtype, from, to, fields)
   local tenant = ctx_of(id).tenant
   if from then
-    redis.call('ZREM', status_key(tenant, from), id)
+    later('ZREM', status_key(tenant, from), id)
     count(K.stats, tenant .. '|' .. mtype .. '|' .. from, -1)
   end
   if (from == 'running' or to == 'running') and flowed(mtype) then
@@ -228,7 +286,7 @@ local function set_status(id, mtype, from, to, fields)
       redis.call('HINCRBY', K.running, mtype, 1)
     end
   end
-  redis.call('ZADD', status_key(tenant, to), NOW_MS, id)
+  later('ZADD', status_key(tenant, to), NOW_MS, id)
   count(K.stats, tenant .. '|' .. mtype .. '|' .. to, 1)
   -- The record's other changes of this step (`fields`: name, value, ...), if
   -- any, go in the same HSET: one command less per transition.
@@ -244,7 +302,7 @@ end
 local function schedule_expiry(id, retention_ms)
   retention_ms = tonumber(retention_ms)
   if retention_ms > 0 then
-    redis.call('ZADD', K.expiry, NOW + retention_ms, id)
+    later('ZADD', K.expiry, NOW + retention_ms, id)
   end
 end
 
@@ -262,9 +320,10 @@ local function expire_waiting(id, mtype, status, retention_ms)
 end
 
 -- Drops a mission's lease (the record keeps which worker ran it last).
-local function release(id)
-  redis.call('ZREM', K.active, id)
-  redis.call('HDEL', mkey(id), 'lease_token', 'lease_until')
+-- `also`: more fields to delete in the same HDEL.
+local function release(id, also)
+  later('ZREM', K.active, id)
+  redis.call('HDEL', mkey(id), 'lease_token', 'lease_until', unpack(also or {}))
 end
 
 -- Applies reports in order from ARGV[first..last] (last: #ARGV when nil;
