@@ -18,7 +18,8 @@
 //! Settings (environment): BENCH_MISSIONS (10000 per run), BENCH_SWEEP
 //! ("8,32,128"; else BENCH_CONCURRENCY alone if set), BENCH_HOSTS (1
 //! in-process host in the sweep), BENCH_SCALE ("1,2,3" host processes; "" skips
-//! it), BENCH_QUEUED (100000, for memory), BENCH_MONITORED (1000, for round
+//! it), BENCH_SCALE_MISSIONS (30000 per point: runs of a few seconds, steadier
+//! than one), BENCH_QUEUED (100000, for memory), BENCH_MONITORED (1000, for round
 //! trips), BENCH_PEER (1; 0 skips BullMQ), BENCH_EVENTS_MAX_LEN (10000: the
 //! event stream's cap, BullMQ's default cap of its own event stream, so both
 //! keep the same history).
@@ -49,6 +50,8 @@ pub struct Settings {
     pub hosts: usize,
     /// Host processes of each point of the scale curve.
     pub scale: Vec<usize>,
+    /// Missions of each point of the scale curve.
+    pub scale_missions: usize,
     /// Missions queued with no worker, for memory per queued mission.
     pub queued: usize,
     /// Missions whose client commands are counted with MONITOR.
@@ -85,6 +88,7 @@ impl Settings {
             sweep,
             hosts: setting("BENCH_HOSTS", 1).max(1),
             scale: list("BENCH_SCALE", "1,2,3")?,
+            scale_missions: setting("BENCH_SCALE_MISSIONS", 30_000).max(1),
             queued: setting("BENCH_QUEUED", 100_000).max(1),
             monitored: setting("BENCH_MONITORED", 1_000).max(1),
             peer: setting("BENCH_PEER", 1) != 0,

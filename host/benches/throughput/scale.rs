@@ -47,7 +47,7 @@ pub async fn point(
     let done = target.warm_up(&mut conn).await?;
     let hosts_cpu = || children.iter().map(|c| cpu_time(&c.pid)).sum::<std::time::Duration>();
     let (hosts0, own0, machine0) = (hosts_cpu(), cpu_time("self"), machine_busy_time());
-    let raw = target.run(&mut conn, settings.missions, done).await?;
+    let raw = target.run(&mut conn, settings.scale_missions, done).await?;
     let (hosts1, own1, machine1) = (hosts_cpu(), cpu_time("self"), machine_busy_time());
     let run = target.measure(&mut conn, raw, concurrency).await?;
     for c in children {
