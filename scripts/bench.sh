@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The end-to-end benchmark against BullMQ (host/benches/throughput.rs): sets
-# everything up, installs the BullMQ peer (bench/bullmq), and prints a table and
-# one JSON line. Settings: BENCH_MISSIONS, BENCH_HOSTS, BENCH_CONCURRENCY,
-# BENCH_QUEUED, BENCH_MONITORED, BENCH_PEER (see the bench's header).
+# The end-to-end benchmark against BullMQ (host/benches/throughput/): sets
+# everything up, installs the BullMQ peer (bench/bullmq), sweeps concurrency for
+# both, compares each at its best, runs the scale curve (host processes on one
+# Redis), and prints the machine, three tables and one JSON line. Settings:
+# BENCH_MISSIONS, BENCH_SWEEP, BENCH_SCALE, BENCH_HOSTS, BENCH_QUEUED,
+# BENCH_MONITORED, BENCH_PEER, BENCH_EVENTS_MAX_LEN (see the bench's header).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/scripts/setup.sh"

@@ -1,9 +1,15 @@
-// The BullMQ peer of host/benches/throughput.rs: the same number of no-op jobs,
+// The BullMQ peer of host/benches/throughput: the same number of no-op jobs,
 // with priorities, added in bulk batches of 1,000 (four in flight), processed
-// by one worker with the same concurrency, on a private Redis of the same kind.
-// Prints one JSON line with the same keys as mission-runner's side.
+// by one worker with the given concurrency, on a private Redis of the same kind.
+// Prints one JSON line with the same keys as mission-runner's side, for the
+// phases asked for:
+// - `processed`: a processed run (throughput, latency, Redis commands and CPU);
+// - `extras`: round trips (MONITOR), the idle worker's CPU, Redis bytes per queued job.
+// They do not depend on each other, so the sweep asks for `processed` at each
+// concurrency and for `extras` once.
 //
-// Environment: REDIS_PORT, REDIS_PASSWORD, BENCH_MISSIONS, BENCH_CONCURRENCY, BENCH_QUEUED, BENCH_MONITORED.
+// Environment: REDIS_PORT, REDIS_PASSWORD, BENCH_PHASES ("processed,extras"),
+// BENCH_MISSIONS, BENCH_CONCURRENCY, BENCH_QUEUED, BENCH_MONITORED.
 
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -11,6 +17,10 @@ import { Queue, Worker } from 'bullmq';
 import IORedis from 'ioredis';
 
 const port = Number(process.env.REDIS_PORT);
+const phases = new Set((process.env.BENCH_PHASES ?? 'processed,extras').split(',').map((p) => p.trim()));
+for (const p of phases) {
+  if (p !== 'processed' && p !== 'extras') throw new Error(`BENCH_PHASES: unknown phase ${p}`);
+}
 const missions = Number(process.env.BENCH_MISSIONS ?? 10000);
 const concurrency = Number(process.env.BENCH_CONCURRENCY ?? 8);
 const queued = Number(process.env.BENCH_QUEUED ?? 100000);
@@ -19,17 +29,25 @@ const password = process.env.REDIS_PASSWORD || undefined;
 const connection = { host: '127.0.0.1', port, password, maxRetriesPerRequest: null };
 const probe = new IORedis(connection);
 
-async function info(section) {
-  return probe.info(section);
-}
-async function commands() {
-  const text = await info('commandstats');
-  return text.split('\n')
+// Redis' cumulative counters, as host/benches/throughput/probe.rs reads them:
+// commands (without INFO), its own CPU (used_cpu_user + used_cpu_sys, µs),
+// time inside script calls (µs), and when they were read.
+async function counters() {
+  const text = await probe.info('all');
+  const at = process.hrtime.bigint();
+  const lines = text.split('\n');
+  const field = (name) => Number(lines.find((l) => l.startsWith(`${name}:`))?.split(':')[1] ?? 0);
+  const stat = (l, what) => Number(new RegExp(`${what}=([0-9.]+)`).exec(l)?.[1] ?? 0);
+  const commands = lines
     .filter((l) => l.startsWith('cmdstat_') && !l.startsWith('cmdstat_info:'))
-    .reduce((sum, l) => sum + Number(/calls=(\d+)/.exec(l)[1]), 0);
+    .reduce((sum, l) => sum + stat(l, 'calls'), 0);
+  const scriptUs = lines
+    .filter((l) => l.startsWith('cmdstat_evalsha:') || l.startsWith('cmdstat_eval:'))
+    .reduce((sum, l) => sum + stat(l, 'usec'), 0);
+  return { at, commands, cpuUs: (field('used_cpu_user') + field('used_cpu_sys')) * 1e6, scriptUs };
 }
 async function usedMemory() {
-  return Number(/used_memory:(\d+)/.exec(await info('memory'))[1]);
+  return Number(/used_memory:(\d+)/.exec(await probe.info('memory'))[1]);
 }
 
 async function addAll(queue, n) {
@@ -44,7 +62,7 @@ async function addAll(queue, n) {
   }
 }
 
-// Resolves once `n` more jobs completed; counts via the worker's events.
+// Resolves once `n` jobs completed in all; counts via the worker's events.
 function completions(worker) {
   let done = 0;
   const waiters = [];
@@ -87,6 +105,57 @@ async function clientCommands(work) {
   return n;
 }
 
+// A processed run of `missions` jobs added at once, `completedBefore` jobs having completed.
+async function processed(done, completedBefore) {
+  const before = await counters();
+  const start = process.hrtime.bigint();
+  await addAll(queue, missions);
+  const submitted = Number(process.hrtime.bigint() - start) / 1e9;
+  await done.until(completedBefore + missions);
+  const after = await counters();
+  const run = done.take();
+  run.latencies.sort((a, b) => a - b);
+  const wallUs = Number(after.at - before.at) / 1e3;
+  return {
+    missions,
+    concurrency,
+    submitted_per_s: missions / submitted,
+    processed_per_s: missions / (Math.max(1, run.last - run.first) / 1000),
+    latency_p50_ms: pct(run.latencies, 0.5),
+    latency_p99_ms: pct(run.latencies, 0.99),
+    redis_commands_per_mission: (after.commands - before.commands) / missions,
+    redis_cpu_us_per_mission: (after.cpuUs - before.cpuUs) / missions,
+    redis_script_us_per_mission: (after.scriptUs - before.scriptUs) / missions,
+    redis_cpu_percent: ((after.cpuUs - before.cpuUs) / Math.max(1, wallUs)) * 100,
+    wall_s: wallUs / 1e6,
+  };
+}
+
+// Round trips, the idle worker's CPU, Redis bytes per queued job, `completedBefore` jobs having completed.
+async function extras(done, completedBefore) {
+  const clientCmds = await clientCommands(async () => {
+    await addAll(queue, monitored);
+    await done.until(completedBefore + monitored);
+  });
+
+  // Idle CPU of the worker process.
+  const cpu0 = process.cpuUsage();
+  await new Promise((r) => setTimeout(r, 5000));
+  const cpu = process.cpuUsage(cpu0);
+
+  // Memory: jobs waiting in a queue no worker serves.
+  const waiting = new Queue('bench-memory', { connection });
+  const mem0 = await usedMemory();
+  await addAll(waiting, queued);
+  const mem1 = await usedMemory();
+  await waiting.close();
+  return {
+    client_commands_per_mission: clientCmds / monitored,
+    memory_per_queued_bytes: (mem1 - mem0) / queued,
+    idle_cpu_percent: ((cpu.user + cpu.system) / 1e6) / 5 * 100,
+  };
+}
+
 const queue = new Queue('bench', { connection });
 const worker = new Worker('bench', async () => ({}), { connection, concurrency });
 const done = completions(worker);
@@ -96,46 +165,17 @@ await worker.waitUntilReady();
 await addAll(queue, 200);
 await done.until(200);
 done.take();
+let completed = 200;
 
-const before = await commands();
-const start = process.hrtime.bigint();
-await addAll(queue, missions);
-const submitted = Number(process.hrtime.bigint() - start) / 1e9;
-await done.until(200 + missions);
-const after = await commands();
-const run = done.take();
-run.latencies.sort((a, b) => a - b);
-
-const clientCmds = await clientCommands(async () => {
-  await addAll(queue, monitored);
-  await done.until(200 + missions + monitored);
-});
-
-// Idle CPU of the worker process.
-const cpu0 = process.cpuUsage();
-await new Promise((r) => setTimeout(r, 5000));
-const cpu = process.cpuUsage(cpu0);
-
-// Memory: jobs waiting in a queue no worker serves.
-const waiting = new Queue('bench-memory', { connection });
-const mem0 = await usedMemory();
-await addAll(waiting, queued);
-const mem1 = await usedMemory();
+let out = {};
+if (phases.has('processed')) {
+  out = { ...out, ...(await processed(done, completed)) };
+  completed += missions;
+}
+if (phases.has('extras')) out = { ...out, ...(await extras(done, completed)) };
 
 await worker.close();
 await queue.close();
-await waiting.close();
 await probe.quit();
 
-console.log(JSON.stringify({
-  missions,
-  concurrency,
-  submitted_per_s: missions / submitted,
-  processed_per_s: missions / (Math.max(1, run.last - run.first) / 1000),
-  latency_p50_ms: pct(run.latencies, 0.5),
-  latency_p99_ms: pct(run.latencies, 0.99),
-  redis_commands_per_mission: (after - before) / missions,
-  client_commands_per_mission: clientCmds / monitored,
-  memory_per_queued_bytes: (mem1 - mem0) / queued,
-  idle_cpu_percent: ((cpu.user + cpu.system) / 1e6) / 5 * 100,
-}));
+console.log(JSON.stringify(out));
