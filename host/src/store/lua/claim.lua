@@ -25,22 +25,37 @@ local retention_ms = ARGV[9]
 -- paused or over a limit is parked (taken out of the tenant's index into the
 -- type's `blocked` set) when a claim meets it: O(1) per type, never per mission.
 
--- Promote due missions: they keep their status (pending or retrying) until claimed.
-local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[8]))
+-- The earliest delayed mission and rate wake-up, read once: the ranges below
+-- (and the re-reads at the end) only when something is due, which most claims
+-- of a busy queue are not.
+local first_due = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
+local first_wake = redis.call('ZRANGE', K.wakeups, 0, 0, 'WITHSCORES')
+local function is_due(head) return head[2] and tonumber(head[2]) <= NOW end
+
+-- Promote due missions: they keep their status (pending or retrying) until
+-- claimed; their run_at goes now (it has passed), so the start needs no HDEL.
+local due = {}
+if is_due(first_due) then
+  due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[8]))
+end
 for _, id in ipairs(due) do
   redis.call('ZREM', K.delayed, id)
-  local m = redis.call('HMGET', mkey(id), 'priority', 'tenant', 'type')
+  local m = redis.call('HMGET', mkey(id), 'priority', 'tenant', 'type', 'run_at_ms')
   if m[1] then
+    if m[4] then redis.call('HDEL', mkey(id), 'run_at_ms') end
     push_ready(id, m[2] or DEFAULT_TENANT, m[3], m[1])
   end
 end
 
 -- Rate-limited types whose bucket has refilled become claimable again.
-local woken = redis.call('ZRANGEBYSCORE', K.wakeups, '-inf', NOW, 'LIMIT', 0, 100)
+local woken = {}
+if is_due(first_wake) then woken = redis.call('ZRANGEBYSCORE', K.wakeups, '-inf', NOW, 'LIMIT', 0, 100) end
 for _, mtype in ipairs(woken) do
   redis.call('ZREM', K.wakeups, mtype)
   unblock(mtype)
 end
+-- Whether this call changed the wake-ups (then the end reads them again).
+local wakeups_moved = #woken > 0
 
 -- Per-call caches: each type's settings (false: none) and each tenant's weight.
 local flows, weights = {}, {}
@@ -86,6 +101,7 @@ local function allowance(mtype, want)
       -- Asleep until the next token: the claim after that time wakes it.
       local wait = math.ceil((1 - tokens) * f.rate.window_ms / f.rate.limit)
       redis.call('ZADD', K.wakeups, 'LT', NOW + math.max(1, wait), mtype)
+      wakeups_moved = true
       return 0, tokens
     end
   end
@@ -97,7 +113,7 @@ local plugins = {}
 local function start(id, n)
   local key = mkey(id)
   local m = redis.call('HMGET', key, 'type', 'status', 'max_attempts', 'payload', 'timeout_ms', 'correlation_id', 'tenant',
-    'traceparent', 'expires_ms', 'attempts', 'next_attempt_ms', 'run_at_ms')
+    'traceparent', 'expires_ms', 'attempts')
   if not m[1] then return end
   remember(id, m[6], m[7], m[8])
   if m[9] then
@@ -125,7 +141,8 @@ local function start(id, n)
   set_status(id, m[1], m[2], 'running', { 'attempts', attempt, 'lease_token', token, 'lease_until', until_ms,
     'worker', worker, 'started_ms', NOW_MS, 'plugin_digest', plugin.short_digest,
     'plugin', plugin.name .. '@' .. plugin.version })
-  if m[11] or m[12] then redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms') end
+  -- Only a retry has a next attempt time (a promoted run_at went at promotion).
+  if m[2] == 'retrying' then redis.call('HDEL', key, 'next_attempt_ms') end
   later('ZADD', K.active, until_ms, id)
   -- old_status: pending or retrying, which only this script knows (readers
   -- derive every other event's status change from its type and payload).
@@ -139,6 +156,9 @@ local function start(id, n)
 end
 
 local taken, n = 0, 0
+-- What the loop learnt of `ready`: found empty, or left non-empty by its last
+-- move (either spares the ZCARD at the end).
+local ready_empty, ready_filled = false, false
 -- Each round either takes missions or removes one entry from an index, so the
 -- loop ends; the bound only guards against a foreign writer.
 local rounds = 0
@@ -151,7 +171,10 @@ if not redis.call('HGET', K.flow, '*') then
   while taken < count and rounds < count * 4 + 64 do
     rounds = rounds + 1
     local top = redis.call('ZRANGE', K.ready, 0, 1, 'WITHSCORES')
-    if not top[1] then break end
+    if not top[1] then
+      ready_empty = true
+      break
+    end
     local tenant, pass = top[1], tonumber(top[2])
     local tk = types_key(tenant)
     local heads = redis.call('ZRANGE', tk, 0, 1, 'WITHSCORES')
@@ -159,6 +182,7 @@ if not redis.call('HGET', K.flow, '*') then
       -- Nothing claimable left: the tenant leaves, keeping its pass.
       redis.call('ZREM', K.ready, tenant)
       redis.call('HSET', K.passes, tenant, pass)
+      ready_filled = false
     else
       local mtype = heads[1]
       local want, tokens = allowance(mtype, count - taken)
@@ -171,19 +195,21 @@ if not redis.call('HGET', K.flow, '*') then
         local w = weight_of(tenant)
         if top[3] then want = math.min(want, math.max(1, math.floor((tonumber(top[4]) - pass) * w) + 1)) end
         local q = queue_key(tenant, mtype)
-        local ids = redis.call('ZRANGE', q, 0, want - 1, 'WITHSCORES')
+        -- One more than wanted: the first one not taken is the queue's new head.
+        local ids = redis.call('ZRANGE', q, 0, want, 'WITHSCORES')
         -- Priority across the tenant's types: stop at the next type's head.
         local limit = heads[4] and tonumber(heads[4])
         local batch = {}
-        for i = 1, #ids, 2 do
+        for i = 1, math.min(#ids, 2 * want), 2 do
           if i > 1 and limit and tonumber(ids[i + 1]) > limit then break end
           batch[#batch + 1] = ids[i]
         end
         if #batch > 0 then redis.call('ZREM', q, unpack(batch)) end
-        local h = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
-        if h[1] then redis.call('ZADD', tk, h[2], mtype) else redis.call('ZREM', tk, mtype) end
+        local head = 2 * #batch + 1
+        if ids[head] then redis.call('ZADD', tk, ids[head + 1], mtype) else redis.call('ZREM', tk, mtype) end
         pass = pass + #batch / w
         redis.call('ZADD', K.ready, pass, tenant)
+        ready_filled = true
         vclock = math.max(vclock or 0, tonumber(top[2]))
         local begun = 0
         for _, id in ipairs(batch) do
@@ -201,13 +227,15 @@ if not redis.call('HGET', K.flow, '*') then
 end
 
 if vclock then redis.call('HSET', K.passes, '*', vclock) end
-if rounds == 0 or redis.call('ZCARD', K.ready) == 0 then
+if rounds == 0 or ready_empty or (not ready_filled and redis.call('ZCARD', K.ready) == 0) then
   -- Nothing left to hand out (or every type paused): markers would only cause empty claims.
   redis.call('DEL', K.wake)
 end
-local next_due = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
+local next_due = first_due
+if #due > 0 then next_due = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES') end
 if next_due[2] then out[1] = math.max(0, tonumber(next_due[2]) - NOW) end
-local next_wake = redis.call('ZRANGE', K.wakeups, 0, 0, 'WITHSCORES')
+local next_wake = first_wake
+if wakeups_moved then next_wake = redis.call('ZRANGE', K.wakeups, 0, 0, 'WITHSCORES') end
 if next_wake[2] then
   local w = math.max(0, tonumber(next_wake[2]) - NOW)
   if out[1] < 0 or w < out[1] then out[1] = w end
