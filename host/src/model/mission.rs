@@ -236,6 +236,8 @@ impl Mission {
             (Some(percent), message) => Some(Progress { percent, message: message.unwrap_or_default() }),
             _ => None,
         };
+        let created_at = time("created_ms", take("created_ms"))?
+            .ok_or(CorruptRecord { field: "created_ms", problem: "missing".into() })?;
         Ok(Some(Mission {
             id: id.to_owned(),
             mission_type: text("type", take("type"))?,
@@ -256,11 +258,12 @@ impl Mission {
                 base_ms: num("backoff_base_ms", take("backoff_base_ms"))?.unwrap_or_default(),
                 cap_ms: num("backoff_cap_ms", take("backoff_cap_ms"))?.unwrap_or_default(),
             },
-            created_at: time("created_ms", take("created_ms"))?
-                .ok_or(CorruptRecord { field: "created_ms", problem: "missing".into() })?,
+            created_at,
             started_at: time("started_ms", take("started_ms"))?,
             finished_at: time("finished_ms", take("finished_ms"))?,
-            updated_at: time("updated_ms", take("updated_ms"))?,
+            // A mission not yet moved keeps no `updated_ms` (less memory per
+            // queued mission): it was last updated when it was created.
+            updated_at: time("updated_ms", take("updated_ms"))?.or(Some(created_at)),
             run_at: time("run_at_ms", take("run_at_ms"))?,
             next_attempt_at: time("next_attempt_ms", take("next_attempt_ms"))?,
             progress,

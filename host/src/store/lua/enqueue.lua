@@ -113,10 +113,11 @@ for i, m in ipairs(specs) do
     if m.idempotency_key ~= '' then
       redis.call('SET', idem_key(m.tenant, m.idempotency_key), id, 'PX', idem_ttl)
     end
-    -- The id is the key's; a correlation id equal to it and an empty
-    -- idempotency key are left out (the reader fills them in): less memory.
+    -- The id is the key's; a correlation id equal to it, an empty
+    -- idempotency key, no attempts yet and `updated_ms` equal to `created_ms`
+    -- are left out (the readers fill them in): less memory per queued mission.
     local fields = { 'type', m.type, 'priority', m.priority, 'payload', m.payload,
-      'attempts', 0, 'max_attempts', m.max_attempts, 'timeout_ms', m.timeout_ms,
+      'max_attempts', m.max_attempts, 'timeout_ms', m.timeout_ms,
       'backoff_base_ms', m.backoff_base_ms, 'backoff_cap_ms', m.backoff_cap_ms,
       'tenant', m.tenant, 'created_by', m.created_by, 'created_ms', NOW_MS }
     if m.correlation_id ~= id then

@@ -293,8 +293,11 @@ local function set_status(id, mtype, from, to, fields)
   local f = fields or {}
   f[#f + 1] = 'status'
   f[#f + 1] = to
-  f[#f + 1] = 'updated_ms'
-  f[#f + 1] = NOW_MS
+  if from then
+    -- A new mission's `updated_ms` would equal its `created_ms`: left out.
+    f[#f + 1] = 'updated_ms'
+    f[#f + 1] = NOW_MS
+  end
   redis.call('HSET', mkey(id), unpack(f))
 end
 
