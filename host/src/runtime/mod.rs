@@ -21,6 +21,7 @@ mod reports;
 mod state;
 mod ticker;
 pub mod truncate;
+mod tuning;
 
 pub use crate::model::report::{LogLevel, Report};
 pub use capabilities::{Capabilities, CapabilityError, ConfigSource, KvStore};
@@ -29,6 +30,7 @@ pub use outbound::{HttpRequestSeen, OutboundHttpConfig};
 pub use plugin::{Plugin, digest};
 pub use reports::{Batch, ReportReceiver, ReportSender};
 pub use state::BudgetExceeded;
+pub use tuning::EngineTuning;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,7 +40,8 @@ use anyhow::Context as _;
 use tracing::Instrument as _;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, UpdateDeadline,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder,
+    UpdateDeadline,
 };
 use wasmtime_wasi::WasiCtxBuilder;
 
@@ -64,6 +67,8 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<std::path::PathBuf>,
     /// The operator's policy over plugins' outbound HTTP (the deny list).
     pub outbound_http: OutboundHttpConfig,
+    /// Fuel metering and how pooled memories are reset (defaults: the host's).
+    pub tuning: EngineTuning,
 }
 
 /// Why a component cannot be used as a plugin (an upload answers 400 with it,
@@ -161,9 +166,11 @@ impl Runtime {
     /// Builds the engine and linker and starts the epoch ticker.
     pub fn new(cfg: &RuntimeConfig) -> anyhow::Result<Self> {
         let mut config = Config::new();
+        let tuning = &cfg.tuning;
         config.epoch_interruption(true);
         // Metered only for plugins whose manifest sets fuel; others get u64::MAX.
-        config.consume_fuel(true);
+        config.consume_fuel(tuning.consume_fuel);
+        config.memory_init_cow(tuning.memory_init_cow);
         if cfg.pooling {
             let mut pool = PoolingAllocationConfig::default();
             pool.total_component_instances(cfg.max_instances)
@@ -172,11 +179,8 @@ impl Runtime {
                 .total_tables(cfg.max_instances * 4)
                 .total_stacks(cfg.max_instances)
                 .max_memory_size((MAX_MEMORY_MB as usize) << 20)
-                // A slot's first pages are zeroed in place rather than given back
-                // with madvise, which flushes the TLB on every core (the throughput
-                // bench's profile showed those flushes first). Kept small: zeroing
-                // a whole MiB in place cost more than the flushes it saved.
-                .linear_memory_keep_resident(64 << 10)
+                .linear_memory_keep_resident(tuning.memory_keep_resident)
+                .pagemap_scan(if tuning.pagemap_scan { Enabled::Auto } else { Enabled::No })
                 .table_keep_resident(64 << 10)
                 .async_stack_keep_resident(64 << 10)
                 // What is still decommitted goes in batches: one flush per batch.
