@@ -5,9 +5,8 @@
 /// How the engine meters and resets instances.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineTuning {
-    /// Compile with fuel metering (wasmtime `consume_fuel`). Plugins without a
-    /// fuel limit then get `u64::MAX` and pay the counting anyway.
-    pub consume_fuel: bool,
+    /// Which plugins run on an engine that counts fuel.
+    pub fuel: FuelMetering,
     /// Map a module's initial memory copy-on-write from its image (wasmtime
     /// `memory_init_cow`) instead of copying its data segments in.
     pub memory_init_cow: bool,
@@ -23,7 +22,7 @@ pub struct EngineTuning {
 impl Default for EngineTuning {
     fn default() -> Self {
         EngineTuning {
-            consume_fuel: true,
+            fuel: FuelMetering::WhenLimited,
             memory_init_cow: true,
             // A slot's first pages are zeroed in place rather than given back
             // with madvise, which flushes the TLB on every core (the throughput
@@ -33,4 +32,15 @@ impl Default for EngineTuning {
             pagemap_scan: false,
         }
     }
+}
+
+/// Which plugins pay for counting fuel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FuelMetering {
+    /// Only plugins with a fuel limit (their manifest's or the host's) run on
+    /// an engine that counts fuel; the others on one that does not.
+    WhenLimited,
+    /// Every plugin runs on an engine that counts fuel; those without a limit
+    /// get `u64::MAX` (the host before issue 14; kept for the benchmark).
+    Always,
 }
