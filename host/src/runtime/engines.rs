@@ -27,6 +27,8 @@ use crate::model::manifest::MAX_MEMORY_MB;
 /// An engine and what is bound to it.
 pub(super) struct Bound {
     pub engine: Engine,
+    /// Whether it counts fuel.
+    pub metered: bool,
     /// The host's imports (WASI, the plugin world, outbound HTTP's client side).
     pub linker: Arc<Linker<MissionState>>,
     /// Components compiled by this engine.
@@ -95,7 +97,7 @@ fn bound(cfg: &RuntimeConfig, consume_fuel: bool, cache_dir: Option<&Path>) -> a
     // importing it is loaded only with `grants.http` (imports.rs).
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     let cache = Arc::new(CompileCache::new(&engine, cache_dir));
-    Ok(Bound { engine, linker: Arc::new(linker), cache })
+    Ok(Bound { engine, metered: consume_fuel, linker: Arc::new(linker), cache })
 }
 
 /// The engine's configuration.
