@@ -8,7 +8,8 @@
 //!    pooling allocator, no copy-on-write memory images, every plugin
 //!    metered, nothing kept resident, 16 MiB kept resident. "ready" is the
 //!    time to an instance ready for its first guest call; "call" the rest
-//!    (the guest's work, its output, and giving the instance back).
+//!    (the guest's work, its output, and giving the instance back); "first"
+//!    the first attempt after loading, in a cold slot.
 //! 2. `text-stats` on 1 MB of text: unmetered, metered because its manifest
 //!    sets a fuel limit, and metered as every plugin was before issue 14.
 //!
@@ -142,7 +143,8 @@ async fn instantiation(
 }
 
 fn print_instantiation(subjects: &[subjects::Subject], variants: &[Variant], rows: &[Vec<Summary>]) {
-    println!("instantiate + run of one attempt (ready: to an instance ready for its first call; call: the rest)");
+    println!("instantiate + run of one attempt (ready: to an instance ready for its first call; call: the rest;");
+    println!("  first: the first attempt after loading, only describe() before it: a cold slot)");
     let d = EngineTuning::default();
     println!(
         "  default: pooling, CoW images, {} KiB kept resident{}, fuel counted only with a limit",
@@ -153,19 +155,20 @@ fn print_instantiation(subjects: &[subjects::Subject], variants: &[Variant], row
     println!("  no-cow: memory_init_cow off; fuel-always: every plugin metered; no-resident: nothing kept");
     println!("  resident; pagemap-16m: 16 MiB kept resident, written pages only");
     println!(
-        "{:<24} {:<13} {:>10} {:>10} {:>10} {:>10} {:>7}",
-        "plugin", "variant", "ready p50", "call p50", "p50 µs", "p99 µs", "runs"
+        "{:<24} {:<13} {:>10} {:>10} {:>10} {:>10} {:>10} {:>7}",
+        "plugin", "variant", "ready p50", "call p50", "p50 µs", "p99 µs", "first µs", "runs"
     );
     for (subject, row) in subjects.iter().zip(rows) {
         for (variant, s) in variants.iter().zip(row) {
             println!(
-                "{:<24} {:<13} {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>7}",
+                "{:<24} {:<13} {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>10.0} {:>7}",
                 format!("{} ({})", subject.name, subject.language),
                 variant.name,
                 us(s.instantiate_p50),
                 us(s.total_p50.saturating_sub(s.instantiate_p50)),
                 us(s.total_p50),
                 us(s.total_p99),
+                us(s.cold),
                 s.iterations
             );
         }

@@ -89,6 +89,10 @@ pub fn input(plugin: &Plugin, payload: &str) -> RunInput {
 #[derive(Debug, Clone, Copy)]
 pub struct Summary {
     pub iterations: usize,
+    /// The first attempt after loading (only `describe()` ran before it): a
+    /// cold slot, its memory image mapped in and every page it touches
+    /// faulted in.
+    pub cold: Duration,
     /// Median time to a ready instance.
     pub instantiate_p50: Duration,
     /// Median whole attempt.
@@ -102,6 +106,7 @@ impl Summary {
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({
             "iterations": self.iterations,
+            "cold_us": us(self.cold),
             "instantiate_p50_us": us(self.instantiate_p50),
             "call_p50_us": us(self.total_p50.saturating_sub(self.instantiate_p50)),
             "p50_us": us(self.total_p50),
@@ -125,6 +130,7 @@ const MAX_ITERATIONS: usize = 5_000;
 /// Times attempts of `plugin`: as many as fit in `budget` (within bounds).
 pub async fn measure(bench: &Bench, plugin: &Plugin, payload: &str, budget: Duration) -> anyhow::Result<Summary> {
     let input = input(plugin, payload);
+    let (_, cold) = bench.attempt(plugin, &input).await?;
     let warm = Instant::now();
     for _ in 0..WARMUP {
         bench.attempt(plugin, &input).await?;
@@ -143,6 +149,7 @@ pub async fn measure(bench: &Bench, plugin: &Plugin, payload: &str, budget: Dura
     total.sort();
     Ok(Summary {
         iterations: total.len(),
+        cold,
         instantiate_p50: percentile(&instantiate, 0.50),
         total_p50: percentile(&total, 0.50),
         total_p99: percentile(&total, 0.99),
