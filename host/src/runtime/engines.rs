@@ -1,8 +1,8 @@
-//! The engines plugins run on. Counting fuel costs a CPU-heavy guest about a
-//! seventh of its time (`text-stats` on 1 MB of text, `cargo bench --bench
-//! instantiate`), so only plugins with a fuel limit (their manifest's, or the
-//! host's `[limits] fuel`) run on an engine that counts it; the others run on
-//! one that does not. Both interrupt guests by epoch, for timeouts and
+//! The engines plugins run on. Counting fuel made a CPU-heavy guest 14 to 19 %
+//! slower (`text-stats` on 1 MB of text, `cargo bench --bench instantiate`),
+//! so only plugins with a fuel limit (their manifest's, or the host's
+//! `[limits] fuel`) run on an engine that counts it; the others run on one
+//! that does not. Both interrupt guests by epoch, for timeouts and
 //! cancellation.
 //!
 //! A compiled component belongs to the engine that compiled it: each engine
