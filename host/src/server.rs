@@ -203,6 +203,7 @@ pub async fn start(config: Config) -> anyhow::Result<Host> {
         limits: config.limits.clone(),
         cache_dir: Some(config.cache_dir.clone().unwrap_or_else(|| config.data_dir.join("cache"))),
         outbound_http: config.outbound_http.clone(),
+        tuning: Default::default(),
     })?);
     let observed = metrics.clone();
     runtime.on_instantiate(move |took| observed.instantiate.observe(took));

@@ -23,6 +23,7 @@ mod embedded;
 mod example_plugins;
 mod faults;
 mod flow_control;
+mod fuel;
 mod fuzz;
 mod http_hygiene;
 mod key_contract;

@@ -66,6 +66,7 @@ pub async fn run(
         limits,
         cache_dir,
         outbound_http: Default::default(),
+        tuning: Default::default(),
     })
     .map_err(|e| Failure { code: 1, message: format!("plugin {name}: cannot start the runtime: {e:#}") })?;
     let plugin = runtime.prepare(&wasm, Some(manifest)).await.map_err(|e| Failure {

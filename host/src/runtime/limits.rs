@@ -88,6 +88,12 @@ impl Limits {
         Duration::from_millis(self.compile_timeout_ms)
     }
 
+    /// Fuel one attempt of a plugin may burn: its manifest's, else the
+    /// host's; `None`: unmetered (its engine does not count fuel).
+    pub fn fuel(&self, plugin: &PluginLimits) -> Option<u64> {
+        plugin.fuel.or(self.fuel)
+    }
+
     /// Key-value operations one attempt of a plugin may make.
     pub fn kv_operations(&self, plugin: &PluginLimits) -> u32 {
         plugin.kv_operations.unwrap_or(self.kv_operations).min(self.max.kv_operations)

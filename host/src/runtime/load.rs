@@ -28,6 +28,8 @@ use crate::model::manifest::Manifest;
 /// One load, owned by its blocking thread.
 pub(super) struct LoadJob {
     pub engine: Engine,
+    /// Whether `engine` counts fuel.
+    pub metered: bool,
     pub linker: Arc<Linker<MissionState>>,
     pub cache: Arc<CompileCache>,
     pub ticker: Arc<EpochTicker>,
@@ -86,7 +88,7 @@ impl LoadJob {
         if fresh && !self.abandoned.load(Ordering::Acquire) {
             self.cache.store(&self.digest, &component);
         }
-        Ok(Plugin { manifest, digest: self.digest, pre, capabilities })
+        Ok(Plugin { manifest, digest: self.digest, pre, metered: self.metered, capabilities })
     }
 
     /// Asks the plugin to describe itself, with the epoch ticker running and
@@ -95,7 +97,8 @@ impl LoadJob {
         let mut manifest = self.manifest.clone().unwrap_or_else(|| Manifest::from_describe("", "0.0.0", &[]));
         // describe() sends no requests and reads no capability, whatever the plugin is granted.
         manifest.grants.http = None;
-        let mut store = super::new_store(&self.engine, &self.limits, &self.outbound, None, &manifest, None);
+        let mut store =
+            super::new_store(&self.engine, self.metered, &self.limits, &self.outbound, None, &manifest, None);
         let timeout = self.limits.describe_timeout();
         store.set_epoch_deadline(ticks(timeout));
         // No callback: reaching the deadline traps (there is nothing to yield

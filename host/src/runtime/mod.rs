@@ -9,6 +9,7 @@
 mod bindings;
 mod cache;
 pub mod capabilities;
+mod engines;
 mod guest_calls;
 pub mod imports;
 mod limits;
@@ -21,6 +22,7 @@ mod reports;
 mod state;
 mod ticker;
 pub mod truncate;
+mod tuning;
 
 pub use crate::model::report::{LogLevel, Report};
 pub use capabilities::{Capabilities, CapabilityError, ConfigSource, KvStore};
@@ -29,26 +31,23 @@ pub use outbound::{HttpRequestSeen, OutboundHttpConfig};
 pub use plugin::{Plugin, digest};
 pub use reports::{Batch, ReportReceiver, ReportSender};
 pub use state::BudgetExceeded;
+pub use tuning::{EngineTuning, FuelMetering};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use tracing::Instrument as _;
-use wasmtime::component::{HasSelf, Linker};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, UpdateDeadline,
-};
+use wasmtime::{Engine, Store, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use bindings::{MissionPlugin, WitMission, WitMissionError};
-use cache::CompileCache;
+use bindings::{WitMission, WitMissionError};
+use engines::Engines;
 use output::CappedOutput;
 use state::MissionState;
 use truncate::truncated;
 
-use crate::model::manifest::{MAX_MEMORY_MB, Manifest, ManifestError};
+use crate::model::manifest::{Manifest, ManifestError};
 use crate::model::mission::ErrorKind;
 
 /// Settings of the runtime.
@@ -64,6 +63,8 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<std::path::PathBuf>,
     /// The operator's policy over plugins' outbound HTTP (the deny list).
     pub outbound_http: OutboundHttpConfig,
+    /// Fuel metering and how pooled memories are reset (defaults: the host's).
+    pub tuning: EngineTuning,
 }
 
 /// Why a component cannot be used as a plugin (an upload answers 400 with it,
@@ -133,12 +134,11 @@ impl RunOutcome {
 /// Receives the duration of each instantiation (see [`Runtime::on_instantiate`]).
 type InstantiateObserver = Box<dyn Fn(Duration) + Send + Sync>;
 
-/// The wasm engine, its linker, and the epoch ticker. Create one per process.
+/// The wasm engines (see [`engines`]), and the epoch ticker. Create one per process.
 pub struct Runtime {
-    engine: Engine,
-    linker: Arc<Linker<MissionState>>,
+    /// The engine of plugins with a fuel limit, and that of the others.
+    engines: Engines,
     limits: Limits,
-    cache: Arc<CompileCache>,
     /// Told how long each fresh instantiation took: the server points it at
     /// `/metrics` (the runtime depends on the model only, not on metrics).
     on_instantiate: std::sync::OnceLock<InstantiateObserver>,
@@ -158,48 +158,16 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// Builds the engine and linker and starts the epoch ticker.
+    /// Builds the engines and their linkers, and starts the epoch ticker.
     pub fn new(cfg: &RuntimeConfig) -> anyhow::Result<Self> {
-        let mut config = Config::new();
-        config.epoch_interruption(true);
-        // Metered only for plugins whose manifest sets fuel; others get u64::MAX.
-        config.consume_fuel(true);
-        if cfg.pooling {
-            let mut pool = PoolingAllocationConfig::default();
-            pool.total_component_instances(cfg.max_instances)
-                .total_core_instances(cfg.max_instances * 4)
-                .total_memories(cfg.max_instances * 2)
-                .total_tables(cfg.max_instances * 4)
-                .total_stacks(cfg.max_instances)
-                .max_memory_size((MAX_MEMORY_MB as usize) << 20)
-                // A slot's first pages are zeroed in place rather than given back
-                // with madvise, which flushes the TLB on every core (the throughput
-                // bench's profile showed those flushes first). Kept small: zeroing
-                // a whole MiB in place cost more than the flushes it saved.
-                .linear_memory_keep_resident(64 << 10)
-                .table_keep_resident(64 << 10)
-                .async_stack_keep_resident(64 << 10)
-                // What is still decommitted goes in batches: one flush per batch.
-                .decommit_batch_size(32);
-            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        }
-        let engine = Engine::new(&config).map_err(anyhow::Error::from).context("creating the wasm engine")?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        MissionPlugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        // Only the client side of wasi:http (no incoming handler); a component
-        // importing it is loaded only with `grants.http` (imports.rs).
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        let engines = Engines::new(cfg)?;
         let outbound = Arc::new(outbound::Shared::new(&cfg.outbound_http)?);
 
-        let ticker = Arc::new(ticker::EpochTicker::start(engine.clone())?);
-        let cache = Arc::new(CompileCache::new(&engine, cfg.cache_dir.as_deref()));
+        let ticker = Arc::new(ticker::EpochTicker::start(engines.engines())?);
         let compile_slots = Arc::new(tokio::sync::Semaphore::new(cfg.limits.compile_concurrency.max(1)));
         Ok(Runtime {
-            engine,
-            linker: Arc::new(linker),
+            engines,
             limits: cfg.limits.clone(),
-            cache,
             on_instantiate: std::sync::OnceLock::new(),
             ticker,
             compile_slots,
@@ -207,9 +175,10 @@ impl Runtime {
         })
     }
 
-    /// The engine (for compile caches and metrics).
+    /// The engine of plugins with a fuel limit (every plugin's, when the
+    /// host sets one or [`FuelMetering::Always`]).
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        self.engines.metered()
     }
 
     /// The host's limits of plugins.
@@ -231,8 +200,7 @@ impl Runtime {
 
     /// Components compiled and loaded from the cache so far.
     pub fn compile_stats(&self) -> (u64, u64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        (self.cache.stats.compiled.load(Relaxed), self.cache.stats.hits.load(Relaxed))
+        self.engines.compile_stats()
     }
 
     /// Compiles (or loads from the cache) a component, checks that it implements
@@ -254,10 +222,15 @@ impl Runtime {
             }
         };
         let abandoned = Arc::new(AtomicBool::new(false));
+        // Compiled for the engine it will run on: one that counts fuel only
+        // if the plugin has a fuel limit.
+        let plugin_limits = manifest.as_ref().map(|m| m.limits.clone()).unwrap_or_default();
+        let bound = self.engines.for_fuel(self.limits.fuel(&plugin_limits));
         let job = load::LoadJob {
-            engine: self.engine.clone(),
-            linker: self.linker.clone(),
-            cache: self.cache.clone(),
+            engine: bound.engine.clone(),
+            metered: bound.metered,
+            linker: bound.linker.clone(),
+            cache: bound.cache.clone(),
             ticker: self.ticker.clone(),
             limits: self.limits.clone(),
             outbound: self.outbound.clone(),
@@ -294,7 +267,8 @@ impl Runtime {
     pub async fn run(&self, plugin: &Plugin, input: &RunInput, reports: ReportSender) -> RunOutcome {
         let manifest = &plugin.manifest;
         let mut store = new_store(
-            &self.engine,
+            plugin.pre.engine(),
+            plugin.metered,
             &self.limits,
             &self.outbound,
             Some(reports.clone()),
@@ -359,6 +333,7 @@ impl Runtime {
 /// deadline and what happens at it.
 fn new_store(
     engine: &Engine,
+    metered: bool,
     limits: &Limits,
     outbound: &Arc<outbound::Shared>,
     reports: Option<ReportSender>,
@@ -402,9 +377,16 @@ fn new_store(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limits);
-    let fuel = manifest.limits.fuel.or(limits.fuel).unwrap_or(u64::MAX);
-    // Fuel is enabled on the engine, so setting it cannot fail.
-    let _ = store.set_fuel(fuel);
+    // A plugin with a fuel limit was compiled for an engine that counts fuel
+    // (`Runtime::prepare`); one without gets all there is if its engine counts
+    // fuel anyway. Not set at all on an engine that does not count fuel: that
+    // fails, and building the error (a backtrace) cost 4 µs per attempt.
+    let fuel = limits.fuel(&manifest.limits);
+    debug_assert!(metered || fuel.is_none(), "a fuel limit on an engine that does not count fuel");
+    if metered {
+        // The engine counts fuel, so setting it cannot fail.
+        let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
+    }
     store
 }
 

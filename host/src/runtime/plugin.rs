@@ -9,6 +9,8 @@ pub struct Plugin {
     pub(super) manifest: Manifest,
     pub(super) digest: String,
     pub(super) pre: MissionPluginPre<MissionState>,
+    /// Whether its engine counts fuel (it has a fuel limit, or every plugin is metered).
+    pub(super) metered: bool,
     /// The capabilities its component imports (granted by its manifest).
     pub(super) capabilities: Vec<&'static str>,
 }

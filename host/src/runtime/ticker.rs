@@ -1,4 +1,4 @@
-//! The epoch ticker: advances the engine's epoch so running guests yield to
+//! The epoch ticker: advances the engines' epochs so running guests yield to
 //! the async runtime (which enforces timeouts and cancellation). It only
 //! ticks while some instance runs; an idle host's ticker sleeps.
 
@@ -29,7 +29,7 @@ pub(super) struct EpochTicker {
 pub(super) struct Running<'a>(&'a EpochTicker);
 
 impl EpochTicker {
-    pub(super) fn start(engine: Engine) -> anyhow::Result<Self> {
+    pub(super) fn start(engines: Vec<Engine>) -> anyhow::Result<Self> {
         let shared = Arc::new(Shared::default());
         let s = shared.clone();
         let handle = std::thread::Builder::new()
@@ -42,7 +42,9 @@ impl EpochTicker {
                         continue;
                     }
                     std::thread::sleep(TICK);
-                    engine.increment_epoch();
+                    for engine in &engines {
+                        engine.increment_epoch();
+                    }
                 }
             })
             .context("starting the epoch ticker")?;
