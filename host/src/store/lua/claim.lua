@@ -138,7 +138,8 @@ local function start(id, n)
     plugin.short_digest = string.gsub(plugin.digest, '^sha256:', '')
     plugins[m[1]] = plugin
   end
-  set_status(id, m[1], m[2], 'running', { 'attempts', attempt, 'lease_token', token, 'lease_until', until_ms,
+  -- The lease's expiry is the score in `active` (heartbeats move it there), not a field.
+  set_status(id, m[1], m[2], 'running', { 'attempts', attempt, 'lease_token', token,
     'worker', worker, 'started_ms', NOW_MS, 'plugin_digest', plugin.short_digest,
     'plugin', plugin.name .. '@' .. plugin.version })
   -- Only a retry has a next attempt time (a promoted run_at went at promotion).

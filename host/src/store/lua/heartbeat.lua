@@ -12,7 +12,6 @@ for i = 6, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
   local m = redis.call('HMGET', mkey(id), 'status', 'lease_token')
   if m[1] == 'running' and m[2] == token then
-    redis.call('HSET', mkey(id), 'lease_until', until_ms)
     redis.call('ZADD', K.active, until_ms, id)
     held[#held + 1] = id
   else

@@ -326,7 +326,7 @@ end
 -- `also`: more fields to delete in the same HDEL.
 local function release(id, also)
   later('ZREM', K.active, id)
-  redis.call('HDEL', mkey(id), 'lease_token', 'lease_until', unpack(also or {}))
+  redis.call('HDEL', mkey(id), 'lease_token', unpack(also or {}))
 end
 
 -- Applies reports in order from ARGV[first..last] (last: #ARGV when nil;
