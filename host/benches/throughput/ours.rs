@@ -40,14 +40,34 @@ pub struct Extras {
     pub idle_cpu_percent: f64,
 }
 
+/// A fresh private Redis with in-process hosts under the prefix `mr`, warmed up
+/// (compile caches, connections): where every run of this side starts.
+struct Stage {
+    /// Redis' data directory, removed when dropped.
+    _dir: tempfile::TempDir,
+    redis: RedisServer,
+    conn: redis::aio::MultiplexedConnection,
+    hosts: Vec<mission_runner::server::Host>,
+    target: Target,
+    /// Missions completed by the warm-up.
+    done: usize,
+}
+
+impl Stage {
+    async fn start(settings: &Settings, plugins: &NoopPlugins, concurrency: usize) -> anyhow::Result<Stage> {
+        let dir = tempfile::tempdir()?;
+        let redis = RedisServer::start(dir.path(), Persistence::None).await?;
+        let mut conn = redis::Client::open(redis.url())?.get_multiplexed_async_connection().await?;
+        let hosts = hosts::in_process(settings, plugins, &redis.url(), settings.hosts, concurrency, "mr").await?;
+        let target = Target::new(&hosts::urls(&hosts), "mr");
+        let done = target.warm_up(&mut conn).await?;
+        Ok(Stage { _dir: dir, redis, conn, hosts, target, done })
+    }
+}
+
 /// A processed run of `settings.missions` with `concurrency` slots per host.
 pub async fn processed(settings: &Settings, plugins: &NoopPlugins, concurrency: usize) -> anyhow::Result<Run> {
-    let dir = tempfile::tempdir()?;
-    let redis = RedisServer::start(dir.path(), Persistence::None).await?;
-    let mut conn = redis::Client::open(redis.url())?.get_multiplexed_async_connection().await?;
-    let hs = hosts::in_process(settings, plugins, &redis.url(), settings.hosts, concurrency, "mr").await?;
-    let target = Target::new(&hosts::urls(&hs), "mr");
-    let done = target.warm_up(&mut conn).await?;
+    let Stage { _dir, redis, mut conn, hosts: hs, target, done } = Stage::start(settings, plugins, concurrency).await?;
     let run = target.processed(&mut conn, settings.missions, concurrency, done).await?;
     let instantiate = hs[0].metrics().instantiate.mean().unwrap_or_default();
     for h in hs {
@@ -65,12 +85,7 @@ pub async fn processed(settings: &Settings, plugins: &NoopPlugins, concurrency: 
 /// Round trips (over `settings.monitored` missions), idle CPU and memory per
 /// queued mission, with `concurrency` slots per host.
 pub async fn extras(settings: &Settings, plugins: &NoopPlugins, concurrency: usize) -> anyhow::Result<Extras> {
-    let dir = tempfile::tempdir()?;
-    let redis = RedisServer::start(dir.path(), Persistence::None).await?;
-    let mut conn = redis::Client::open(redis.url())?.get_multiplexed_async_connection().await?;
-    let hs = hosts::in_process(settings, plugins, &redis.url(), settings.hosts, concurrency, "mr").await?;
-    let target = Target::new(&hosts::urls(&hs), "mr");
-    let done = target.warm_up(&mut conn).await?;
+    let Stage { _dir, redis, mut conn, hosts: hs, target, done } = Stage::start(settings, plugins, concurrency).await?;
 
     // Round trips: every command a client sent.
     let monitored = settings.monitored;
