@@ -136,12 +136,14 @@ local function start(id, n)
     -- The digest without its `sha256:` is 64 characters: short enough for Redis
     -- to keep a small record in its compact encoding (listpack).
     plugin.short_digest = string.gsub(plugin.digest, '^sha256:', '')
+    -- `name@version`, '' if none: once per type, not per mission.
+    plugin.ref = plugin.name ~= '' and plugin.name .. '@' .. plugin.version or ''
     plugins[m[1]] = plugin
   end
   -- The lease's expiry is the score in `active` (heartbeats move it there), not a field.
   set_status(id, m[1], m[2], 'running', { 'attempts', attempt, 'lease_token', token,
     'worker', worker, 'started_ms', NOW_MS, 'plugin_digest', plugin.short_digest,
-    'plugin', plugin.name .. '@' .. plugin.version })
+    'plugin', plugin.ref })
   -- Only a retry has a next attempt time (a promoted run_at went at promotion).
   if m[2] == 'retrying' then redis.call('HDEL', key, 'next_attempt_ms') end
   later('ZADD', K.active, until_ms, id)
@@ -149,9 +151,7 @@ local function start(id, n)
   -- derive every other event's status change from its type and payload).
   emit('mission.started', id, { worker_id = worker, attempt = attempt, max_attempts = tonumber(m[3]),
     plugin = plugin.name, plugin_version = plugin.version, plugin_digest = plugin.digest, old_status = m[2] })
-  local plugin_ref = ''
-  if plugin.name ~= '' then plugin_ref = plugin.name .. '@' .. plugin.version end
-  out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin_ref, plugin.digest,
+  out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin.ref, plugin.digest,
     m[8] or '', m[7] or DEFAULT_TENANT }
   return true
 end

@@ -1,0 +1,181 @@
+//! Redis' cost of the queue scripts alone, without hosts or plugins: N
+//! missions enqueued in batches of 1,000, then claimed and acknowledged
+//! (`complete`) in batches of K, through the store's own `Queue`, on a fresh
+//! private `redis-server` per batch size. Prints, per phase, Redis' CPU per
+//! mission (`used_cpu_user` + `used_cpu_sys` of its own `INFO`) and the
+//! commands per mission (`INFO commandstats`, scripts' inner commands
+//! included). The throughput bench measures the whole path; this one says
+//! which script a change made cheaper. Run: `cargo bench --bench scripts`.
+//!
+//! Settings (environment): BENCH_SCRIPT_MISSIONS (20000), BENCH_SCRIPT_BATCHES
+//! (`1,3,16,64`: the claim and acknowledgement batch sizes).
+
+use std::time::Duration;
+
+use anyhow::{Context as _, ensure};
+use mission_runner::config::{Config, QuotaConfig};
+use mission_runner::embedded_redis::{Persistence, RedisServer};
+use mission_runner::model::submission::NewMission;
+use mission_runner::server;
+use mission_runner::store::{Completion, Keys, Queue};
+use redis::aio::MultiplexedConnection;
+use serde_json::{Value, json};
+
+fn setting(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Redis' own CPU so far (µs) and the commands it has run.
+async fn redis_counters(conn: &mut MultiplexedConnection) -> anyhow::Result<(f64, u64)> {
+    let info: String = redis::cmd("INFO").arg("all").query_async(conn).await?;
+    let field = |name: &str| -> f64 {
+        info.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')?.trim().parse().ok()).unwrap_or(0.0)
+    };
+    let commands = info
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:") && !l.starts_with("cmdstat_evalsha:"))
+        .filter_map(|l| l.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .sum();
+    Ok(((field("used_cpu_user") + field("used_cpu_sys")) * 1e6, commands))
+}
+
+/// Runs `work` and returns Redis' CPU (µs) and commands per mission over it.
+async fn per_mission<F: std::future::Future<Output = anyhow::Result<()>>>(
+    conn: &mut MultiplexedConnection,
+    missions: usize,
+    work: F,
+) -> anyhow::Result<(f64, f64)> {
+    let (cpu0, cmd0) = redis_counters(conn).await?;
+    work.await?;
+    let (cpu1, cmd1) = redis_counters(conn).await?;
+    // The INFO call between is one command of its own.
+    Ok(((cpu1 - cpu0) / missions as f64, (cmd1 - cmd0).saturating_sub(1) as f64 / missions as f64))
+}
+
+fn mission(i: usize) -> NewMission {
+    let id = uuid::Uuid::now_v7().to_string();
+    NewMission {
+        correlation_id: id.clone(),
+        id,
+        mission_type: "noop".into(),
+        priority: [25, 50, 75][i % 3],
+        payload: "{}".into(),
+        max_attempts: 3,
+        timeout_ms: 30_000,
+        run_at_ms: 0,
+        backoff_base_ms: 1_000,
+        backoff_cap_ms: 60_000,
+        idempotency_key: String::new(),
+        tenant: "default".into(),
+        created_by: "bench".into(),
+        traceparent: String::new(),
+        name: None,
+        description: None,
+        expires_at_ms: None,
+    }
+}
+
+/// One batch size: enqueue, claim and acknowledge `missions` missions.
+async fn run(missions: usize, batch: usize) -> anyhow::Result<Value> {
+    let dir = tempfile::tempdir()?;
+    let redis = RedisServer::start(dir.path(), Persistence::None).await?;
+    let client = redis::Client::open(redis.url())?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    let config = Config {
+        quotas: QuotaConfig {
+            queued_missions: 100_000_000,
+            submissions_per_second: 1_000_000,
+            submission_burst: 10_000_000,
+            ..QuotaConfig::default()
+        },
+        ..Config::default()
+    };
+    let queue =
+        Queue::new(server::connect(&client, Duration::from_secs(30)).await?, "mr", config.queue_settings(), "bench");
+    // The type needs an active plugin; the scripts read only this entry.
+    let plugin = json!({ "name": "noop", "version": "1.0.0", "digest": format!("sha256:{}", "ab".repeat(32)) });
+    redis::cmd("HSET")
+        .arg(Keys::new("mr").plugins_active())
+        .arg("noop")
+        .arg(plugin.to_string())
+        .query_async::<()>(&mut conn)
+        .await?;
+
+    let all: Vec<NewMission> = (0..missions).map(mission).collect();
+    let enqueue = per_mission(&mut conn, missions, async {
+        for chunk in all.chunks(1000) {
+            queue.enqueue(chunk).await?;
+        }
+        Ok(())
+    })
+    .await?;
+
+    let mut claimed = Vec::with_capacity(missions);
+    let claim = per_mission(&mut conn, missions, async {
+        loop {
+            let got = queue.claim("bench-worker", batch, 600_000).await?;
+            if got.missions.is_empty() {
+                return Ok(());
+            }
+            claimed.extend(got.missions);
+        }
+    })
+    .await?;
+    ensure!(claimed.len() == missions, "claimed {} of {missions}", claimed.len());
+
+    let done: Vec<Completion> = claimed
+        .iter()
+        .map(|c| Completion { id: c.id.clone(), token: c.token.clone(), result: "{}".into(), reports: Vec::new() })
+        .collect();
+    let complete = per_mission(&mut conn, missions, async {
+        for chunk in done.chunks(batch) {
+            let refs: Vec<&Completion> = chunk.iter().collect();
+            let acks = queue.complete_many(&refs).await?;
+            ensure!(acks.len() == chunk.len(), "{} answers for {} attempts", acks.len(), chunk.len());
+        }
+        Ok(())
+    })
+    .await?;
+    redis.shutdown().await?;
+    let phase = |(us, cmds): (f64, f64)| json!({ "redis_cpu_us_per_mission": us, "commands_per_mission": cmds });
+    Ok(json!({
+        "batch": batch,
+        "missions": missions,
+        "enqueue": phase(enqueue),
+        "claim": phase(claim),
+        "complete": phase(complete),
+        "total_redis_cpu_us_per_mission": enqueue.0 + claim.0 + complete.0,
+    }))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let missions: usize = setting("BENCH_SCRIPT_MISSIONS", "20000").parse().context("BENCH_SCRIPT_MISSIONS")?;
+    let batches: Vec<usize> = setting("BENCH_SCRIPT_BATCHES", "1,3,16,64")
+        .split(',')
+        .map(|b| b.trim().parse().context("BENCH_SCRIPT_BATCHES"))
+        .collect::<anyhow::Result<_>>()?;
+    println!("Redis CPU (us) and commands per mission, {missions} missions, enqueued in batches of 1,000");
+    println!("{:>6} {:>16} {:>16} {:>16} {:>10}", "batch", "enqueue", "claim", "complete", "total us");
+    let mut rows = Vec::new();
+    for batch in batches {
+        let r = run(missions, batch).await?;
+        let cell = |p: &str| {
+            format!(
+                "{:.1} us / {:.1}",
+                r[p]["redis_cpu_us_per_mission"].as_f64().unwrap_or(0.0),
+                r[p]["commands_per_mission"].as_f64().unwrap_or(0.0)
+            )
+        };
+        println!(
+            "{batch:>6} {:>16} {:>16} {:>16} {:>10.1}",
+            cell("enqueue"),
+            cell("claim"),
+            cell("complete"),
+            r["total_redis_cpu_us_per_mission"].as_f64().unwrap_or(0.0)
+        );
+        rows.push(r);
+    }
+    println!("{}", json!({ "scripts": rows }));
+    Ok(())
+}
