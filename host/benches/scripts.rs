@@ -7,8 +7,15 @@
 //! included). The throughput bench measures the whole path; this one says
 //! which script a change made cheaper. Run: `cargo bench --bench scripts`.
 //!
+//! A last phase, `cycle`, runs N more missions the way a worker does: claims
+//! of K while up to I stay leased, the oldest K acknowledged as more arrive.
+//! Its cost differs from the phases alone because the sets of leased and
+//! running missions stay at I entries, and Redis keeps a sorted set of up to
+//! 128 entries as a listpack, where each insert and removal is a scan.
+//!
 //! Settings (environment): BENCH_SCRIPT_MISSIONS (20000), BENCH_SCRIPT_BATCHES
-//! (`1,3,16,64`: the claim and acknowledgement batch sizes).
+//! (`1,3,16,64`: the claim and acknowledgement batch sizes),
+//! BENCH_SCRIPT_IN_FLIGHT (128: missions leased at once in the cycle).
 
 use std::time::Duration;
 
@@ -17,7 +24,7 @@ use mission_runner::config::{Config, QuotaConfig};
 use mission_runner::embedded_redis::{Persistence, RedisServer};
 use mission_runner::model::submission::NewMission;
 use mission_runner::server;
-use mission_runner::store::{Completion, Keys, Queue};
+use mission_runner::store::{Ack, Completion, Keys, Queue};
 use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
 
@@ -75,8 +82,35 @@ fn mission(i: usize) -> NewMission {
     }
 }
 
-/// One batch size: enqueue, claim and acknowledge `missions` missions.
-async fn run(missions: usize, batch: usize) -> anyhow::Result<Value> {
+/// Claims `batch` at a time, holding up to `in_flight` leases, and
+/// acknowledges the oldest `batch` whenever more are held, until the queue
+/// and the leases are empty. Returns the missions it acknowledged.
+async fn cycle(queue: &Queue, batch: usize, in_flight: usize) -> anyhow::Result<usize> {
+    let mut held = std::collections::VecDeque::new();
+    let mut done = 0;
+    loop {
+        let got = queue.claim("bench-worker", batch, 600_000).await?;
+        let drained = got.missions.is_empty();
+        held.extend(got.missions);
+        if drained && held.is_empty() {
+            return Ok(done);
+        }
+        while held.len() > in_flight || (drained && !held.is_empty()) {
+            let chunk: Vec<Completion> = held
+                .drain(..batch.min(held.len()))
+                .map(|c| Completion { id: c.id, token: c.token, result: "{}".into(), reports: Vec::new() })
+                .collect();
+            let refs: Vec<&Completion> = chunk.iter().collect();
+            let acks = queue.complete_many(&refs).await?;
+            ensure!(acks.iter().all(|a| matches!(a, Ack::Done)), "an acknowledgement was refused");
+            done += chunk.len();
+        }
+    }
+}
+
+/// One batch size: enqueue, claim and acknowledge `missions` missions, then
+/// `missions` more in a cycle with `in_flight` leased.
+async fn run(missions: usize, batch: usize, in_flight: usize) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let redis = RedisServer::start(dir.path(), Persistence::None).await?;
     let client = redis::Client::open(redis.url())?;
@@ -136,6 +170,17 @@ async fn run(missions: usize, batch: usize) -> anyhow::Result<Value> {
         Ok(())
     })
     .await?;
+
+    let more: Vec<NewMission> = (0..missions).map(mission).collect();
+    for chunk in more.chunks(1000) {
+        queue.enqueue(chunk).await?;
+    }
+    let cycled = per_mission(&mut conn, missions, async {
+        let n = cycle(&queue, batch, in_flight).await?;
+        ensure!(n == missions, "acknowledged {n} of {missions}");
+        Ok(())
+    })
+    .await?;
     redis.shutdown().await?;
     let phase = |(us, cmds): (f64, f64)| json!({ "redis_cpu_us_per_mission": us, "commands_per_mission": cmds });
     Ok(json!({
@@ -145,6 +190,8 @@ async fn run(missions: usize, batch: usize) -> anyhow::Result<Value> {
         "claim": phase(claim),
         "complete": phase(complete),
         "total_redis_cpu_us_per_mission": enqueue.0 + claim.0 + complete.0,
+        "in_flight": in_flight,
+        "cycle": phase(cycled),
     }))
 }
 
@@ -155,11 +202,13 @@ async fn main() -> anyhow::Result<()> {
         .split(',')
         .map(|b| b.trim().parse().context("BENCH_SCRIPT_BATCHES"))
         .collect::<anyhow::Result<_>>()?;
+    let in_flight: usize = setting("BENCH_SCRIPT_IN_FLIGHT", "128").parse().context("BENCH_SCRIPT_IN_FLIGHT")?;
     println!("Redis CPU (us) and commands per mission, {missions} missions, enqueued in batches of 1,000");
-    println!("{:>6} {:>16} {:>16} {:>16} {:>10}", "batch", "enqueue", "claim", "complete", "total us");
+    println!("(cycle: claim and complete of {missions} more, {in_flight} leased at once)");
+    println!("{:>6} {:>16} {:>16} {:>16} {:>10} {:>16}", "batch", "enqueue", "claim", "complete", "total us", "cycle");
     let mut rows = Vec::new();
     for batch in batches {
-        let r = run(missions, batch).await?;
+        let r = run(missions, batch, in_flight).await?;
         let cell = |p: &str| {
             format!(
                 "{:.1} us / {:.1}",
@@ -168,11 +217,12 @@ async fn main() -> anyhow::Result<()> {
             )
         };
         println!(
-            "{batch:>6} {:>16} {:>16} {:>16} {:>10.1}",
+            "{batch:>6} {:>16} {:>16} {:>16} {:>10.1} {:>16}",
             cell("enqueue"),
             cell("claim"),
             cell("complete"),
-            r["total_redis_cpu_us_per_mission"].as_f64().unwrap_or(0.0)
+            r["total_redis_cpu_us_per_mission"].as_f64().unwrap_or(0.0),
+            cell("cycle")
         );
         rows.push(r);
     }

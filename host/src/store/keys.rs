@@ -5,6 +5,18 @@
 
 use crate::model::access::DEFAULT_TENANT;
 
+/// A member that keeps a sorted set out of Redis' compact encoding. Redis
+/// keeps a sorted set of up to 128 members of up to 64 bytes
+/// (`zset-max-listpack-*`) as a listpack, where each insert and removal scans
+/// every member; a longer member makes it a skip list for good (Redis does not
+/// convert back). The sets that stay near that size under load, about as big
+/// as the slots running (the leases in `active`, each tenant's `running`
+/// index), hold it: at 100 missions leased the scans cost 8 % of the queue
+/// scripts' instructions per mission. Its score is out of every range read
+/// (`active`: `+inf`, after every lease's expiry; `running`: `-inf`, before
+/// every time), and readers that take a whole set skip it.
+pub const PIN: &str = "~pin: keeps this sorted set a skip list (see store/keys.rs) ~~~~~~~~~~~~~~~";
+
 /// Keys that take no parameter. Every script receives them in KEYS, in this
 /// order, and the Lua prelude's `K` table is generated from this list
 /// ([`lua_prelude`]): `K.<lua name>` is `KEYS[position]`, so the two cannot
@@ -102,7 +114,7 @@ pub(crate) const DERIVED: [&Template; 22] = [
 
 /// The Lua that names every key for the scripts: `K` from KEYS (see
 /// [`FIXED`]), one function per [`DERIVED`] template over the prefix `P`,
-/// and `DEFAULT_TENANT`. Prepended to `prelude.lua` when the scripts load.
+/// `DEFAULT_TENANT` and [`PIN`]. Prepended to `prelude.lua` when the scripts load.
 pub(crate) fn lua_prelude() -> String {
     let mut out =
         String::from("-- Generated from keys.rs (FIXED, DERIVED): the one spelling of every key.\nlocal K = {\n");
@@ -129,6 +141,7 @@ pub(crate) fn lua_prelude() -> String {
         out.push_str(&format!("local function {}({}) return {body} end\n", t.lua, params.join(", ")));
     }
     out.push_str(&format!("local DEFAULT_TENANT = '{DEFAULT_TENANT}'\n"));
+    out.push_str(&format!("local PIN = '{PIN}'\n"));
     out
 }
 
@@ -403,5 +416,18 @@ mod tests {
         ] {
             assert!(key.starts_with(k.root()), "{key}");
         }
+    }
+}
+
+#[cfg(test)]
+mod pin_tests {
+    use super::PIN;
+
+    #[test]
+    fn the_pin_is_longer_than_a_listpack_member_and_no_mission_id() {
+        // zset-max-listpack-value: 64 bytes by default.
+        assert!(PIN.len() > 64, "{} bytes", PIN.len());
+        assert!(uuid::Uuid::parse_str(PIN).is_err());
+        assert!(!PIN.contains('\''), "it is spelled in Lua between single quotes");
     }
 }

@@ -27,7 +27,7 @@ mod transitions;
 
 pub use event_log::{EventPage, EventQuery};
 pub use flow::FlowChange;
-pub use keys::{FIXED, Keys};
+pub use keys::{FIXED, Keys, PIN};
 pub use kv::{KvNamespace, KvRefusal, KvResult};
 pub use plugin_config::{ConfigBudgets, ConfigEntry, ConfigReadError, ConfigSetError, PluginConfigStore};
 pub use plugins::{ActivateOutcome, ActivePlugin, DeleteOutcome, PluginStore, PutOutcome, VersionRecord};

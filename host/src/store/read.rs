@@ -2,7 +2,7 @@
 
 use redis::AsyncCommands;
 
-use super::{Queue, StoreError};
+use super::{PIN, Queue, StoreError};
 use crate::model::mission::{Mission, Status};
 use crate::model::views::{MissionPage, QueueEntry, Stats};
 use crate::model::worker_info::WorkerInfo;
@@ -115,12 +115,14 @@ impl Queue {
         let filtered = q.mission_type.is_some() || q.name_prefix.is_some();
         let chunk = if filtered { SCAN_CHUNK } else { q.limit.min(SCAN_CHUNK) };
         while out.len() < q.limit && offset < start + SCAN_MAX {
-            let entries: Vec<(String, f64)> =
+            let mut entries: Vec<(String, f64)> =
                 self.conn().zrevrange_withscores(&index, offset as isize, (offset + chunk - 1) as isize).await?;
             if entries.len() < chunk {
                 exhausted = true;
             }
             offset += entries.len();
+            // The running index's pin (keys::PIN) is no mission.
+            entries.retain(|(id, _)| id != PIN);
             let scores: std::collections::HashMap<String, i64> =
                 entries.iter().map(|(id, s)| (id.clone(), *s as i64)).collect();
             let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
@@ -184,7 +186,8 @@ impl Queue {
         let (counters, delayed, active, dead): (Vec<(String, i64)>, u64, u64, u64) = redis::pipe()
             .hgetall(self.keys.stats())
             .zcard(self.keys.delayed())
-            .zcard(self.keys.active())
+            // Every lease, not the pin (keys::PIN, at +inf).
+            .zcount(self.keys.active(), "-inf", "(+inf")
             .zcard(self.keys.dead())
             .query_async(&mut self.conn())
             .await?;

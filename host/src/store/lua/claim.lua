@@ -110,6 +110,9 @@ end
 
 local out = { -1 }
 local plugins = {}
+-- The same for every mission of this call: formatted once.
+local until_ms = itoa(NOW + lease_ms)
+local worker_json = '{"worker_id":' .. cjson.encode(worker)
 local function start(id, n)
   local key = mkey(id)
   local m = redis.call('HMGET', key, 'type', 'status', 'max_attempts', 'payload', 'timeout_ms', 'correlation_id', 'tenant',
@@ -127,8 +130,8 @@ local function start(id, n)
   end
   -- Read above and written with the status: no HINCRBY of its own.
   local attempt = (tonumber(m[10]) or 0) + 1
-  local token = token_prefix .. ':' .. n
-  local until_ms = NOW + lease_ms
+  local attempt_s = itoa(attempt)
+  local token = token_prefix .. ':' .. itoa(n)
   local plugin = plugins[m[1]]
   if not plugin then
     local active = redis.call('HGET', K.plugins, m[1])
@@ -138,19 +141,25 @@ local function start(id, n)
     plugin.short_digest = string.gsub(plugin.digest, '^sha256:', '')
     -- `name@version`, '' if none: once per type, not per mission.
     plugin.ref = plugin.name ~= '' and plugin.name .. '@' .. plugin.version or ''
+    -- The started event's plugin part, encoded once per type.
+    plugin.json = ',"plugin":' .. cjson.encode(plugin.name) .. ',"plugin_version":' .. cjson.encode(plugin.version)
+      .. ',"plugin_digest":' .. cjson.encode(plugin.digest)
     plugins[m[1]] = plugin
   end
   -- The lease's expiry is the score in `active` (heartbeats move it there), not a field.
-  set_status(id, m[1], m[2], 'running', { 'attempts', attempt, 'lease_token', token,
+  set_status(id, m[1], m[2], 'running', { 'attempts', attempt_s, 'lease_token', token,
     'worker', worker, 'started_ms', NOW_MS, 'plugin_digest', plugin.short_digest,
     'plugin', plugin.ref })
   -- Only a retry has a next attempt time (a promoted run_at went at promotion).
   if m[2] == 'retrying' then redis.call('HDEL', key, 'next_attempt_ms') end
+  pin(K.active, '+inf')
   later('ZADD', K.active, until_ms, id)
   -- old_status: pending or retrying, which only this script knows (readers
   -- derive every other event's status change from its type and payload).
-  emit('mission.started', id, { worker_id = worker, attempt = attempt, max_attempts = tonumber(m[3]),
-    plugin = plugin.name, plugin_version = plugin.version, plugin_digest = plugin.digest, old_status = m[2] })
+  -- The payload as text: the worker, attempt, max_attempts and old_status are
+  -- text already (see itoa).
+  emit('mission.started', id, worker_json .. ',"attempt":' .. attempt_s .. ',"max_attempts":' .. (m[3] or 'null')
+    .. plugin.json .. ',"old_status":' .. cjson.encode(m[2] or '') .. '}')
   out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin.ref, plugin.digest,
     m[8] or '', m[7] or DEFAULT_TENANT }
   return true

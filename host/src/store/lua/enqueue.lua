@@ -5,12 +5,13 @@
 -- ARGV[5]  the host's default quotas (JSON: queued_missions, submissions_per_second,
 --          submission_burst, max_priority, max_timeout_ms, sse_streams); what an
 --          admin set for the tenant (KEYS quotas) overrides them field by field
--- ARGV[6..] one JSON object per mission: id, type, priority, payload (JSON text),
---           max_attempts, timeout_ms, run_at_ms (0: now), backoff_base_ms,
---           backoff_cap_ms, correlation_id, idempotency_key (may be empty),
---           tenant, created_by (idempotency keys are per tenant), traceparent
---           (W3C trace context; absent: none), name and description only when given,
---           and expires_at_ms (absent: the type's ttl_ms, if its settings have one)
+-- ARGV[6..] 17 per mission (store::Queue::enqueue_args), '' for one not given:
+--           id, type, priority, payload (JSON text), max_attempts, timeout_ms,
+--           run_at_ms (0: now), backoff_base_ms, backoff_cap_ms, correlation_id,
+--           idempotency_key, tenant, created_by (idempotency keys are per
+--           tenant), traceparent (W3C trace context), name, description, and
+--           expires_at_ms ('': the type's ttl_ms, if its settings have one).
+--           Numbers arrive as text: stored and put in events as they are.
 -- Returns: per mission, in order, {id, 1} if created or {existing id, 0} when its
 --          idempotency key was already used within the window; or, with nothing
 --          written, the error `UNKNOWN_TYPE <type>` if a type has no active plugin,
@@ -20,8 +21,14 @@
 -- bucket (rate submissions_per_second, size submission_burst) refilled by time.
 local idem_ttl = tonumber(ARGV[4])
 local specs, known = {}, {}
-for i = 6, #ARGV do
-  local spec = cjson.decode(ARGV[i])
+local function given(v) if v ~= '' then return v end end
+if (#ARGV - 5) % 17 ~= 0 then return redis.error_reply('ERR enqueue takes 17 arguments per mission') end
+for i = 6, #ARGV, 17 do
+  local spec = { id = ARGV[i], type = ARGV[i + 1], priority = ARGV[i + 2], payload = ARGV[i + 3],
+    max_attempts = ARGV[i + 4], timeout_ms = ARGV[i + 5], run_at_ms = ARGV[i + 6], backoff_base_ms = ARGV[i + 7],
+    backoff_cap_ms = ARGV[i + 8], correlation_id = ARGV[i + 9], idempotency_key = ARGV[i + 10], tenant = ARGV[i + 11],
+    created_by = ARGV[i + 12], traceparent = given(ARGV[i + 13]), name = given(ARGV[i + 14]),
+    description = given(ARGV[i + 15]), expires_at_ms = given(ARGV[i + 16]) }
   specs[#specs + 1] = spec
   if not known[spec.type] then
     if redis.call('HEXISTS', K.plugins, spec.type) == 0 then
@@ -140,34 +147,38 @@ for i, m in ipairs(specs) do
       end
     end
     local run_at = tonumber(m.run_at_ms)
-    if run_at > NOW then
+    local delayed = run_at > NOW
+    if delayed then
       fields[#fields + 1] = 'run_at_ms'
-      fields[#fields + 1] = run_at
+      fields[#fields + 1] = m.run_at_ms
     end
-    local expires = tonumber(m.expires_at_ms)
+    local expires = m.expires_at_ms
     if not expires then
       local ttl = ttl_of(m.type)
-      if ttl then expires = NOW + ttl end
+      if ttl then expires = string.format('%d', NOW + ttl) end
     end
     if expires then
       fields[#fields + 1] = 'expires_ms'
-      fields[#fields + 1] = string.format('%d', expires)
+      fields[#fields + 1] = expires
     end
     remember(id, m.correlation_id, m.tenant, m.traceparent)
     later('ZADD', all_key(m.tenant), NOW_MS, id)
     set_status(id, m.type, nil, 'pending', fields)
-    if run_at > NOW then
-      later('ZADD', K.delayed, run_at, id)
+    if delayed then
+      later('ZADD', K.delayed, m.run_at_ms, id)
     else
       push_ready(id, m.tenant, m.type, m.priority)
     end
     if expires then later('ZADD', K.deadlines, expires, id) end
-    local created = { type = m.type, priority = m.priority,
-      max_attempts = m.max_attempts, created_at = NOW / 1000 }
-    if run_at > NOW then created.run_at = run_at / 1000 end
-    if expires then created.expires_at = expires / 1000 end
-    created.name, created.description = m.name, m.description
-    emit('mission.created', id, created)
+    -- The payload as text: its numbers are text already (times in seconds
+    -- with milliseconds, as NOW_S).
+    local created = '{"type":' .. cjson.encode(m.type) .. ',"priority":' .. m.priority .. ',"max_attempts":'
+      .. m.max_attempts .. ',"created_at":' .. NOW_S
+    if delayed then created = created .. ',"run_at":' .. string.format('%.3f', run_at / 1000) end
+    if expires then created = created .. ',"expires_at":' .. string.format('%.3f', tonumber(expires) / 1000) end
+    if m.name then created = created .. ',"name":' .. cjson.encode(m.name) end
+    if m.description then created = created .. ',"description":' .. cjson.encode(m.description) end
+    emit('mission.created', id, created .. '}')
     created_n = created_n + 1
     out[#out + 1] = { id, 1 }
   end

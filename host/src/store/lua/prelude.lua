@@ -58,6 +58,21 @@ local NOW_S = string.format('%d.%03d', math.floor(NOW / 1000), NOW % 1000)
 local NOW_MS = string.format('%d', NOW)
 
 
+-- Numbers as text, memoised per call. Lua formats a number with a printf
+-- wherever it becomes text (a redis.call argument, a concatenation, cjson),
+-- which made number formatting a tenth of the scripts' work: values that
+-- repeat within a call (attempt counts, a lease's or retention's end) are
+-- formatted once, and values read from Redis stay text.
+local ITOA = {}
+local function itoa(n)
+  local s = ITOA[n]
+  if not s then
+    s = string.format('%d', n)
+    ITOA[n] = s
+  end
+  return s
+end
+
 -- Per-call memo of each mission's correlation id, tenant and traceparent,
 -- which never change: scripts that read the record anyway prime it, so events
 -- and index moves cost no extra reads. A record without a correlation id uses
@@ -101,6 +116,14 @@ local function later(cmd, key, a, b)
     run.n = run.n + 1
     run[run.n] = b
   end
+end
+-- Adds PIN (see keys.rs) to a sorted set that stays near the listpack limit
+-- under load, once per call, with the call's first deferred write to it.
+local PINNED = {}
+local function pin(key, score)
+  if PINNED[key] then return end
+  PINNED[key] = true
+  later('ZADD', key, score, PIN)
 end
 local function flush_later()
   for _, key in ipairs(LATER_KEYS) do
@@ -233,7 +256,8 @@ local function flush_counters()
 end
 
 -- Appends an event: a lean entry, `type`, `mission`, `tenant`, `source`,
--- `payload` (a Lua table, JSON-encoded), plus `cid` (correlation id) only when
+-- `payload` (a Lua table, JSON-encoded, or JSON text built by the caller from
+-- text it already has: see itoa), plus `cid` (correlation id) only when
 -- it is not the mission id and `tp` (traceparent) only when there is one. The
 -- rest of the envelope is built when the entry is read (Event::from_entry):
 -- the timestamp from the entry id, `meta` from constants and these fields,
@@ -253,7 +277,8 @@ local function emit(etype, id, payload)
     stream = c.stream
   end
   local sid = redis.call('XADD', stream, 'MAXLEN', '~', MAXLEN, '*',
-    'type', etype, 'mission', id or '', 'tenant', tenant, 'source', SOURCE, 'payload', cjson.encode(payload),
+    'type', etype, 'mission', id or '', 'tenant', tenant, 'source', SOURCE,
+    'payload', type(payload) == 'string' and payload or cjson.encode(payload),
     unpack(extra))
   count(K.counts, tenant .. '|' .. etype, 1)
   return sid
@@ -286,7 +311,9 @@ local function set_status(id, mtype, from, to, fields)
       redis.call('HINCRBY', K.running, mtype, 1)
     end
   end
-  later('ZADD', status_key(tenant, to), NOW_MS, id)
+  local index = status_key(tenant, to)
+  if to == 'running' then pin(index, '-inf') end
+  later('ZADD', index, NOW_MS, id)
   count(K.stats, tenant .. '|' .. mtype .. '|' .. to, 1)
   -- The record's other changes of this step (`fields`: name, value, ...), if
   -- any, go in the same HSET: one command less per transition.
@@ -305,7 +332,7 @@ end
 local function schedule_expiry(id, retention_ms)
   retention_ms = tonumber(retention_ms)
   if retention_ms > 0 then
-    later('ZADD', K.expiry, NOW + retention_ms, id)
+    later('ZADD', K.expiry, itoa(NOW + retention_ms), id)
   end
 end
 
