@@ -15,7 +15,11 @@
 //!
 //! Settings (environment): BENCH_SCRIPT_MISSIONS (20000), BENCH_SCRIPT_BATCHES
 //! (`1,3,16,64`: the claim and acknowledgement batch sizes),
-//! BENCH_SCRIPT_IN_FLIGHT (128: missions leased at once in the cycle).
+//! BENCH_SCRIPT_IN_FLIGHT (128: missions leased at once in the cycle),
+//! BENCH_SCRIPT_CALLGRIND (set by `scripts/profile-scripts.sh`, which runs
+//! Redis under valgrind's callgrind: the directory of its output; then each
+//! phase prints the instructions Redis ran in scripts per mission, which,
+//! unlike CPU time, do not move with the machine's load).
 
 use std::time::Duration;
 
@@ -46,17 +50,90 @@ async fn redis_counters(conn: &mut MultiplexedConnection) -> anyhow::Result<(f64
     Ok(((field("used_cpu_user") + field("used_cpu_sys")) * 1e6, commands))
 }
 
-/// Runs `work` and returns Redis' CPU (µs) and commands per mission over it.
+/// Redis under callgrind, collecting only inside EVALSHA (see
+/// `scripts/profile-scripts.sh`): the instructions of each phase's scripts.
+struct Callgrind {
+    /// Where callgrind writes its dumps.
+    dir: std::path::PathBuf,
+    dumps: usize,
+}
+
+impl Callgrind {
+    fn from_env() -> Option<Callgrind> {
+        std::env::var_os("BENCH_SCRIPT_CALLGRIND").map(|dir| Callgrind { dir: dir.into(), dumps: 0 })
+    }
+
+    /// Sends `arg` to the (one) process running under callgrind.
+    fn control(arg: &str) -> anyhow::Result<()> {
+        let status = std::process::Command::new("callgrind_control")
+            .arg(arg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .context("callgrind_control (valgrind)")?;
+        ensure!(status.success(), "callgrind_control {arg}: {status}");
+        Ok(())
+    }
+
+    /// The instructions counted since the last call (or `--zero`).
+    fn take(&mut self) -> anyhow::Result<u64> {
+        self.dumps += 1;
+        let name = format!("phase-{}", self.dumps);
+        Self::control(&format!("--dump={name}"))?;
+        let trigger = format!("desc: Trigger: dump {name}\n");
+        for entry in std::fs::read_dir(&self.dir)? {
+            let text = std::fs::read_to_string(entry?.path())?;
+            if text.contains(&trigger) {
+                return text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("summary: ")?.trim().parse().ok())
+                    .context("a summary");
+            }
+        }
+        anyhow::bail!("callgrind wrote no dump {name} in {}", self.dir.display())
+    }
+}
+
+/// One phase's cost per mission.
+struct Phase {
+    /// Redis' CPU (µs).
+    cpu_us: f64,
+    /// Commands, scripts' inner ones included.
+    commands: f64,
+    /// Instructions Redis ran in scripts (under callgrind only).
+    instructions: Option<f64>,
+}
+
+impl Phase {
+    fn json(&self) -> Value {
+        json!({ "redis_cpu_us_per_mission": self.cpu_us, "commands_per_mission": self.commands,
+            "instructions_per_mission": self.instructions })
+    }
+}
+
+/// Runs `work` and returns its cost per mission.
 async fn per_mission<F: std::future::Future<Output = anyhow::Result<()>>>(
     conn: &mut MultiplexedConnection,
+    callgrind: &mut Option<Callgrind>,
     missions: usize,
     work: F,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<Phase> {
+    if callgrind.is_some() {
+        Callgrind::control("--zero")?;
+    }
     let (cpu0, cmd0) = redis_counters(conn).await?;
     work.await?;
     let (cpu1, cmd1) = redis_counters(conn).await?;
-    // The INFO call between is one command of its own.
-    Ok(((cpu1 - cpu0) / missions as f64, (cmd1 - cmd0).saturating_sub(1) as f64 / missions as f64))
+    let instructions = match callgrind {
+        Some(c) => Some(c.take()? as f64 / missions as f64),
+        None => None,
+    };
+    Ok(Phase {
+        cpu_us: (cpu1 - cpu0) / missions as f64,
+        // The INFO call between is one command of its own.
+        commands: (cmd1 - cmd0).saturating_sub(1) as f64 / missions as f64,
+        instructions,
+    })
 }
 
 fn mission(i: usize) -> NewMission {
@@ -110,7 +187,12 @@ async fn cycle(queue: &Queue, batch: usize, in_flight: usize) -> anyhow::Result<
 
 /// One batch size: enqueue, claim and acknowledge `missions` missions, then
 /// `missions` more in a cycle with `in_flight` leased.
-async fn run(missions: usize, batch: usize, in_flight: usize) -> anyhow::Result<Value> {
+async fn run(
+    missions: usize,
+    batch: usize,
+    in_flight: usize,
+    callgrind: &mut Option<Callgrind>,
+) -> anyhow::Result<Value> {
     let dir = tempfile::tempdir()?;
     let redis = RedisServer::start(dir.path(), Persistence::None).await?;
     let client = redis::Client::open(redis.url())?;
@@ -136,7 +218,7 @@ async fn run(missions: usize, batch: usize, in_flight: usize) -> anyhow::Result<
         .await?;
 
     let all: Vec<NewMission> = (0..missions).map(mission).collect();
-    let enqueue = per_mission(&mut conn, missions, async {
+    let enqueue = per_mission(&mut conn, callgrind, missions, async {
         for chunk in all.chunks(1000) {
             queue.enqueue(chunk).await?;
         }
@@ -145,7 +227,7 @@ async fn run(missions: usize, batch: usize, in_flight: usize) -> anyhow::Result<
     .await?;
 
     let mut claimed = Vec::with_capacity(missions);
-    let claim = per_mission(&mut conn, missions, async {
+    let claim = per_mission(&mut conn, callgrind, missions, async {
         loop {
             let got = queue.claim("bench-worker", batch, 600_000).await?;
             if got.missions.is_empty() {
@@ -161,7 +243,7 @@ async fn run(missions: usize, batch: usize, in_flight: usize) -> anyhow::Result<
         .iter()
         .map(|c| Completion { id: c.id.clone(), token: c.token.clone(), result: "{}".into(), reports: Vec::new() })
         .collect();
-    let complete = per_mission(&mut conn, missions, async {
+    let complete = per_mission(&mut conn, callgrind, missions, async {
         for chunk in done.chunks(batch) {
             let refs: Vec<&Completion> = chunk.iter().collect();
             let acks = queue.complete_many(&refs).await?;
@@ -175,23 +257,22 @@ async fn run(missions: usize, batch: usize, in_flight: usize) -> anyhow::Result<
     for chunk in more.chunks(1000) {
         queue.enqueue(chunk).await?;
     }
-    let cycled = per_mission(&mut conn, missions, async {
+    let cycled = per_mission(&mut conn, callgrind, missions, async {
         let n = cycle(&queue, batch, in_flight).await?;
         ensure!(n == missions, "acknowledged {n} of {missions}");
         Ok(())
     })
     .await?;
     redis.shutdown().await?;
-    let phase = |(us, cmds): (f64, f64)| json!({ "redis_cpu_us_per_mission": us, "commands_per_mission": cmds });
     Ok(json!({
         "batch": batch,
         "missions": missions,
-        "enqueue": phase(enqueue),
-        "claim": phase(claim),
-        "complete": phase(complete),
-        "total_redis_cpu_us_per_mission": enqueue.0 + claim.0 + complete.0,
+        "enqueue": enqueue.json(),
+        "claim": claim.json(),
+        "complete": complete.json(),
+        "total_redis_cpu_us_per_mission": enqueue.cpu_us + claim.cpu_us + complete.cpu_us,
         "in_flight": in_flight,
-        "cycle": phase(cycled),
+        "cycle": cycled.json(),
     }))
 }
 
@@ -203,25 +284,25 @@ async fn main() -> anyhow::Result<()> {
         .map(|b| b.trim().parse().context("BENCH_SCRIPT_BATCHES"))
         .collect::<anyhow::Result<_>>()?;
     let in_flight: usize = setting("BENCH_SCRIPT_IN_FLIGHT", "128").parse().context("BENCH_SCRIPT_IN_FLIGHT")?;
-    println!("Redis CPU (us) and commands per mission, {missions} missions, enqueued in batches of 1,000");
+    // Under callgrind CPU time means nothing: instructions (thousands) instead.
+    let mut callgrind = Callgrind::from_env();
+    let counted = callgrind.is_some();
+    let (unit, key) =
+        if counted { ("k instructions", "instructions_per_mission") } else { ("us", "redis_cpu_us_per_mission") };
+    println!("Redis {unit} and commands per mission, {missions} missions, enqueued in batches of 1,000");
     println!("(cycle: claim and complete of {missions} more, {in_flight} leased at once)");
-    println!("{:>6} {:>16} {:>16} {:>16} {:>10} {:>16}", "batch", "enqueue", "claim", "complete", "total us", "cycle");
+    println!("{:>6} {:>16} {:>16} {:>16} {:>10} {:>16}", "batch", "enqueue", "claim", "complete", "total", "cycle");
     let mut rows = Vec::new();
     for batch in batches {
-        let r = run(missions, batch, in_flight).await?;
-        let cell = |p: &str| {
-            format!(
-                "{:.1} us / {:.1}",
-                r[p]["redis_cpu_us_per_mission"].as_f64().unwrap_or(0.0),
-                r[p]["commands_per_mission"].as_f64().unwrap_or(0.0)
-            )
-        };
+        let r = run(missions, batch, in_flight, &mut callgrind).await?;
+        let cost = |p: &str| r[p][key].as_f64().unwrap_or(0.0) / if counted { 1000.0 } else { 1.0 };
+        let cell = |p: &str| format!("{:.1} / {:.1}", cost(p), r[p]["commands_per_mission"].as_f64().unwrap_or(0.0));
         println!(
             "{batch:>6} {:>16} {:>16} {:>16} {:>10.1} {:>16}",
             cell("enqueue"),
             cell("claim"),
             cell("complete"),
-            r["total_redis_cpu_us_per_mission"].as_f64().unwrap_or(0.0),
+            cost("enqueue") + cost("claim") + cost("complete"),
             cell("cycle")
         );
         rows.push(r);
