@@ -52,10 +52,13 @@ local SOURCE = ARGV[3]
 --@KEYS@
 
 local t = redis.call('TIME')
-local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local NOW_S = string.format('%d.%03d', math.floor(NOW / 1000), NOW % 1000)
--- NOW as text, formatted once: Redis would format the number for every command.
-local NOW_MS = string.format('%d', NOW)
+-- NOW (ms) as text, cut from TIME's own text (seconds, microseconds): no
+-- number formatted (see itoa), and Redis would format the number for every
+-- command it is passed to. NOW_S: seconds with milliseconds, as in payloads.
+local NOW_MS3 = string.sub(string.rep('0', 6 - #t[2]) .. t[2], 1, 3)
+local NOW_MS = t[1] .. NOW_MS3
+local NOW_S = t[1] .. '.' .. NOW_MS3
+local NOW = tonumber(NOW_MS)
 
 
 -- Numbers as text, memoised per call. Lua formats a number with a printf
