@@ -147,7 +147,8 @@ async fn main() -> anyhow::Result<()> {
     for s in &statuses {
         *by_status.entry(s.clone().unwrap_or_else(|| "LOST".into())).or_default() += 1;
     }
-    let active: u64 = redis::cmd("ZCARD").arg("{mr}:active").query_async(&mut conn).await?;
+    // Every lease; not the pin that keeps the set a skip list (store::PIN, at +inf).
+    let active: u64 = redis::cmd("ZCOUNT").arg("{mr}:active").arg("-inf").arg("(+inf").query_async(&mut conn).await?;
 
     // No two attempts of one mission at the same time: in the tenant's one
     // ordered stream, each mission's `started` is followed by its attempt's end before
