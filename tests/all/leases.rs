@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mission_runner::model::mission::{ErrorKind, Status};
 use mission_runner::server;
-use mission_runner::store::{Ack, FailOutcome, Queue};
+use mission_runner::store::{Ack, FailOutcome, PIN, Queue};
 use serde_json::{Value, json};
 
 use crate::harness::{Api, TestEnv, TestRedis, spawn_host, start_host, test_config, wait_until};
@@ -164,5 +164,46 @@ async fn many_workers_on_one_queue_run_every_attempt_exactly_once() {
     assert!(workers["workers"].as_array().unwrap().iter().all(|w| w["alive"] == true));
     for h in hosts {
         h.shutdown().await.unwrap();
+    }
+}
+
+/// The leases and each tenant's running index stay skip lists: they hold the
+/// pin (`store::PIN`), since Redis scans a small sorted set's listpack at every
+/// insert and removal. No listing or count shows the pin.
+#[tokio::test]
+async fn the_lease_and_running_sets_stay_skip_lists_and_no_reader_shows_their_pin() {
+    let env = TestEnv::start_with(|c| c.concurrency = 1).await;
+    let spin = env.api.submit(json!({ "type": "chaos", "payload": { "do": "spin" }, "timeout_ms": 600_000 })).await;
+    env.api.wait_status(&spin, "running", Duration::from_secs(10)).await;
+    let mut conn = env.redis.conn().await;
+    let sets = ["{mr}:active", "{mr}:t:default:status:running"];
+    for key in sets {
+        let encoding: String = redis::cmd("OBJECT").arg("ENCODING").arg(key).query_async(&mut conn).await.unwrap();
+        assert_eq!(encoding, "skiplist", "{key}");
+        let mut members: Vec<String> =
+            redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
+        members.sort();
+        let mut expected = vec![spin.clone(), PIN.to_owned()];
+        expected.sort();
+        assert_eq!(members, expected, "{key}: the lease and the pin");
+    }
+    let running = |api: &Api| {
+        let api = api.clone();
+        async move {
+            let (_, page) = api.get("/api/missions?status=running").await;
+            let (_, stats) = api.get("/api/stats").await;
+            let ids: Vec<String> =
+                page["missions"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+            (ids, page["next_cursor"].clone(), stats["running"].as_u64())
+        }
+    };
+    assert_eq!(running(&env.api).await, (vec![spin.clone()], Value::Null, Some(1)));
+
+    let (status, _) = env.api.post(&format!("/api/missions/{spin}/cancel"), json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(running(&env.api).await, (Vec::new(), Value::Null, Some(0)), "nothing runs, nothing is leased");
+    for key in sets {
+        let members: Vec<String> = redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
+        assert_eq!(members, [PIN], "{key}: the pin stays, so the set is not rebuilt as a listpack");
     }
 }

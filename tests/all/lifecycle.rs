@@ -164,3 +164,52 @@ async fn lists_page_with_cursors_that_new_missions_do_not_disturb() {
     let (status, body) = env.api.get("/api/missions?cursor=nonsense").await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_query")));
 }
+
+/// The scripts write event payloads from the text they hold (no JSON encoder
+/// for numbers): numbers stay JSON numbers, text is escaped, optional fields
+/// appear only when given.
+#[tokio::test]
+async fn event_payloads_keep_their_types_and_escape_text() {
+    let env = TestEnv::start().await;
+    // Far enough ahead to stay in the future however slow the submission.
+    let run_at = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let expires_at = run_at + chrono::Duration::hours(1);
+    let name = "quote \" backslash \\ tab\u{e9}";
+    let description = "line one\nline \"two\" \u{1F680}";
+    let id = env
+        .api
+        .submit(json!({ "type": "echo", "payload": 7, "priority": "high", "max_attempts": 4,
+            "run_at": run_at.to_rfc3339(), "expires_at": expires_at.to_rfc3339(), "name": name,
+            "description": description }))
+        .await;
+    env.api.wait_status(&id, "completed", Duration::from_secs(10)).await;
+    let payload = |kind: &'static str| {
+        let api = env.api.clone();
+        let id = id.clone();
+        async move {
+            let (_, ev) = api.get(&format!("/api/events?mission_id={id}&type={kind}")).await;
+            ev["events"][0]["payload"].clone()
+        }
+    };
+
+    let created = payload("mission.created").await;
+    assert_eq!((created["type"].as_str(), created["priority"].as_u64()), (Some("echo"), Some(75)), "{created}");
+    assert_eq!(created["max_attempts"].as_u64(), Some(4), "{created}");
+    assert_eq!((created["name"].as_str(), created["description"].as_str()), (Some(name), Some(description)));
+    let at = created["run_at"].as_f64().expect("run_at, a number of seconds");
+    assert!((at - run_at.timestamp_millis() as f64 / 1000.0).abs() < 0.002, "{created}");
+    assert!(created["created_at"].as_f64().is_some_and(|c| c < at), "{created}");
+    let until = created["expires_at"].as_f64().expect("expires_at, a number of seconds");
+    assert!((until - expires_at.timestamp_millis() as f64 / 1000.0).abs() < 0.002, "{created}");
+
+    let started = payload("mission.started").await;
+    assert_eq!((started["attempt"].as_u64(), started["max_attempts"].as_u64()), (Some(1), Some(4)), "{started}");
+    assert_eq!((started["plugin"].as_str(), started["old_status"].as_str()), (Some("echo"), Some("pending")));
+    assert!(started["worker_id"].as_str().is_some_and(|w| !w.is_empty()), "{started}");
+    assert!(started["plugin_digest"].as_str().is_some_and(|d| d.starts_with("sha256:")), "{started}");
+    assert!(started["plugin_version"].is_string(), "{started}");
+
+    let completed = payload("mission.completed").await;
+    assert!(completed["duration_ms"].is_u64(), "{completed}");
+    assert_eq!(completed["result_summary"], "7", "{completed}");
+}
