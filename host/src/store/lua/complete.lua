@@ -29,7 +29,7 @@ while i <= #ARGV do
     release(id, { 'error', 'error_kind' })
     set_status(id, m[1], 'running', 'completed', { 'result', result, 'finished_ms', NOW_MS })
     schedule_expiry(id, retention_ms)
-    -- The payload as text (see itoa); the summary is JSON text already.
+    -- The payload as text (see itoa); the summary goes in as a JSON string.
     emit('mission.completed', id, '{"duration_ms":' .. itoa(NOW - (tonumber(m[4]) or NOW)) .. ',"result_summary":'
       .. cjson.encode(summary) .. '}')
     out[#out + 1] = 'ok'
