@@ -21,10 +21,13 @@
 //! phase prints the instructions Redis ran in scripts per mission, which,
 //! unlike CPU time, do not move with the machine's load).
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
-use mission_runner::config::{Config, QuotaConfig};
+use mission_runner::config::Config;
 use mission_runner::embedded_redis::{Persistence, RedisServer};
 use mission_runner::model::submission::NewMission;
 use mission_runner::server;
@@ -197,15 +200,7 @@ async fn run(
     let redis = RedisServer::start(dir.path(), Persistence::None).await?;
     let client = redis::Client::open(redis.url())?;
     let mut conn = client.get_multiplexed_async_connection().await?;
-    let config = Config {
-        quotas: QuotaConfig {
-            queued_missions: 100_000_000,
-            submissions_per_second: 1_000_000,
-            submission_burst: 10_000_000,
-            ..QuotaConfig::default()
-        },
-        ..Config::default()
-    };
+    let config = Config { quotas: common::unlimited_quotas(), ..Config::default() };
     let queue =
         Queue::new(server::connect(&client, Duration::from_secs(30)).await?, "mr", config.queue_settings(), "bench");
     // The type needs an active plugin; the scripts read only this entry.

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
-use mission_runner::config::{Config, QuotaConfig};
+use mission_runner::config::Config;
 use mission_runner::server::{self, Host};
 use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, Command};
@@ -50,13 +50,7 @@ pub fn config(settings: &Settings, plugins: &NoopPlugins, redis_url: &str, concu
         concurrency,
         key_prefix: prefix.to_owned(),
         events_max_len: settings.events_max_len,
-        // One tenant submits everything, as fast as it can: no quota in the way.
-        quotas: QuotaConfig {
-            queued_missions: 100_000_000,
-            submissions_per_second: 1_000_000,
-            submission_burst: 10_000_000,
-            ..QuotaConfig::default()
-        },
+        quotas: crate::common::unlimited_quotas(),
         ..Config::default()
     }
 }

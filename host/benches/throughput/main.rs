@@ -24,6 +24,8 @@
 //! event stream's cap, BullMQ's default cap of its own event stream, so both
 //! keep the same history).
 
+#[path = "../common/mod.rs"]
+mod common;
 mod hosts;
 mod load;
 mod machine;
