@@ -31,7 +31,7 @@ const probe = new IORedis(connection);
 
 // Redis' cumulative counters, as host/benches/throughput/probe.rs reads them:
 // commands (without INFO), its own CPU (used_cpu_user + used_cpu_sys, µs),
-// time inside script calls (µs), and when they were read.
+// script calls and the time inside them (µs), and when they were read.
 async function counters() {
   const text = await probe.info('all');
   const at = process.hrtime.bigint();
@@ -41,10 +41,10 @@ async function counters() {
   const commands = lines
     .filter((l) => l.startsWith('cmdstat_') && !l.startsWith('cmdstat_info:'))
     .reduce((sum, l) => sum + stat(l, 'calls'), 0);
-  const scriptUs = lines
-    .filter((l) => l.startsWith('cmdstat_evalsha:') || l.startsWith('cmdstat_eval:'))
-    .reduce((sum, l) => sum + stat(l, 'usec'), 0);
-  return { at, commands, cpuUs: (field('used_cpu_user') + field('used_cpu_sys')) * 1e6, scriptUs };
+  const scripts = lines.filter((l) => l.startsWith('cmdstat_evalsha:') || l.startsWith('cmdstat_eval:'));
+  const scriptUs = scripts.reduce((sum, l) => sum + stat(l, 'usec'), 0);
+  const scriptCalls = scripts.reduce((sum, l) => sum + stat(l, 'calls'), 0);
+  return { at, commands, cpuUs: (field('used_cpu_user') + field('used_cpu_sys')) * 1e6, scriptUs, scriptCalls };
 }
 async function usedMemory() {
   return Number(/used_memory:(\d+)/.exec(await probe.info('memory'))[1]);
@@ -126,6 +126,7 @@ async function processed(done, completedBefore) {
     redis_commands_per_mission: (after.commands - before.commands) / missions,
     redis_cpu_us_per_mission: (after.cpuUs - before.cpuUs) / missions,
     redis_script_us_per_mission: (after.scriptUs - before.scriptUs) / missions,
+    redis_script_calls_per_mission: (after.scriptCalls - before.scriptCalls) / missions,
     redis_cpu_percent: ((after.cpuUs - before.cpuUs) / Math.max(1, wallUs)) * 100,
     wall_s: wallUs / 1e6,
   };

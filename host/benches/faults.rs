@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use mission_runner::embedded_redis::{Persistence, RedisServer};
+use mission_runner::model::event_id::StreamRef;
+use mission_runner::model::events::Event;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt as _;
 use tokio::process::{Child, Command};
@@ -166,10 +168,9 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         let Some((last, _)) = entries.last() else { break };
         start_id = format!("({last}");
-        for (_, f) in &entries {
-            let field =
-                |k: &str| f.chunks(2).find(|kv| kv[0] == k).and_then(|kv| kv.get(1)).cloned().unwrap_or_default();
-            let (ty, mission) = (field("type"), field("mission"));
+        for (sid, f) in entries {
+            let Some(e) = Event::from_entry(StreamRef::tenant("{mr}:t:default:events"), &sid, f) else { continue };
+            let (ty, mission) = (e.event_type, e.mission.unwrap_or_default());
             match ty.as_str() {
                 "mission.started" => {
                     attempts += 1;

@@ -176,10 +176,8 @@ async fn cycle(queue: &Queue, batch: usize, in_flight: usize) -> anyhow::Result<
             return Ok(done);
         }
         while held.len() > in_flight || (drained && !held.is_empty()) {
-            let chunk: Vec<Completion> = held
-                .drain(..batch.min(held.len()))
-                .map(|c| Completion { id: c.id, token: c.token, result: "{}".into(), reports: Vec::new() })
-                .collect();
+            let chunk: Vec<Completion> =
+                held.drain(..batch.min(held.len())).map(|c| Completion::new(&c, "{}".into(), Vec::new())).collect();
             let refs: Vec<&Completion> = chunk.iter().collect();
             let acks = queue.complete_many(&refs).await?;
             ensure!(acks.iter().all(|a| matches!(a, Ack::Done)), "an acknowledgement was refused");
@@ -234,10 +232,7 @@ async fn run(
     .await?;
     ensure!(claimed.len() == missions, "claimed {} of {missions}", claimed.len());
 
-    let done: Vec<Completion> = claimed
-        .iter()
-        .map(|c| Completion { id: c.id.clone(), token: c.token.clone(), result: "{}".into(), reports: Vec::new() })
-        .collect();
+    let done: Vec<Completion> = claimed.iter().map(|c| Completion::new(c, "{}".into(), Vec::new())).collect();
     let complete = per_mission(&mut conn, callgrind, missions, async {
         for chunk in done.chunks(batch) {
             let refs: Vec<&Completion> = chunk.iter().collect();

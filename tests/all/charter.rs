@@ -318,6 +318,12 @@ async fn a_charter_consumer_accepts_every_event_through_the_api_the_sse_stream_a
             "backoff": { "base_ms": 50, "cap_ms": 100 } }))
         .await;
     api.wait_status(&flaky, "completed", Duration::from_secs(10)).await;
+    // Its success took away the first attempt's error, and the result is its own.
+    let m = api.mission(&flaky).await;
+    assert_eq!((m["attempts"].as_u64(), m["result"].is_null()), (Some(2), false), "{m}");
+    assert!(m["error"].is_null(), "the error of a failed attempt outlived the success: {m}");
+    let at = |f: &str| chrono::DateTime::parse_from_rfc3339(m[f].as_str().unwrap()).unwrap();
+    assert!(at("updated_at") >= at("started_at"), "{m}");
 
     // The SSE client reads up to the success's completion, then disconnects.
     let mut streamed = Vec::new();

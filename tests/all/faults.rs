@@ -7,6 +7,8 @@
 use std::time::{Duration, Instant};
 
 use mission_runner::embedded_redis::{Persistence, RedisServer};
+use mission_runner::model::event_id::StreamRef;
+use mission_runner::model::events::Event;
 use serde_json::{Value, json};
 
 use crate::harness::spawn_host;
@@ -78,19 +80,16 @@ async fn repeated_sigkills_and_a_redis_restart_lose_nothing_and_never_overlap() 
         redis::cmd("XRANGE").arg("{mr}:t:default:events").arg("-").arg("+").query_async(&mut conn).await.unwrap();
     let mut running = std::collections::HashSet::new();
     let mut starts = 0;
-    for (sid, f) in &entries {
-        let field = |k: &str| f.chunks(2).find(|kv| kv[0] == k).map(|kv| kv[1].clone()).unwrap_or_default();
-        match field("type").as_str() {
+    for (sid, f) in entries {
+        let e = Event::from_entry(StreamRef::tenant("{mr}:t:default:events"), &sid, f).expect("an event");
+        let mission = e.mission.unwrap_or_default();
+        match e.event_type.as_str() {
             "mission.started" => {
                 starts += 1;
-                assert!(
-                    running.insert(field("mission")),
-                    "{sid}: a second attempt of {} started while one ran",
-                    field("mission")
-                );
+                assert!(running.insert(mission.clone()), "{sid}: a second attempt of {mission} started while one ran");
             }
             "mission.completed" | "mission.failed" | "mission.retrying" | "mission.cancelled" => {
-                running.remove(&field("mission"));
+                running.remove(&mission);
             }
             _ => {}
         }

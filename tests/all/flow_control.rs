@@ -3,10 +3,12 @@
 //! plugins; separate host processes where the point is "across hosts".
 //! Each guarantee is checked from the events Redis wrote, in the order it wrote them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use mission_runner::auth::Scope;
+use mission_runner::model::event_id::StreamRef;
+use mission_runner::model::events::Event;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -33,19 +35,16 @@ type Ev = (String, String, u64, Value);
 /// Every event of `tenant`'s stream, in the order Redis wrote them.
 async fn events(redis: &TestRedis, tenant: &str) -> Vec<Ev> {
     let mut conn = redis.conn().await;
-    let entries: Vec<(String, HashMap<String, String>)> = redis::cmd("XRANGE")
-        .arg(format!("{{mr}}:t:{tenant}:events"))
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let key = format!("{{mr}}:t:{tenant}:events");
+    let entries: Vec<(String, Vec<String>)> =
+        redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut conn).await.unwrap();
     entries
         .into_iter()
         .map(|(sid, f)| {
+            let e = Event::from_entry(StreamRef::tenant(&key), &sid, f).expect("an event");
             // An entry's time is its id's milliseconds (EVENTS.md, "Stream entries").
-            let ms: u64 = sid.split('-').next().unwrap().parse().unwrap();
-            (f["type"].clone(), f["mission"].clone(), ms, serde_json::from_str(&f["payload"]).unwrap())
+            let payload = serde_json::from_str(e.payload.get()).unwrap();
+            (e.event_type, e.mission.unwrap_or_default(), e.entry.ms, payload)
         })
         .collect()
 }
@@ -117,9 +116,13 @@ async fn a_paused_type_starts_nothing_on_two_hosts_and_resumes_in_order() {
     assert_eq!(order, expected, "started in priority order, first in first out");
     // Who paused and resumed, in the shared stream.
     let mut conn = redis.conn().await;
-    let shared: Vec<(String, HashMap<String, String>)> =
+    let shared: Vec<(String, Vec<String>)> =
         redis::cmd("XRANGE").arg("{mr}:events").arg("-").arg("+").query_async(&mut conn).await.unwrap();
-    let types: Vec<&str> = shared.iter().map(|(_, f)| f["type"].as_str()).filter(|t| t.starts_with("queue.")).collect();
+    let shared: Vec<Event> = shared
+        .into_iter()
+        .filter_map(|(sid, f)| Event::from_entry(StreamRef::plugins("{mr}:events"), &sid, f))
+        .collect();
+    let types: Vec<&str> = shared.iter().map(|e| e.event_type.as_str()).filter(|t| t.starts_with("queue.")).collect();
     assert_eq!(types, ["queue.paused", "queue.resumed"]);
 }
 

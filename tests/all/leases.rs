@@ -44,7 +44,7 @@ async fn a_stale_token_cannot_complete_or_fail_and_the_reaper_recovers_the_missi
 
     // The old holder is refused everywhere, and nothing changes.
     let events_before = env.api.event_types(&id).await;
-    assert_eq!(queue.complete(&id, &claimed.token, "{}", &[]).await.unwrap(), Ack::Stale(Some(Status::Retrying)));
+    assert_eq!(queue.complete(claimed, "{}", &[]).await.unwrap(), Ack::Stale(Some(Status::Retrying)));
     assert_eq!(
         queue.fail(&id, &claimed.token, ErrorKind::Permanent, "late").await.unwrap(),
         FailOutcome::Stale(Some(Status::Retrying))

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use mission_runner::model::event_id::StreamRef;
+use mission_runner::model::events::Event;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -55,19 +57,15 @@ async fn missions_by_tick(
 
 /// The events of a tenant's stream of `etype` for `schedule`, oldest first (payloads).
 async fn schedule_events(redis: &TestRedis, tenant: &str, etype: &str, schedule: &str) -> Vec<Value> {
-    let entries: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-        .arg(format!("{{mr}}:t:{tenant}:events"))
-        .arg("-")
-        .arg("+")
-        .query_async(&mut redis.conn().await)
-        .await
-        .unwrap();
+    let key = format!("{{mr}}:t:{tenant}:events");
+    let entries: Vec<(String, Vec<String>)> =
+        redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut redis.conn().await).await.unwrap();
     entries
         .into_iter()
-        .filter_map(|(_, fields)| {
-            let map: BTreeMap<String, String> = fields.chunks(2).map(|kv| (kv[0].clone(), kv[1].clone())).collect();
-            let payload: Value = serde_json::from_str(&map["payload"]).unwrap();
-            (map["type"] == etype && payload["schedule"] == schedule).then_some(payload)
+        .filter_map(|(sid, fields)| {
+            let e = Event::from_entry(StreamRef::tenant(&key), &sid, fields).expect("an event");
+            let payload: Value = serde_json::from_str(e.payload.get()).unwrap();
+            (e.event_type == etype && payload["schedule"] == schedule).then_some(payload)
         })
         .collect()
 }

@@ -141,6 +141,7 @@ impl Target {
             redis_commands_per_mission: (after.commands - before.commands).saturating_sub(polls) as f64 / n,
             redis_cpu_us_per_mission: (after.cpu_us - before.cpu_us) / n,
             redis_script_us_per_mission: (after.script_us - before.script_us) / n,
+            redis_script_calls_per_mission: (after.script_calls - before.script_calls) as f64 / n,
             redis_cpu_percent: before.cpu_percent(&after),
             wall_s: after.at.duration_since(before.at).as_secs_f64(),
         })
@@ -213,6 +214,8 @@ pub struct Processed {
     pub redis_cpu_us_per_mission: f64,
     /// Time inside script calls (`INFO commandstats`) per mission.
     pub redis_script_us_per_mission: f64,
+    /// Script calls per mission: the fewer, the more each call's fixed cost is shared.
+    pub redis_script_calls_per_mission: f64,
     /// Redis' CPU over the run's wall time, in % of one core: near 100, Redis is the bottleneck.
     pub redis_cpu_percent: f64,
     /// Wall time of the run, submission to the last completion seen.

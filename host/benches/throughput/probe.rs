@@ -21,6 +21,8 @@ pub struct Counters {
     /// Scripts' inner commands are counted inside their EVALSHA, so only the
     /// script calls are summed.
     pub script_us: f64,
+    /// Script calls (EVAL, EVALSHA): with `commands`, how well calls batch.
+    pub script_calls: u64,
 }
 
 impl Counters {
@@ -36,12 +38,11 @@ impl Counters {
             .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
             .filter_map(|l| stat(l, "calls="))
             .sum::<f64>() as u64;
-        let script_us = info
-            .lines()
-            .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
-            .filter_map(|l| stat(l, "usec="))
-            .sum();
-        Ok(Counters { at, commands, cpu_us: (field("used_cpu_user") + field("used_cpu_sys")) * 1e6, script_us })
+        let scripts = || info.lines().filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"));
+        let script_us = scripts().filter_map(|l| stat(l, "usec=")).sum();
+        let script_calls = scripts().filter_map(|l| stat(l, "calls=")).sum::<f64>() as u64;
+        let cpu_us = (field("used_cpu_user") + field("used_cpu_sys")) * 1e6;
+        Ok(Counters { at, commands, cpu_us, script_us, script_calls })
     }
 
     /// Redis' CPU between `self` and `later` as a percentage of one core

@@ -8,7 +8,7 @@ use crate::ours;
 use crate::scale::Point;
 
 /// The headline rows: (JSON key, label).
-const ROWS: [(&str, &str); 12] = [
+const ROWS: [(&str, &str); 13] = [
     ("submitted_per_s", "submitted missions/s"),
     ("processed_per_s", "processed missions/s"),
     ("latency_p50_ms", "submit-to-completed p50 (ms)"),
@@ -16,6 +16,7 @@ const ROWS: [(&str, &str); 12] = [
     ("redis_commands_per_mission", "Redis commands/mission (incl. in scripts)"),
     ("redis_cpu_us_per_mission", "Redis CPU us/mission (used_cpu_user+sys)"),
     ("redis_script_us_per_mission", "Redis script us/mission (commandstats)"),
+    ("redis_script_calls_per_mission", "Redis script calls/mission"),
     ("redis_cpu_percent", "Redis CPU during the run (% of a core)"),
     ("client_commands_per_mission", "client commands (round trips)/mission"),
     ("memory_per_queued_bytes", "Redis bytes per queued mission"),

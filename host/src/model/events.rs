@@ -1,8 +1,9 @@
 //! Lifecycle events: the envelope `{id, type, source, target, timestamp, payload, meta}`.
 //!
-//! Each event is one lean Redis Stream entry: `type`, `mission`, `tenant`,
-//! `source` (the host), `payload` (without `mission_id`), and `cid` / `tp` only
-//! when they say something. Scripts write them in the same step as the change
+//! Each event is one lean Redis Stream entry, a single field `e` packing the
+//! type, `mission`, `tenant`, `source` (the host), `cid` and `tp` (empty when
+//! they would say nothing) and the payload (without `mission_id`), separated by
+//! U+001F ([`PACKED_SEPARATOR`]). Scripts write them in the same step as the change
 //! they report; the rest of the envelope (the UUID `id`, the `timestamp` from
 //! the entry id, `target`, all of `meta`, status changes) is derived when an
 //! entry is read ([`Event::from_entry`]), so it costs Redis nothing: no JSON
@@ -83,14 +84,14 @@ impl Event {
 impl Event {
     /// Builds the envelope of entry `id` of `stream` from its fields; `None`
     /// if a field is missing or malformed (or the id has no UUID). An entry
-    /// holds only `type`, `mission`, `tenant`, `source`, `payload` and, when
-    /// they say something, `cid` and `tp` (EVENTS.md, "Stream entries"); the
+    /// holds only `e`: the type, `mission`, `tenant`, `source`, `cid`, `tp`
+    /// and the payload (EVENTS.md, "Stream entries"); the
     /// rest is derived here, at no cost in Redis: the UUID, the `timestamp`
     /// (the entry id's milliseconds), the `target`, the whole `meta`
     /// ([`Meta`]), the payload's `mission_id`, a status change's `old_status`
     /// and `new_status` ([`status_change`]), and `mission.created`'s
-    /// `status`, `name` and `description`. Entries of the earlier layout
-    /// (with `timestamp` and `meta` fields) read as they did.
+    /// `status`, `name` and `description`. Entries of the earlier layouts (a
+    /// field each, with or without `timestamp` and `meta`) read as they did.
     pub fn from_entry(stream: StreamRef, id: &str, fields: Vec<String>) -> Option<Event> {
         let entry: StreamId = id.parse().ok()?;
         let uuid = EventId { stream, entry }.to_uuid()?;
@@ -99,6 +100,12 @@ impl Event {
         let (mut tenant, mut cid, mut tp) = (None, None, None);
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             match k.as_str() {
+                "e" => {
+                    let [t, m, te, h, c, p, rest] = unpack(&v)?;
+                    let given = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+                    (ty, mission, tenant, host) = (Some(t.to_owned()), given(m), given(te), Some(h.to_owned()));
+                    (cid, tp, payload) = (given(c), given(p), Some(rest.to_owned()));
+                }
                 "type" => ty = Some(v),
                 "source" => host = Some(v),
                 "payload" => payload = Some(v),
@@ -145,7 +152,7 @@ impl Event {
                 if let Some(m) = mission_id {
                     p.entry("mission_id").or_insert_with(|| Value::String(m.to_owned()));
                 }
-                complete_payload(&event_type, &mut p);
+                complete_payload(&event_type, &mut p, entry.ms);
                 serde_json::value::to_raw_value(&p).ok()?
             }
         };
@@ -162,6 +169,33 @@ impl Event {
             tenant,
         })
     }
+}
+
+/// The mission an entry concerns, read from its fields (either layout)
+/// without building the event: a cheap filter before [`Event::from_entry`].
+pub fn entry_mission(fields: &[String]) -> Option<&str> {
+    fields
+        .chunks(2)
+        .find_map(|kv| match (kv[0].as_str(), kv.get(1)) {
+            ("e", Some(v)) => v.split(PACKED_SEPARATOR).nth(1),
+            ("mission", Some(v)) => Some(v.as_str()),
+            _ => None,
+        })
+        .filter(|m| !m.is_empty())
+}
+
+/// Separates the parts of a packed entry's `e` field.
+pub const PACKED_SEPARATOR: char = '\u{1f}';
+
+/// The seven parts of a packed entry's `e` (type, mission, tenant, source,
+/// cid, tp, payload). The payload is JSON, where U+001F is always escaped.
+fn unpack(e: &str) -> Option<[&str; 7]> {
+    let mut parts = e.splitn(7, PACKED_SEPARATOR);
+    let mut out = [""; 7];
+    for slot in &mut out {
+        *slot = parts.next()?;
+    }
+    Some(out)
 }
 
 /// The envelope's `schema_version` (in `meta`).
@@ -214,7 +248,14 @@ fn status_change_type(event_type: &str) -> bool {
     )
 }
 
-fn complete_payload(event_type: &str, p: &mut Map<String, Value>) {
+fn complete_payload(event_type: &str, p: &mut Map<String, Value>, entry_ms: u64) {
+    // A success stores when its attempt started; it ended when the entry was
+    // added (Redis' clock, both): no number formatted in the script.
+    if event_type == "mission.completed"
+        && let Some(started) = p.remove("started_ms").and_then(|v| v.as_u64())
+    {
+        p.entry("duration_ms").or_insert_with(|| Value::from(entry_ms.saturating_sub(started)));
+    }
     if event_type == "mission.created" {
         for field in ["name", "description"] {
             p.entry(field).or_insert_with(|| Value::String(String::new()));
@@ -491,6 +532,56 @@ mod tests {
         assert_eq!(json["payload"], serde_json::json!({ "name": "x" }));
         assert_eq!(json["meta"]["correlation_id"], "");
         assert!(json["meta"].get("tenant").is_none() && json["target"].is_null());
+    }
+
+    #[test]
+    fn a_packed_entry_reads_as_the_same_event_in_fields_would() {
+        let stream = StreamRef::tenant("{mr}:t:acme:events");
+        let packed = |parts: &[&str]| {
+            let e = parts.join(&PACKED_SEPARATOR.to_string());
+            Event::from_entry(stream, "1795443891486-3", entry(&["e", &e]))
+        };
+        let fields = |f: &[&str]| Event::from_entry(stream, "1795443891486-3", entry(f)).unwrap();
+        let json = |e: Event| serde_json::to_value(e).unwrap();
+        // The same progress event, with a correlation id and a traceparent, in both layouts.
+        let a =
+            packed(&["mission.progress", "m1", "acme", "h1", "order-7", "00-ab-cd-01", r#"{"percent":5}"#]).unwrap();
+        let b = fields(&[
+            "type",
+            "mission.progress",
+            "mission",
+            "m1",
+            "tenant",
+            "acme",
+            "source",
+            "h1",
+            "payload",
+            r#"{"percent":5}"#,
+            "cid",
+            "order-7",
+            "tp",
+            "00-ab-cd-01",
+        ]);
+        assert_eq!((a.mission.as_deref(), a.tenant.as_deref()), (Some("m1"), Some("acme")));
+        assert_eq!(json(a), json(b));
+        // Empty parts say nothing: the correlation id is the mission's, no traceparent, no tenant.
+        let done = r#"{"started_ms":1795443891480,"result_summary":"ok"}"#;
+        let plain = json(packed(&["mission.completed", "m2", "acme", "h", "", "", done]).unwrap());
+        assert_eq!(plain["meta"]["correlation_id"], "m2");
+        // A success's duration: from its start to the entry's time (1795443891486).
+        assert_eq!((plain["payload"]["duration_ms"].as_u64(), plain["payload"].get("started_ms")), (Some(6), None));
+        assert!(plain["meta"].get("traceparent").is_none());
+        assert_eq!(plain["payload"]["new_status"], "completed");
+        let plugin = packed(&["plugin.activated", "", "", "h", "", "", "{}"]).unwrap();
+        assert!(plugin.tenant.is_none() && plugin.mission.is_none());
+        // The mission, read without building the event, in both layouts.
+        let e = ["mission.progress", "m1", "acme", "h1", "", "", "{}"].join(&PACKED_SEPARATOR.to_string());
+        assert_eq!(entry_mission(&entry(&["e", &e])), Some("m1"));
+        assert_eq!(entry_mission(&entry(&["type", "x", "mission", "m2", "payload", "{}"])), Some("m2"));
+        let shared = ["plugin.activated", "", "", "h", "", "", "{}"].join(&PACKED_SEPARATOR.to_string());
+        assert_eq!(entry_mission(&entry(&["e", &shared])), None);
+        // An entry with a part missing is no event.
+        assert!(packed(&["mission.progress", "m1", "acme", "h1", "", r#"{"percent":5}"#]).is_none());
     }
 
     #[test]

@@ -238,6 +238,7 @@ impl Mission {
         };
         let created_at = time("created_ms", take("created_ms"))?
             .ok_or(CorruptRecord { field: "created_ms", problem: "missing".into() })?;
+        let started_at = time("started_ms", take("started_ms"))?;
         Ok(Some(Mission {
             id: id.to_owned(),
             mission_type: text("type", take("type"))?,
@@ -259,11 +260,12 @@ impl Mission {
                 cap_ms: num("backoff_cap_ms", take("backoff_cap_ms"))?.unwrap_or_default(),
             },
             created_at,
-            started_at: time("started_ms", take("started_ms"))?,
+            started_at,
             finished_at: time("finished_ms", take("finished_ms"))?,
             // A mission not yet moved keeps no `updated_ms` (less memory per
-            // queued mission): it was last updated when it was created.
-            updated_at: time("updated_ms", take("updated_ms"))?.or(Some(created_at)),
+            // queued mission): it was last updated when it was created. A
+            // start writes only `started_ms` (one field less per claim).
+            updated_at: time("updated_ms", take("updated_ms"))?.max(started_at).or(Some(created_at)),
             run_at: time("run_at_ms", take("run_at_ms"))?,
             next_attempt_at: time("next_attempt_ms", take("next_attempt_ms"))?,
             progress,
@@ -320,6 +322,16 @@ mod tests {
         assert_eq!(m.result.unwrap().get(), r#"{"a":1}"#);
         assert_eq!(m.progress.unwrap().percent, 50);
         assert_eq!(m.created_at.timestamp_millis(), 1_700_000_000_000);
+        // Updated: when created, until a later step; a start writes only its `started_ms`.
+        let updated = |h: &HashMap<String, String>| {
+            Mission::from_hash("m1", h.clone()).unwrap().unwrap().updated_at.unwrap().timestamp_millis()
+        };
+        assert_eq!(updated(&h), 1_700_000_000_000);
+        h.insert("updated_ms".into(), "1700000000500".into());
+        h.insert("started_ms".into(), "1700000000900".into());
+        assert_eq!(updated(&h), 1_700_000_000_900, "started after the last other step");
+        h.insert("updated_ms".into(), "1700000001200".into());
+        assert_eq!(updated(&h), 1_700_000_001_200, "a step after the start");
         h.insert("status".into(), "exploded".into());
         assert!(Mission::from_hash("m1", h).unwrap_err().to_string().contains("`status`"));
         assert!(Mission::from_hash("m1", HashMap::new()).unwrap().is_none());

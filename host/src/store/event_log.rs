@@ -11,7 +11,7 @@ use redis::Value;
 
 use super::{Queue, StoreError};
 use crate::model::event_id::StreamRef;
-use crate::model::events::{Event, EventPosition, StreamId};
+use crate::model::events::{Event, EventPosition, StreamId, entry_mission};
 use crate::model::views::EventStats;
 
 /// How many entries one read takes per round trip, and at most per request.
@@ -211,7 +211,7 @@ impl Queue {
             start = format!("({last}");
             let full = entries.len() == SCAN_CHUNK * 5;
             for (sid, f) in entries {
-                let mine = f.chunks(2).any(|kv| kv[0] == "mission" && kv.get(1).is_some_and(|v| v == id));
+                let mine = entry_mission(&f) == Some(id);
                 if let Some(e) = mine.then(|| Event::from_entry(own, &sid, f)).flatten().filter(|e| matches(e)) {
                     out.push_back(e);
                     if out.len() > limit {

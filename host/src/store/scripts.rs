@@ -7,12 +7,14 @@ const KV_PRELUDE: &str = include_str!("lua/kv_prelude.lua");
 
 /// A script: `prelude.lua` (with the key names generated from keys.rs in
 /// place of its `--@KEYS@` line), then the script's body, run as a function,
-/// then the counters it moved, written once (`flush_counters`, see the
-/// prelude), also when the body raised an error after some writes.
+/// then the index writes and counters it deferred and the trims of the
+/// streams it added many events to (`flush_later`, `flush_counters`,
+/// `flush_streams`, see the prelude), also when the body raised an error
+/// after some writes.
 fn load(body: &str) -> Script {
     Script::new(&format!(
         "{}\nlocal function body()\n{body}\nend\nlocal ok, reply = pcall(body)\nflush_later()\nflush_counters()\n\
-         if not ok then error(reply, 0) end\nreturn reply\n",
+         flush_streams()\nif not ok then error(reply, 0) end\nreturn reply\n",
         prelude()
     ))
 }

@@ -47,6 +47,8 @@ pub struct Claimed {
     /// The mission's tenant: its plugin reads this tenant's configuration
     /// overrides and key-value namespace.
     pub tenant: String,
+    /// When the attempt started (Unix ms, by the Redis clock).
+    pub started_ms: i64,
 }
 
 /// What one claim call returned.
@@ -107,22 +109,46 @@ pub enum RetryOutcome {
 /// One successful attempt to record: [`Queue::complete_many`].
 #[derive(Debug, Clone)]
 pub struct Completion {
-    /// The mission.
-    pub id: String,
-    /// Lease token of the attempt.
-    pub token: String,
-    /// The result (JSON text).
-    pub result: String,
-    /// The attempt's last reports, not yet stored.
-    pub reports: Vec<Report>,
+    id: String,
+    token: String,
+    /// The parts of the record that never change, as the claim returned them
+    /// (the token ties them to this lease): the script reads only the status
+    /// and token from Redis (complete.lua).
+    mission_type: String,
+    tenant: String,
+    correlation_id: String,
+    traceparent: String,
+    attempt: u32,
+    started_ms: i64,
+    result: String,
+    reports: Vec<Report>,
 }
 
 impl Completion {
+    /// The success of `claimed` with `result` (JSON text) and its last
+    /// `reports`, not yet stored.
+    pub fn new(claimed: &Claimed, result: String, reports: Vec<Report>) -> Completion {
+        Completion {
+            id: claimed.id.clone(),
+            token: claimed.token.clone(),
+            mission_type: claimed.mission_type.clone(),
+            tenant: claimed.tenant.clone(),
+            correlation_id: claimed.correlation_id.clone(),
+            traceparent: claimed.traceparent.clone(),
+            attempt: claimed.attempt,
+            started_ms: claimed.started_ms,
+            result,
+            reports,
+        }
+    }
+
     /// About how many bytes it adds to a script call.
     pub fn size(&self) -> usize {
         let reports: usize = self.reports.iter().map(|r| r.bytes() + 16).sum();
+        let claimed = self.id.len() + self.token.len() + self.mission_type.len() + self.tenant.len();
+        let context = self.correlation_id.len() + self.traceparent.len() + 32;
         // The result, and its summary for the event.
-        self.id.len() + self.token.len() + self.result.len() + self.result.len().min(SUMMARY_BYTES + 4) + reports
+        claimed + context + self.result.len() + self.result.len().min(SUMMARY_BYTES + 4) + reports
     }
 }
 
@@ -239,19 +265,22 @@ impl Queue {
 
     /// Promotes due missions and leases up to `count` ready ones to `worker`.
     pub async fn claim(&self, worker: &str, count: usize, lease_ms: u64) -> Result<ClaimBatch, StoreError> {
-        let token_prefix = uuid::Uuid::new_v4().simple().to_string();
+        // One token for the leases of this call (claim.lua).
+        let token = uuid::Uuid::new_v4().simple().to_string();
         let reply: Vec<Value> = self
             .invocation(&self.scripts.claim)
             .arg(count)
             .arg(worker)
             .arg(lease_ms)
-            .arg(token_prefix)
+            .arg(token)
             .arg(1000)
             .arg(self.settings.retention_completed_ms)
             .invoke_async(&mut self.conn())
             .await?;
         let mut it = reply.into_iter();
         let due_in: i64 = redis::from_redis_value(it.next().ok_or_else(|| unexpected("an empty claim reply"))?)?;
+        let started_ms: i64 =
+            redis::from_redis_value(it.next().ok_or_else(|| unexpected("a claim reply without its time"))?)?;
         let next_due_in = u64::try_from(due_in).ok().map(std::time::Duration::from_millis);
         let mut batch = ClaimBatch { missions: Vec::new(), next_due_in };
         for v in it {
@@ -282,20 +311,16 @@ impl Queue {
                 plugin_digest,
                 traceparent,
                 tenant,
+                started_ms,
             });
         }
         Ok(batch)
     }
 
-    /// Records success of the attempt holding `token`, storing its last
-    /// `reports` (not yet written) first, in the same step.
-    pub async fn complete(&self, id: &str, token: &str, result: &str, reports: &[Report]) -> Result<Ack, StoreError> {
-        let c = Completion {
-            id: id.to_owned(),
-            token: token.to_owned(),
-            result: result.to_owned(),
-            reports: reports.to_vec(),
-        };
+    /// Records success of the attempt `claimed`, storing its last `reports`
+    /// (not yet written) first, in the same step.
+    pub async fn complete(&self, claimed: &Claimed, result: &str, reports: &[Report]) -> Result<Ack, StoreError> {
+        let c = Completion::new(claimed, result.to_owned(), reports.to_vec());
         let mut acks = self.complete_many(&[&c]).await?;
         acks.pop().ok_or_else(|| unexpected("no reply"))
     }
@@ -306,7 +331,11 @@ impl Queue {
         let mut inv = self.invocation(&self.scripts.complete);
         inv.arg(self.settings.retention_completed_ms).arg(self.settings.max_log_lines);
         for c in attempts {
-            inv.arg(&c.id).arg(&c.token).arg(&c.result).arg(summary(&c.result)).arg(c.reports.len());
+            inv.arg(&c.id).arg(&c.token).arg(&c.mission_type).arg(&c.tenant).arg(&c.correlation_id);
+            inv.arg(&c.traceparent).arg(c.attempt).arg(c.started_ms);
+            // As a JSON string: the script puts it in the event's payload as it is.
+            let summary = serde_json::Value::from(summary(&c.result)).to_string();
+            inv.arg(&c.result).arg(summary).arg(c.reports.len());
             report_args(&mut inv, &c.reports);
         }
         let replies: Vec<String> = inv.invoke_async(&mut self.conn()).await?;

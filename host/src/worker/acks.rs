@@ -94,12 +94,26 @@ fn gather(first: Pending, rx: &mut mpsc::UnboundedReceiver<Pending>) -> Vec<Pend
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Claimed;
 
     fn pending(result_bytes: usize) -> Pending {
         let (reply, _) = oneshot::channel();
-        let attempt =
-            Completion { id: "m".into(), token: "t".into(), result: "x".repeat(result_bytes), reports: Vec::new() };
-        Pending { attempt, reply }
+        let claimed = Claimed {
+            id: "m".into(),
+            token: "t".into(),
+            mission_type: "echo".into(),
+            attempt: 1,
+            max_attempts: 3,
+            payload: "{}".into(),
+            timeout_ms: 1000,
+            correlation_id: "m".into(),
+            plugin: String::new(),
+            plugin_digest: String::new(),
+            traceparent: String::new(),
+            tenant: "default".into(),
+            started_ms: 0,
+        };
+        Pending { attempt: Completion::new(&claimed, "x".repeat(result_bytes), Vec::new()), reply }
     }
 
     /// The sizes of the batches the waiting attempts make, in order.

@@ -133,12 +133,7 @@ async fn record(
     for n in 0..5u32 {
         let result = match &outcome {
             RunOutcome::Completed(result) => {
-                let attempt = Completion {
-                    id: c.id.clone(),
-                    token: c.token.clone(),
-                    result: result.clone(),
-                    reports: unsent.clone(),
-                };
+                let attempt = Completion::new(c, result.clone(), unsent.clone());
                 let ack = worker.acks.complete(attempt).instrument(crate::telemetry::script::span("complete")).await;
                 ack.map(|ack| match ack {
                     Ack::Done => {

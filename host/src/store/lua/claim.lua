@@ -5,18 +5,22 @@
 -- ARGV[4] how many missions to claim at most
 -- ARGV[5] worker id
 -- ARGV[6] lease length (ms)
--- ARGV[7] token prefix (unique per call); each lease token is prefix .. ':' .. n
+-- ARGV[7] lease token (unique per call), the same for every mission this call
+--         leases: a token is checked against its own mission's record, so it
+--         tells one lease of a mission from another, and a token per mission
+--         would cost a number formatted per mission (see itoa)
 -- ARGV[8] how many due delayed missions to promote at most
 -- ARGV[9] retention of finished missions (ms, 0: keep), for missions found expired
--- Returns: {due_in_ms, m1, m2, ...} where due_in_ms is how long until the earliest
---          delayed mission is due or a rate-limited type has a token again (-1 if
---          neither) and each m is
+-- Returns: {due_in_ms, started_ms, m1, m2, ...} where due_in_ms is how long until the
+--          earliest delayed mission is due or a rate-limited type has a token again
+--          (-1 if neither), started_ms the start time of every attempt it leases
+--          (which complete.lua takes back), and each m is
 --          {id, token, type, attempt, max_attempts, payload, timeout_ms, correlation_id,
 --          plugin, plugin digest, traceparent, tenant}: the plugin version (`name@version`, '' if none)
 --          active for its type at this moment, which the worker must run, and
 --          the submission's trace context ('' if none), and the mission's tenant
 --          (the namespace of its plugin's configuration overrides and key-value state).
-local count, worker, lease_ms, token_prefix = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local count, worker, lease_ms, token = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
 local retention_ms = ARGV[9]
 
 -- The structure (see store/flow.rs): `ready` holds tenants by pass; each
@@ -108,12 +112,12 @@ local function allowance(mtype, want)
   return want, tokens
 end
 
-local out = { -1 }
+local out = { -1, NOW_MS }
 local plugins = {}
 -- The same for every mission of this call: formatted once.
 local until_ms = itoa(NOW + lease_ms)
 local worker_json = '{"worker_id":' .. cjson.encode(worker)
-local function start(id, n)
+local function start(id)
   local key = mkey(id)
   local m = redis.call('HMGET', key, 'type', 'status', 'max_attempts', 'payload', 'timeout_ms', 'correlation_id', 'tenant',
     'traceparent', 'expires_ms', 'attempts')
@@ -131,7 +135,6 @@ local function start(id, n)
   -- Read above and written with the status: no HINCRBY of its own.
   local attempt = (tonumber(m[10]) or 0) + 1
   local attempt_s = itoa(attempt)
-  local token = token_prefix .. ':' .. itoa(n)
   local plugin = plugins[m[1]]
   if not plugin then
     local active = redis.call('HGET', K.plugins, m[1])
@@ -157,15 +160,17 @@ local function start(id, n)
   -- old_status: pending or retrying, which only this script knows (readers
   -- derive every other event's status change from its type and payload).
   -- The payload as text: the worker, attempt, max_attempts and old_status are
-  -- text already (see itoa).
+  -- text already (see itoa), and a status, one of this queue's words, needs
+  -- no escaping.
   emit('mission.started', id, worker_json .. ',"attempt":' .. attempt_s .. ',"max_attempts":' .. (m[3] or 'null')
-    .. plugin.json .. ',"old_status":' .. cjson.encode(m[2] or '') .. '}')
-  out[#out + 1] = { id, token, m[1], attempt, tonumber(m[3]), m[4], tonumber(m[5]), m[6] or id, plugin.ref, plugin.digest,
+    .. plugin.json .. ',"old_status":"' .. (m[2] or '') .. '"}')
+  -- Numbers as the text they are (the host parses them): none converted here.
+  out[#out + 1] = { id, token, m[1], attempt_s, m[3] or '', m[4], m[5] or '', m[6] or id, plugin.ref, plugin.digest,
     m[8] or '', m[7] or DEFAULT_TENANT }
   return true
 end
 
-local taken, n = 0, 0
+local taken = 0
 -- What the loop learnt of `ready`: found empty, or left non-empty by its last
 -- move (either spares the ZCARD at the end).
 local ready_empty, ready_filled = false, false
@@ -205,26 +210,24 @@ if not redis.call('HGET', K.flow, '*') then
         local w = weight_of(tenant)
         if top[3] then want = math.min(want, math.max(1, math.floor((tonumber(top[4]) - pass) * w) + 1)) end
         local q = queue_key(tenant, mtype)
-        -- One more than wanted: the first one not taken is the queue's new head.
-        local ids = redis.call('ZRANGE', q, 0, want, 'WITHSCORES')
-        -- Priority across the tenant's types: stop at the next type's head.
-        local limit = heads[4] and tonumber(heads[4])
-        local batch = {}
-        for i = 1, math.min(#ids, 2 * want), 2 do
-          if i > 1 and limit and tonumber(ids[i + 1]) > limit then break end
-          batch[#batch + 1] = ids[i]
-        end
+        -- Members only: each score read would cost Redis a number formatted
+        -- and Lua one parsed, more than the one more read of the new head.
+        -- Priority across the tenant's types: none past the next type's head
+        -- (its score, as text), but the queue's own head always (its type is
+        -- the tenant's first).
+        local batch = heads[4] and redis.call('ZRANGE', q, '-inf', heads[4], 'BYSCORE', 'LIMIT', 0, want)
+          or redis.call('ZRANGE', q, 0, want - 1)
+        if #batch == 0 then batch = redis.call('ZRANGE', q, 0, 0) end
         if #batch > 0 then redis.call('ZREM', q, unpack(batch)) end
-        local head = 2 * #batch + 1
-        if ids[head] then redis.call('ZADD', tk, ids[head + 1], mtype) else redis.call('ZREM', tk, mtype) end
+        local head = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
+        if head[1] then redis.call('ZADD', tk, head[2], mtype) else redis.call('ZREM', tk, mtype) end
         pass = pass + #batch / w
         redis.call('ZADD', K.ready, pass, tenant)
         ready_filled = true
         vclock = math.max(vclock or 0, tonumber(top[2]))
         local begun = 0
         for _, id in ipairs(batch) do
-          n = n + 1
-          if start(id, n) then begun = begun + 1 end
+          if start(id) then begun = begun + 1 end
         end
         -- Only starts take a token (a mission found expired does not).
         if tokens then

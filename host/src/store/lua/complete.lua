@@ -4,10 +4,16 @@
 -- KEYS: the fixed queue keys (see prelude).
 -- ARGV[4] retention of finished missions (ms, 0: keep)
 -- ARGV[5] most lines a mission's log keeps
--- ARGV[6..] per attempt: mission id, lease token, result (JSON text), result
---          summary for the event (truncated result), n, then the attempt's
---          last n reports, not yet stored (triples, as report.lua takes them):
---          written first, so the log is whole before the outcome
+-- ARGV[6..] per attempt: mission id, lease token, then what its claim returned
+--          (type, tenant, correlation id, traceparent or '', attempt number,
+--          start time in ms), result (JSON text), result summary for the
+--          event (the truncated result as a JSON string), n, then the
+--          attempt's last n reports, not
+--          yet stored (triples, as report.lua takes them): written first, so
+--          the log is whole before the outcome. The claimed parts never change
+--          and the token ties them to this lease: the record itself is read
+--          only for its status and token (each field read from a record is a
+--          scan of it, and most of these would be scans to its end).
 -- Returns: per attempt, in order, 'ok', or 'stale:<status>' when its token does
 --          not hold the lease (the lease expired or the mission was cancelled);
 --          nothing changes for that attempt then.
@@ -15,23 +21,29 @@ local retention_ms, cap = ARGV[4], tonumber(ARGV[5])
 local out = {}
 local i = 6
 while i <= #ARGV do
-  local id, token, result, summary = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local first, last = i + 5, i + 4 + 3 * tonumber(ARGV[i + 4])
+  local id, token, mtype, tenant, cid, tp, attempt, started, result, summary =
+    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8],
+    ARGV[i + 9]
+  local first, last = i + 11, i + 10 + 3 * tonumber(ARGV[i + 10])
   i = last + 1
   local key = mkey(id)
-  local m = redis.call('HMGET', key, 'type', 'status', 'lease_token', 'started_ms', 'correlation_id', 'tenant', 'traceparent')
-  if m[2] ~= 'running' or m[3] ~= token then
-    out[#out + 1] = 'stale:' .. tostring(m[2] or 'missing')
+  local m = redis.call('HMGET', key, 'status', 'lease_token')
+  if m[1] ~= 'running' or m[2] ~= token then
+    out[#out + 1] = 'stale:' .. tostring(m[1] or 'missing')
   else
-    remember(id, m[5], m[6], m[7])
+    remember(id, cid, tenant, tp ~= '' and tp or nil)
     apply_reports(id, true, cap, 'plugin', first, last)
-    -- The error of an earlier attempt goes with the lease, in one HDEL.
-    release(id, { 'error', 'error_kind' })
-    set_status(id, m[1], 'running', 'completed', { 'result', result, 'finished_ms', NOW_MS })
+    -- The lease token stays: with the status no longer `running` it holds
+    -- nothing, and deleting it would cost a command per mission. Only an
+    -- attempt after the first can find an earlier attempt's error (every
+    -- failure ends its attempt, and a re-drive clears it).
+    later('ZREM', K.active, id)
+    if attempt ~= '1' then redis.call('HDEL', key, 'error', 'error_kind') end
+    set_status(id, mtype, 'running', 'completed', { 'result', result, 'finished_ms', NOW_MS })
     schedule_expiry(id, retention_ms)
-    -- The payload as text (see itoa); the summary goes in as a JSON string.
-    emit('mission.completed', id, '{"duration_ms":' .. itoa(NOW - (tonumber(m[4]) or NOW)) .. ',"result_summary":'
-      .. cjson.encode(summary) .. '}')
+    -- The payload from text as it came (see itoa): the attempt's start, from
+    -- which readers derive its duration (the entry's time is its end).
+    emit('mission.completed', id, '{"started_ms":' .. started .. ',"result_summary":' .. summary .. '}')
     out[#out + 1] = 'ok'
   end
 end

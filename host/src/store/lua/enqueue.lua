@@ -123,10 +123,12 @@ for i, m in ipairs(specs) do
     -- The id is the key's; a correlation id equal to it, an empty
     -- idempotency key, no attempts yet and `updated_ms` equal to `created_ms`
     -- are left out (the readers fill them in): less memory per queued mission.
-    local fields = { 'type', m.type, 'priority', m.priority, 'payload', m.payload,
-      'max_attempts', m.max_attempts, 'timeout_ms', m.timeout_ms,
+    -- The fields a claim reads come first (after the status, see set_status):
+    -- each read scans the record from its start.
+    local fields = { 'type', m.type, 'tenant', m.tenant, 'max_attempts', m.max_attempts,
+      'timeout_ms', m.timeout_ms, 'payload', m.payload, 'priority', m.priority,
       'backoff_base_ms', m.backoff_base_ms, 'backoff_cap_ms', m.backoff_cap_ms,
-      'tenant', m.tenant, 'created_by', m.created_by, 'created_ms', NOW_MS }
+      'created_by', m.created_by, 'created_ms', NOW_MS }
     if m.correlation_id ~= id then
       fields[#fields + 1] = 'correlation_id'
       fields[#fields + 1] = m.correlation_id
@@ -171,8 +173,9 @@ for i, m in ipairs(specs) do
     end
     if expires then later('ZADD', K.deadlines, expires, id) end
     -- The payload as text: its numbers are text already (times in seconds
-    -- with milliseconds, as NOW_S).
-    local created = '{"type":' .. cjson.encode(m.type) .. ',"priority":' .. m.priority .. ',"max_attempts":'
+    -- with milliseconds, as NOW_S), and a type name (a plugin's, checked
+    -- above; lower-case letters, digits, '.', '_', '-') needs no escaping.
+    local created = '{"type":"' .. m.type .. '","priority":' .. m.priority .. ',"max_attempts":'
       .. m.max_attempts .. ',"created_at":' .. NOW_S
     if delayed then created = created .. ',"run_at":' .. string.format('%.3f', run_at / 1000) end
     if expires then created = created .. ',"expires_at":' .. string.format('%.3f', tonumber(expires) / 1000) end
