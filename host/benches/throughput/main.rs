@@ -16,7 +16,7 @@
 //! Run: `./scripts/bench.sh` (or `cargo bench --bench throughput`).
 //!
 //! Settings (environment): BENCH_MISSIONS (10000 per run), BENCH_SWEEP
-//! ("8,32,128"; else BENCH_CONCURRENCY alone if set), BENCH_HOSTS (1
+//! ("8,32,128,512"; else BENCH_CONCURRENCY alone if set), BENCH_HOSTS (1
 //! in-process host in the sweep), BENCH_SCALE ("1,2,3" host processes; "" skips
 //! it), BENCH_SCALE_MISSIONS (30000 per point: runs of a few seconds, steadier
 //! than one), BENCH_QUEUED (100000, for memory), BENCH_MONITORED (1000, for round
@@ -82,7 +82,7 @@ impl Settings {
     fn from_env() -> anyhow::Result<Self> {
         let sweep = match (std::env::var("BENCH_SWEEP"), std::env::var("BENCH_CONCURRENCY")) {
             (Err(_), Ok(_)) => list("BENCH_CONCURRENCY", "8")?,
-            _ => list("BENCH_SWEEP", "8,32,128")?,
+            _ => list("BENCH_SWEEP", "8,32,128,512")?,
         };
         anyhow::ensure!(!sweep.is_empty(), "BENCH_SWEEP: give at least one concurrency");
         Ok(Settings {

@@ -74,7 +74,10 @@ pub fn headline(ours: &Value, peer: &Value) -> Map<String, Value> {
         if let Some(r) = ratio {
             ratios.insert(key.to_owned(), json!((r * 100.0).round() / 100.0));
         }
-        let show = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
+        // Per-mission fractions (round trips, script calls) keep three decimals.
+        let show = |v: Option<f64>| {
+            v.map_or_else(|| "-".to_owned(), |v| if v.abs() < 1.0 { format!("{v:.3}") } else { format!("{v:.1}") })
+        };
         println!(
             "{label:<44} {:>14} {:>14} {:>8}",
             show(a),
