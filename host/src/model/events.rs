@@ -3,7 +3,7 @@
 //! Each event is one lean Redis Stream entry, a single field `e` packing the
 //! type, `mission`, `tenant`, `source` (the host), `cid` and `tp` (empty when
 //! they would say nothing) and the payload (without `mission_id`), separated by
-//! U+001F ([`PACKED_SEPARATOR`]). Scripts write them in the same step as the change
+//! U+001F ([`event_entry`](super::event_entry)). Scripts write them in the same step as the change
 //! they report; the rest of the envelope (the UUID `id`, the `timestamp` from
 //! the entry id, `target`, all of `meta`, status changes) is derived when an
 //! entry is read ([`Event::from_entry`]), so it costs Redis nothing: no JSON
@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::event_entry::unpack;
 use super::event_id::{EventId, StreamRef};
 use super::mission::Status;
 
@@ -169,33 +170,6 @@ impl Event {
             tenant,
         })
     }
-}
-
-/// The mission an entry concerns, read from its fields (either layout)
-/// without building the event: a cheap filter before [`Event::from_entry`].
-pub fn entry_mission(fields: &[String]) -> Option<&str> {
-    fields
-        .chunks(2)
-        .find_map(|kv| match (kv[0].as_str(), kv.get(1)) {
-            ("e", Some(v)) => v.split(PACKED_SEPARATOR).nth(1),
-            ("mission", Some(v)) => Some(v.as_str()),
-            _ => None,
-        })
-        .filter(|m| !m.is_empty())
-}
-
-/// Separates the parts of a packed entry's `e` field.
-pub const PACKED_SEPARATOR: char = '\u{1f}';
-
-/// The seven parts of a packed entry's `e` (type, mission, tenant, source,
-/// cid, tp, payload). The payload is JSON, where U+001F is always escaped.
-fn unpack(e: &str) -> Option<[&str; 7]> {
-    let mut parts = e.splitn(7, PACKED_SEPARATOR);
-    let mut out = [""; 7];
-    for slot in &mut out {
-        *slot = parts.next()?;
-    }
-    Some(out)
 }
 
 /// The envelope's `schema_version` (in `meta`).
@@ -399,6 +373,7 @@ impl std::str::FromStr for EventPosition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::event_entry::PACKED_SEPARATOR;
 
     #[test]
     fn stream_ids_and_positions_read_only_what_redis_accepts() {
@@ -574,12 +549,6 @@ mod tests {
         assert_eq!(plain["payload"]["new_status"], "completed");
         let plugin = packed(&["plugin.activated", "", "", "h", "", "", "{}"]).unwrap();
         assert!(plugin.tenant.is_none() && plugin.mission.is_none());
-        // The mission, read without building the event, in both layouts.
-        let e = ["mission.progress", "m1", "acme", "h1", "", "", "{}"].join(&PACKED_SEPARATOR.to_string());
-        assert_eq!(entry_mission(&entry(&["e", &e])), Some("m1"));
-        assert_eq!(entry_mission(&entry(&["type", "x", "mission", "m2", "payload", "{}"])), Some("m2"));
-        let shared = ["plugin.activated", "", "", "h", "", "", "{}"].join(&PACKED_SEPARATOR.to_string());
-        assert_eq!(entry_mission(&entry(&["e", &shared])), None);
         // An entry with a part missing is no event.
         assert!(packed(&["mission.progress", "m1", "acme", "h1", "", r#"{"percent":5}"#]).is_none());
     }

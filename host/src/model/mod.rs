@@ -2,6 +2,7 @@
 //! imports another module of the crate.
 
 pub mod access;
+pub mod event_entry;
 pub mod event_id;
 pub mod events;
 pub mod flow;

@@ -10,8 +10,9 @@ use std::collections::{BTreeMap, VecDeque};
 use redis::Value;
 
 use super::{Queue, StoreError};
+use crate::model::event_entry::entry_mission;
 use crate::model::event_id::StreamRef;
-use crate::model::events::{Event, EventPosition, StreamId, entry_mission};
+use crate::model::events::{Event, EventPosition, StreamId};
 use crate::model::views::EventStats;
 
 /// How many entries one read takes per round trip, and at most per request.
