@@ -33,12 +33,9 @@ while i <= #ARGV do
   else
     remember(id, cid, tenant, tp ~= '' and tp or nil)
     apply_reports(id, true, cap, 'plugin', first, last)
-    -- The lease token stays: with the status no longer `running` it holds
-    -- nothing, and deleting it would cost a command per mission. Only an
-    -- attempt after the first can find an earlier attempt's error (every
-    -- failure ends its attempt, and a re-drive clears it).
-    later('ZREM', K.active, id)
-    if attempt ~= '1' then redis.call('HDEL', key, 'error', 'error_kind') end
+    -- Only an attempt after the first can find an earlier attempt's error
+    -- (every failure ends its attempt, and a re-drive clears it).
+    release(id, attempt ~= '1' and { 'error', 'error_kind' } or nil)
     set_status(id, mtype, 'running', 'completed', { 'result', result, 'finished_ms', NOW_MS })
     schedule_expiry(id, retention_ms)
     -- The payload from text as it came (see itoa): the attempt's start, from

@@ -380,12 +380,13 @@ local function expire_waiting(id, mtype, status, retention_ms)
     cancelled_at = NOW / 1000 })
 end
 
--- Drops a mission's lease (the record keeps which worker ran it last).
--- `also`: more fields to delete in the same HDEL. (complete.lua leaves the
--- token: a token holds a lease only while the status is `running`.)
+-- Drops a mission's lease (the record keeps which worker ran it last, and
+-- its token: every check of a token also asks for the status `running`, which
+-- the caller changes, so a command per transition is spared). `also`: fields
+-- to delete, if any, in one HDEL.
 local function release(id, also)
   later('ZREM', K.active, id)
-  redis.call('HDEL', mkey(id), 'lease_token', unpack(also or {}))
+  if also then redis.call('HDEL', mkey(id), unpack(also)) end
 end
 
 -- Applies reports in order from ARGV[first..last] (last: #ARGV when nil;
