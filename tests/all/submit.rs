@@ -1,6 +1,6 @@
 //! Idempotent submission and batches.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::TestEnv;
 
@@ -35,6 +35,66 @@ async fn a_batch_creates_every_mission_in_one_step() {
     assert_eq!((m["payload"].as_u64(), m["priority"].as_u64()), (Some(7), Some(40)));
     let (_, stats) = env.api.get("/api/stats").await;
     assert_eq!(stats["queue_depth"], 50);
+}
+
+#[tokio::test]
+async fn a_batch_names_each_repeat_of_a_key_by_its_first_mission() {
+    let env = TestEnv::start_with(|c| c.concurrency = 0).await;
+    let (_, before) =
+        env.api.post("/api/missions", json!({ "type": "echo", "payload": 0, "idempotency_key": "k0" })).await;
+    let keys = [Some("k1"), None, Some("k1"), Some("k0"), Some("k2")];
+    let missions: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match k {
+            Some(k) => json!({ "type": "echo", "payload": i, "idempotency_key": k }),
+            None => json!({ "type": "echo", "payload": i }),
+        })
+        .collect();
+    let (status, body) = env.api.post("/api/missions/batch", json!({ "missions": missions })).await;
+    assert_eq!(status, 201, "{body}");
+    let items = body["missions"].as_array().unwrap();
+    let created: Vec<bool> = items.iter().map(|m| m["created"].as_bool().unwrap()).collect();
+    assert_eq!(created, [true, true, false, false, true]);
+    assert_eq!(items[2]["id"], items[0]["id"], "a repeat within the batch");
+    assert_eq!(items[3]["id"], before["id"], "a repeat of an earlier mission");
+    let m = env.api.mission(items[4]["id"].as_str().unwrap()).await;
+    assert_eq!(m["payload"].as_u64(), Some(4), "the missions after a repeat keep their own ids");
+    let (_, stats) = env.api.get("/api/stats").await;
+    assert_eq!(stats["queue_depth"], 4);
+}
+
+#[tokio::test]
+async fn a_record_leaves_out_its_defaults_and_reads_them_back() {
+    let env = TestEnv::start_with(|c| c.concurrency = 0).await;
+    let plain = env.api.submit(json!({ "type": "echo", "payload": 1 })).await;
+    let own = env
+        .api
+        .submit(json!({ "type": "echo", "payload": 2, "priority": 70, "max_attempts": 5, "timeout_ms": 9000,
+            "backoff": { "base_ms": 10, "cap_ms": 20 } }))
+        .await;
+    let mut conn = env.redis.conn().await;
+    let policy = ["priority", "max_attempts", "timeout_ms", "backoff_base_ms", "backoff_cap_ms"];
+    let stored = |h: &std::collections::BTreeMap<String, String>| -> Vec<Option<String>> {
+        policy.iter().map(|f| h.get(*f).cloned()).collect()
+    };
+    let record = |id: &str| {
+        let mut cmd = redis::cmd("HGETALL");
+        cmd.arg(format!("{{mr}}:m:{id}"));
+        cmd
+    };
+    let h: std::collections::BTreeMap<String, String> = record(&plain).query_async(&mut conn).await.unwrap();
+    assert_eq!(stored(&h), [None, None, None, None, None], "{h:?}");
+    let h: std::collections::BTreeMap<String, String> = record(&own).query_async(&mut conn).await.unwrap();
+    let given = ["70", "5", "9000", "10", "20"].map(|v| Some(v.to_owned()));
+    assert_eq!(stored(&h), given, "{h:?}");
+    let m = env.api.mission(&plain).await;
+    let view = |m: &Value| {
+        (m["priority"].as_u64(), m["max_attempts"].as_u64(), m["timeout_ms"].as_u64(), m["backoff"].clone())
+    };
+    assert_eq!(view(&m), (Some(50), Some(3), Some(60_000), json!({ "base_ms": 1000, "cap_ms": 300_000 })));
+    let m = env.api.mission(&own).await;
+    assert_eq!(view(&m), (Some(70), Some(5), Some(9000), json!({ "base_ms": 10, "cap_ms": 20 })));
 }
 
 #[tokio::test]

@@ -410,6 +410,17 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_defaults_are_what_a_record_leaves_out() {
+        // So a mission with every default stores none of them (RECORD_DEFAULTS).
+        let m = req(r#"{"type":"echo","payload":1}"#).unwrap();
+        let d = crate::model::mission::RECORD_DEFAULTS;
+        assert_eq!(
+            (m.priority, m.max_attempts, m.timeout_ms, m.backoff_base_ms, m.backoff_cap_ms),
+            (d.priority, d.max_attempts, d.timeout_ms, d.backoff.base_ms, d.backoff.cap_ms)
+        );
+    }
+
+    #[test]
     fn names_the_field_at_fault() {
         assert_eq!(req(r#"{"type":"Echo!","payload":1}"#).unwrap_err().field, "type");
         assert_eq!(req(r#"{"type":"e","payload":1,"priority":101}"#).unwrap_err().field, "priority");

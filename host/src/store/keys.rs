@@ -4,6 +4,7 @@
 //! every key lands in one slot and every Lua script may touch all of them.
 
 use crate::model::access::DEFAULT_TENANT;
+use crate::model::mission::RECORD_DEFAULTS;
 
 /// A member that keeps a sorted set out of Redis' compact encoding. Redis
 /// keeps a sorted set of up to 128 members of up to 64 bytes
@@ -114,7 +115,8 @@ pub(crate) const DERIVED: [&Template; 22] = [
 
 /// The Lua that names every key for the scripts: `K` from KEYS (see
 /// [`FIXED`]), one function per [`DERIVED`] template over the prefix `P`,
-/// `DEFAULT_TENANT` and [`PIN`]. Prepended to `prelude.lua` when the scripts load.
+/// `DEFAULT_TENANT`, [`PIN`], and `RECORD_DEFAULT` (the values a record
+/// leaves out, [`RECORD_DEFAULTS`]). Prepended to `prelude.lua` when the scripts load.
 pub(crate) fn lua_prelude() -> String {
     let mut out =
         String::from("-- Generated from keys.rs (FIXED, DERIVED): the one spelling of every key.\nlocal K = {\n");
@@ -142,6 +144,9 @@ pub(crate) fn lua_prelude() -> String {
     }
     out.push_str(&format!("local DEFAULT_TENANT = '{DEFAULT_TENANT}'\n"));
     out.push_str(&format!("local PIN = '{PIN}'\n"));
+    let defaults: Vec<String> =
+        RECORD_DEFAULTS.fields().iter().map(|(field, value)| format!("{field} = '{value}'")).collect();
+    out.push_str(&format!("local RECORD_DEFAULT = {{ {} }}\n", defaults.join(", ")));
     out
 }
 

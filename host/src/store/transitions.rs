@@ -203,6 +203,9 @@ fn stale(reply: &str) -> Result<Option<Status>, StoreError> {
 }
 
 /// A script reply that is none of the shapes its script documents.
+/// Values per mission in a claim's reply (claim.lua).
+const CLAIMED_FIELDS: usize = 11;
+
 pub(crate) fn unexpected(reply: &str) -> StoreError {
     StoreError::Protocol(format!("unexpected script reply `{reply}`"))
 }
@@ -217,13 +220,15 @@ impl Queue {
         }
         let mut inv = self.invocation(&self.scripts.enqueue);
         self.enqueue_args(&mut inv, missions)?;
-        let rows: Vec<(String, u8)> = inv.invoke_async(&mut self.conn()).await.map_err(script_error)?;
-        rows.into_iter()
-            .map(|(id, created)| match created {
-                0 | 1 => Ok(Enqueued { id, created: created == 1 }),
-                other => Err(unexpected(&format!("created = {other}"))),
-            })
-            .collect()
+        // Only the repeats of an idempotency key come back: (position, first mission).
+        let repeats: Vec<(usize, String)> = inv.invoke_async(&mut self.conn()).await.map_err(script_error)?;
+        let mut out: Vec<Enqueued> = missions.iter().map(|m| Enqueued { id: m.id.clone(), created: true }).collect();
+        for (position, id) in repeats {
+            let slot = position.checked_sub(1).and_then(|i| out.get_mut(i));
+            *slot.ok_or_else(|| unexpected(&format!("a repeat at position {position}")))? =
+                Enqueued { id, created: false };
+        }
+        Ok(out)
     }
 
     /// The enqueue script's own ARGV (from ARGV[4]): the idempotency window,
@@ -264,6 +269,7 @@ impl Queue {
     }
 
     /// Promotes due missions and leases up to `count` ready ones to `worker`.
+    /// (claim.lua replies with CLAIMED_FIELDS values per mission.)
     pub async fn claim(&self, worker: &str, count: usize, lease_ms: u64) -> Result<ClaimBatch, StoreError> {
         // One token for the leases of this call (claim.lua).
         let token = uuid::Uuid::new_v4().simple().to_string();
@@ -272,7 +278,7 @@ impl Queue {
             .arg(count)
             .arg(worker)
             .arg(lease_ms)
-            .arg(token)
+            .arg(&token)
             .arg(1000)
             .arg(self.settings.retention_completed_ms)
             .invoke_async(&mut self.conn())
@@ -283,10 +289,14 @@ impl Queue {
             redis::from_redis_value(it.next().ok_or_else(|| unexpected("a claim reply without its time"))?)?;
         let next_due_in = u64::try_from(due_in).ok().map(std::time::Duration::from_millis);
         let mut batch = ClaimBatch { missions: Vec::new(), next_due_in };
-        for v in it {
+        // Flat, CLAIMED_FIELDS per mission: a table per mission cost Redis
+        // more to reply than its fields.
+        if !it.len().is_multiple_of(CLAIMED_FIELDS) {
+            return Err(unexpected(&format!("{} claim fields, not whole missions", it.len())));
+        }
+        while it.len() > 0 {
             let (
                 id,
-                token,
                 mission_type,
                 attempt,
                 max_attempts,
@@ -297,10 +307,10 @@ impl Queue {
                 plugin_digest,
                 traceparent,
                 tenant,
-            ) = redis::from_redis_value(v)?;
+            ) = redis::from_redis_value(Value::Array(it.by_ref().take(CLAIMED_FIELDS).collect()))?;
             batch.missions.push(Claimed {
                 id,
-                token,
+                token: token.clone(),
                 mission_type,
                 attempt,
                 max_attempts,

@@ -23,8 +23,7 @@ if status == 'running' then
   release(id)
   redis.call('PUBLISH', ARGV[8], id)
 end
-set_status(id, m[1], status, 'cancelled')
-redis.call('HSET', key, 'finished_ms', NOW, 'cancelled_by', by, 'cancel_reason', reason)
+set_status(id, m[1], status, 'cancelled', { 'cancelled_by', by, 'cancel_reason', reason })
 redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
 schedule_expiry(id, ARGV[7])
 emit('mission.cancelled', id, { cancelled_by = by, reason = reason, previous_status = status, cancelled_at = NOW / 1000 })

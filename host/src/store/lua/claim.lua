@@ -11,12 +11,14 @@
 --         would cost a number formatted per mission (see itoa)
 -- ARGV[8] how many due delayed missions to promote at most
 -- ARGV[9] retention of finished missions (ms, 0: keep), for missions found expired
--- Returns: {due_in_ms, started_ms, m1, m2, ...} where due_in_ms is how long until the
---          earliest delayed mission is due or a rate-limited type has a token again
---          (-1 if neither), started_ms the start time of every attempt it leases
---          (which complete.lua takes back), and each m is
---          {id, token, type, attempt, max_attempts, payload, timeout_ms, correlation_id,
---          plugin, plugin digest, traceparent, tenant}: the plugin version (`name@version`, '' if none)
+-- Returns: {due_in_ms, started_ms, m1..., m2..., ...}, flat (a table per
+--          mission costs Redis more to reply than its fields), where due_in_ms
+--          is how long until the earliest delayed mission is due or a
+--          rate-limited type has a token again (-1 if neither), started_ms the
+--          start time of every attempt it leases (which complete.lua takes
+--          back), and each m is 11 values (the token is ARGV[7] for every one):
+--          id, type, attempt, max_attempts, payload, timeout_ms, correlation_id,
+--          plugin, plugin digest, traceparent, tenant: the plugin version (`name@version`, '' if none)
 --          active for its type at this moment, which the worker must run, and
 --          the submission's trace context ('' if none), and the mission's tenant
 --          (the namespace of its plugin's configuration overrides and key-value state).
@@ -45,7 +47,7 @@ end
 for _, id in ipairs(due) do
   redis.call('ZREM', K.delayed, id)
   local m = redis.call('HMGET', mkey(id), 'priority', 'tenant', 'type', 'run_at_ms')
-  if m[1] then
+  if m[3] then
     if m[4] then redis.call('HDEL', mkey(id), 'run_at_ms') end
     push_ready(id, m[2] or DEFAULT_TENANT, m[3], m[1])
   end
@@ -134,6 +136,8 @@ local function start(id)
   end
   -- Read above and written with the status: no HINCRBY of its own.
   local attempt = (tonumber(m[10]) or 0) + 1
+  -- Left out of the record when equal to their defaults.
+  local max_attempts, timeout_ms = m[3] or RECORD_DEFAULT.max_attempts, m[5] or RECORD_DEFAULT.timeout_ms
   local attempt_s = itoa(attempt)
   local plugin = plugins[m[1]]
   if not plugin then
@@ -162,11 +166,14 @@ local function start(id)
   -- The payload as text: the worker, attempt, max_attempts and old_status are
   -- text already (see itoa), and a status, one of this queue's words, needs
   -- no escaping.
-  emit('mission.started', id, worker_json .. ',"attempt":' .. attempt_s .. ',"max_attempts":' .. (m[3] or 'null')
+  emit('mission.started', id, worker_json .. ',"attempt":' .. attempt_s .. ',"max_attempts":' .. max_attempts
     .. plugin.json .. ',"old_status":"' .. (m[2] or '') .. '"}')
   -- Numbers as the text they are (the host parses them): none converted here.
-  out[#out + 1] = { id, token, m[1], attempt_s, m[3] or '', m[4], m[5] or '', m[6] or id, plugin.ref, plugin.digest,
-    m[8] or '', m[7] or DEFAULT_TENANT }
+  local o = #out
+  out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6] =
+    id, m[1], attempt_s, max_attempts, m[4], timeout_ms
+  out[o + 7], out[o + 8], out[o + 9], out[o + 10], out[o + 11] =
+    m[6] or id, plugin.ref, plugin.digest, m[8] or '', m[7] or DEFAULT_TENANT
   return true
 end
 

@@ -17,14 +17,17 @@
 -- Returns: per attempt, in order, 'ok', or 'stale:<status>' when its token does
 --          not hold the lease (the lease expired or the mission was cancelled);
 --          nothing changes for that attempt then.
-local retention_ms, cap = ARGV[4], tonumber(ARGV[5])
+-- Numbers parsed once per call (a tonumber of text is a strtod).
+local retention_ms, cap = tonumber(ARGV[4]), tonumber(ARGV[5])
 local out = {}
+-- A local: each read of the global ARGV is a lookup by name.
+local A, n = ARGV, #ARGV
 local i = 6
-while i <= #ARGV do
+while i <= n do
   local id, token, mtype, tenant, cid, tp, attempt, started, result, summary =
-    ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8],
-    ARGV[i + 9]
-  local first, last = i + 11, i + 10 + 3 * tonumber(ARGV[i + 10])
+    A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7], A[i + 8], A[i + 9]
+  local reports = A[i + 10]
+  local first, last = i + 11, reports == '0' and i + 10 or i + 10 + 3 * tonumber(reports)
   i = last + 1
   local key = mkey(id)
   local m = redis.call('HMGET', key, 'status', 'lease_token')
@@ -32,11 +35,11 @@ while i <= #ARGV do
     out[#out + 1] = 'stale:' .. tostring(m[1] or 'missing')
   else
     remember(id, cid, tenant, tp ~= '' and tp or nil)
-    apply_reports(id, true, cap, 'plugin', first, last)
+    if last >= first then apply_reports(id, true, cap, 'plugin', first, last) end
     -- Only an attempt after the first can find an earlier attempt's error
     -- (every failure ends its attempt, and a re-drive clears it).
     release(id, attempt ~= '1' and { 'error', 'error_kind' } or nil)
-    set_status(id, mtype, 'running', 'completed', { 'result', result, 'finished_ms', NOW_MS })
+    set_status(id, mtype, 'running', 'completed', { 'result', result })
     schedule_expiry(id, retention_ms)
     -- The payload from text as it came (see itoa): the attempt's start, from
     -- which readers derive its duration (the entry's time is its end).

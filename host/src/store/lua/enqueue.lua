@@ -12,32 +12,31 @@
 --           tenant), traceparent (W3C trace context), name, description, and
 --           expires_at_ms ('': the type's ttl_ms, if its settings have one).
 --           Numbers arrive as text: stored and put in events as they are.
--- Returns: per mission, in order, {id, 1} if created or {existing id, 0} when its
---          idempotency key was already used within the window; or, with nothing
---          written, the error `UNKNOWN_TYPE <type>` if a type has no active plugin,
---          or `QUOTA <quota> <limit> <retry after (s)> <message>` past a quota.
+-- Returns: the missions not created because their idempotency key was already
+--          used within the window, as pairs {position (1-based), existing id, ...}
+--          (the rest were created under the ids given: no reply to build for
+--          them); or, with nothing written, the error `UNKNOWN_TYPE <type>` if a
+--          type has no active plugin, or `QUOTA <quota> <limit> <retry after (s)>
+--          <message>` past a quota.
 -- Quotas count only the missions this call creates (not idempotent repeats):
 -- waiting missions (pending + retrying) against queued_missions, and a token
 -- bucket (rate submissions_per_second, size submission_burst) refilled by time.
-local idem_ttl = tonumber(ARGV[4])
-local specs, known = {}, {}
-local function given(v) if v ~= '' then return v end end
+-- The missions are read from ARGV in place, at offsets from their first
+-- argument: a table per mission cost more than the rest of its Lua.
+local A = ARGV
+local idem_ttl = tonumber(A[4])
 if (#ARGV - 5) % 17 ~= 0 then return redis.error_reply('ERR enqueue takes 17 arguments per mission') end
+local known = {}
 for i = 6, #ARGV, 17 do
-  local spec = { id = ARGV[i], type = ARGV[i + 1], priority = ARGV[i + 2], payload = ARGV[i + 3],
-    max_attempts = ARGV[i + 4], timeout_ms = ARGV[i + 5], run_at_ms = ARGV[i + 6], backoff_base_ms = ARGV[i + 7],
-    backoff_cap_ms = ARGV[i + 8], correlation_id = ARGV[i + 9], idempotency_key = ARGV[i + 10], tenant = ARGV[i + 11],
-    created_by = ARGV[i + 12], traceparent = given(ARGV[i + 13]), name = given(ARGV[i + 14]),
-    description = given(ARGV[i + 15]), expires_at_ms = given(ARGV[i + 16]) }
-  specs[#specs + 1] = spec
-  if not known[spec.type] then
-    if redis.call('HEXISTS', K.plugins, spec.type) == 0 then
-      return redis.error_reply('UNKNOWN_TYPE ' .. spec.type)
+  local mtype = A[i + 1]
+  if not known[mtype] then
+    if redis.call('HEXISTS', K.plugins, mtype) == 0 then
+      return redis.error_reply('UNKNOWN_TYPE ' .. mtype)
     end
-    known[spec.type] = true
+    known[mtype] = true
   end
 end
-local tenant = specs[1].tenant
+local tenant = A[17]
 
 -- Each type's default time to live before start (flow settings), once per type.
 local ttls = {}
@@ -49,7 +48,7 @@ local function ttl_of(mtype)
   return ttls[mtype]
 end
 
-local q = cjson.decode(ARGV[5])
+local q = cjson.decode(A[5])
 local set = redis.call('HGET', K.quotas, tenant)
 if set then
   for k, v in pairs(cjson.decode(set)) do q[k] = v end
@@ -59,29 +58,30 @@ local function over(quota, limit, retry_s, message)
 end
 
 -- Per mission: what it asks for. Only an admin can raise these, so the
--- Retry-After is long.
-for i, m in ipairs(specs) do
-  if m.tenant ~= tenant then return redis.error_reply('ERR one tenant per enqueue call') end
-  if tonumber(m.priority) > q.max_priority then
+-- Retry-After is long. Which missions are new: a key used within the window
+-- (or earlier in this batch) returns its first mission instead.
+local existing, claimed, new_n, n, priorities = {}, {}, 0, 0, {}
+for i = 6, #ARGV, 17 do
+  n = n + 1
+  if A[i + 11] ~= tenant then return redis.error_reply('ERR one tenant per enqueue call') end
+  local priority = tonumber(A[i + 2])
+  priorities[n] = priority
+  if priority > q.max_priority then
     return over('max_priority', q.max_priority, 60, string.format(
-      'mission %d asks for priority %d; tenant %s may use at most %d', i - 1, m.priority, tenant, q.max_priority))
+      'mission %d asks for priority %d; tenant %s may use at most %d', n - 1, priority, tenant, q.max_priority))
   end
-  if tonumber(m.timeout_ms) > q.max_timeout_ms then
+  local timeout = tonumber(A[i + 5])
+  if timeout > q.max_timeout_ms then
     return over('max_timeout_ms', q.max_timeout_ms, 60, string.format(
-      'mission %d asks for timeout_ms %d; tenant %s may use at most %d', i - 1, m.timeout_ms, tenant, q.max_timeout_ms))
+      'mission %d asks for timeout_ms %d; tenant %s may use at most %d', n - 1, timeout, tenant, q.max_timeout_ms))
   end
-end
-
--- Which missions are new: a key used within the window (or earlier in this
--- batch) returns its first mission instead.
-local existing, claimed, new_n = {}, {}, 0
-for i, m in ipairs(specs) do
-  if m.idempotency_key ~= '' then
-    local ik = idem_key(m.tenant, m.idempotency_key)
-    existing[i] = claimed[ik] or redis.call('GET', ik)
-    if not existing[i] then claimed[ik] = m.id end
+  local ikey = A[i + 10]
+  if ikey ~= '' then
+    local ik = idem_key(tenant, ikey)
+    existing[n] = claimed[ik] or redis.call('GET', ik)
+    if not existing[n] then claimed[ik] = A[i] end
   end
-  if not existing[i] then new_n = new_n + 1 end
+  if not existing[n] then new_n = new_n + 1 end
 end
 
 if new_n > 0 then
@@ -110,81 +110,73 @@ if new_n > 0 then
   redis.call('PEXPIRE', bucket, math.ceil(burst * 1000 / rate) + 1000)
 end
 
-local out, created_n = {}, 0
+-- The record's optional fields: name, offset of its argument. Each is
+-- stored only when given ('' is not) and not its record default.
+local OPTIONAL = { 'max_attempts', 4, 'timeout_ms', 5, 'priority', 2, 'backoff_base_ms', 7, 'backoff_cap_ms', 8,
+  'correlation_id', 9, 'idempotency_key', 10, 'traceparent', 13, 'name', 14, 'description', 15 }
+local out, all = {}, all_key(tenant)
 reserve_seq(new_n)
-for i, m in ipairs(specs) do
-  if existing[i] then
-    out[#out + 1] = { existing[i], 0 }
+n = 0
+for i = 6, #ARGV, 17 do
+  n = n + 1
+  if existing[n] then
+    out[#out + 1] = n
+    out[#out + 1] = existing[n]
   else
-    local id = m.id
-    if m.idempotency_key ~= '' then
-      redis.call('SET', idem_key(m.tenant, m.idempotency_key), id, 'PX', idem_ttl)
-    end
+    local id, mtype, priority, max_attempts = A[i], A[i + 1], A[i + 2], A[i + 4]
+    local cid, ikey, tp, name, description = A[i + 9], A[i + 10], A[i + 13], A[i + 14], A[i + 15]
+    if ikey ~= '' then redis.call('SET', idem_key(tenant, ikey), id, 'PX', idem_ttl) end
     -- The id is the key's; a correlation id equal to it, an empty
-    -- idempotency key, no attempts yet and `updated_ms` equal to `created_ms`
-    -- are left out (the readers fill them in): less memory per queued mission.
+    -- idempotency key, no attempts yet, `updated_ms` equal to `created_ms`
+    -- and a value equal to its record default (RECORD_DEFAULT, from
+    -- model::mission::RECORD_DEFAULTS) are left out (the readers fill them
+    -- in): less memory per queued mission, and less for Redis to write.
     -- The fields a claim reads come first (after the status, see set_status):
     -- each read scans the record from its start.
-    local fields = { 'type', m.type, 'tenant', m.tenant, 'max_attempts', m.max_attempts,
-      'timeout_ms', m.timeout_ms, 'payload', m.payload, 'priority', m.priority,
-      'backoff_base_ms', m.backoff_base_ms, 'backoff_cap_ms', m.backoff_cap_ms,
-      'created_by', m.created_by, 'created_ms', NOW_MS }
-    if m.correlation_id ~= id then
-      fields[#fields + 1] = 'correlation_id'
-      fields[#fields + 1] = m.correlation_id
-    end
-    if m.idempotency_key ~= '' then
-      fields[#fields + 1] = 'idempotency_key'
-      fields[#fields + 1] = m.idempotency_key
-    end
-    if m.traceparent then
-      fields[#fields + 1] = 'traceparent'
-      fields[#fields + 1] = m.traceparent
-    end
-    -- Name and description only when given: most missions have neither.
-    for _, f in ipairs({ 'name', 'description' }) do
-      if m[f] then
-        fields[#fields + 1] = f
-        fields[#fields + 1] = m[f]
+    local fields = { 'type', mtype, 'tenant', tenant, 'payload', A[i + 3], 'created_by', A[i + 12],
+      'created_ms', NOW_MS }
+    for k = 1, #OPTIONAL, 2 do
+      local field, v = OPTIONAL[k], A[i + OPTIONAL[k + 1]]
+      if v ~= '' and v ~= RECORD_DEFAULT[field] and (field ~= 'correlation_id' or v ~= id) then
+        fields[#fields + 1] = field
+        fields[#fields + 1] = v
       end
     end
-    local run_at = tonumber(m.run_at_ms)
-    local delayed = run_at > NOW
+    local run_at = A[i + 6]
+    local delayed = run_at ~= '0' and tonumber(run_at) > NOW
     if delayed then
       fields[#fields + 1] = 'run_at_ms'
-      fields[#fields + 1] = m.run_at_ms
+      fields[#fields + 1] = run_at
     end
-    local expires = m.expires_at_ms
-    if not expires then
-      local ttl = ttl_of(m.type)
+    local expires = A[i + 16]
+    if expires == '' then
+      local ttl = ttl_of(mtype)
       if ttl then expires = string.format('%d', NOW + ttl) end
     end
-    if expires then
+    if expires ~= '' then
       fields[#fields + 1] = 'expires_ms'
       fields[#fields + 1] = expires
     end
-    remember(id, m.correlation_id, m.tenant, m.traceparent)
-    later('ZADD', all_key(m.tenant), NOW_MS, id)
-    set_status(id, m.type, nil, 'pending', fields)
+    remember(id, cid, tenant, tp ~= '' and tp)
+    later('ZADD', all, NOW_MS, id)
+    set_status(id, mtype, nil, 'pending', fields)
     if delayed then
-      later('ZADD', K.delayed, m.run_at_ms, id)
+      later('ZADD', K.delayed, run_at, id)
     else
-      push_ready(id, m.tenant, m.type, m.priority)
+      push_ready(id, tenant, mtype, priorities[n])
     end
-    if expires then later('ZADD', K.deadlines, expires, id) end
+    if expires ~= '' then later('ZADD', K.deadlines, expires, id) end
     -- The payload as text: its numbers are text already (times in seconds
     -- with milliseconds, as NOW_S), and a type name (a plugin's, checked
     -- above; lower-case letters, digits, '.', '_', '-') needs no escaping.
-    local created = '{"type":"' .. m.type .. '","priority":' .. m.priority .. ',"max_attempts":'
-      .. m.max_attempts .. ',"created_at":' .. NOW_S
-    if delayed then created = created .. ',"run_at":' .. string.format('%.3f', run_at / 1000) end
-    if expires then created = created .. ',"expires_at":' .. string.format('%.3f', tonumber(expires) / 1000) end
-    if m.name then created = created .. ',"name":' .. cjson.encode(m.name) end
-    if m.description then created = created .. ',"description":' .. cjson.encode(m.description) end
+    local created = '{"type":"' .. mtype .. '","priority":' .. priority .. ',"max_attempts":' .. max_attempts
+      .. ',"created_at":' .. NOW_S
+    if delayed then created = created .. ',"run_at":' .. string.format('%.3f', tonumber(run_at) / 1000) end
+    if expires ~= '' then created = created .. ',"expires_at":' .. string.format('%.3f', tonumber(expires) / 1000) end
+    if name ~= '' then created = created .. ',"name":' .. cjson.encode(name) end
+    if description ~= '' then created = created .. ',"description":' .. cjson.encode(description) end
     emit('mission.created', id, created .. '}')
-    created_n = created_n + 1
-    out[#out + 1] = { id, 1 }
   end
 end
-wake(created_n)
+wake(new_n)
 return out

@@ -10,7 +10,7 @@ for _, id in ipairs(ids) do
   if m[1] then
     local tenant = m[3] or DEFAULT_TENANT
     redis.call('ZREM', status_key(tenant, m[2]), id)
-    count(K.stats, tenant .. '|' .. m[1] .. '|' .. m[2], -1)
+    count(K.stats, -1, tenant, m[1], m[2])
     redis.call('ZREM', all_key(tenant), id)
   end
   redis.call('ZREM', K.dead, id)

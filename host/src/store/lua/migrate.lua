@@ -8,7 +8,7 @@ local ids = redis.call('ZRANGE', K.legacy_ready, 0, tonumber(ARGV[4]) - 1)
 for _, id in ipairs(ids) do
   redis.call('ZREM', K.legacy_ready, id)
   local m = redis.call('HMGET', mkey(id), 'priority', 'tenant', 'type', 'status')
-  if m[1] and (m[4] == 'pending' or m[4] == 'retrying') then
+  if m[3] and (m[4] == 'pending' or m[4] == 'retrying') then
     push_ready(id, m[2] or DEFAULT_TENANT, m[3], m[1])
   end
 end

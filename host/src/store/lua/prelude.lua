@@ -178,17 +178,20 @@ local PUSHED = {}
 -- Puts a mission into its tenant's queue of its type, and makes that queue
 -- claimable unless the type is parked for the tenant.
 local function push_ready(id, tenant, mtype, priority)
-  local score = ready_score(priority)
-  later('ZADD', queue_key(tenant, mtype), score, id)
+  local score = ready_score(priority or RECORD_DEFAULT.priority)
+  -- As an integer's text: Redis would format a number argument with '%.17g',
+  -- several times the cost of '%d'.
+  local text = string.format('%d', score)
+  later('ZADD', queue_key(tenant, mtype), text, id)
   local memo_key = tenant .. '|' .. mtype
-  local memo = PUSHED[memo_key]
-  if memo == false or (memo and memo <= score) then return end
-  if memo == nil and redis.call('SISMEMBER', blocked_key(mtype), tenant) == 1 then
+  local seen = PUSHED[memo_key]
+  if seen == false or (seen and seen <= score) then return end
+  if seen == nil and redis.call('SISMEMBER', blocked_key(mtype), tenant) == 1 then
     PUSHED[memo_key] = false
     return
   end
-  redis.call('ZADD', types_key(tenant), 'LT', score, mtype)
-  if memo == nil then activate(tenant) end
+  redis.call('ZADD', types_key(tenant), 'LT', text, mtype)
+  if seen == nil then activate(tenant) end
   PUSHED[memo_key] = score
 end
 
@@ -236,23 +239,40 @@ local function unblock(mtype)
   return #tenants
 end
 
--- Per-call sums of counter increments (hash -> field -> delta), written by
--- flush_counters once the script body has run (scripts.rs appends the call):
--- a batch of missions pays one HINCRBY per counter it moves, not one per
--- mission. Only for counters no script reads back (stats, event counts).
+-- Per-call sums of counter increments, written by flush_counters once the
+-- script body has run (scripts.rs appends the call): a batch of missions pays
+-- one HINCRBY per counter it moves, not one per mission. Only for counters no
+-- script reads back (stats, event counts). The field is `a|b|c` (or `a|b`
+-- without c), joined at the flush: kept by its parts (hash -> a -> b -> c ->
+-- delta), a count costs no string built per mission.
 local COUNTERS = {}
-local function count(hash, field, delta)
+local function count(hash, delta, a, b, c)
   local h = COUNTERS[hash]
   if not h then
     h = {}
     COUNTERS[hash] = h
   end
-  h[field] = (h[field] or 0) + delta
+  local ha = h[a]
+  if not ha then
+    ha = {}
+    h[a] = ha
+  end
+  local hb = ha[b]
+  if not hb then
+    hb = {}
+    ha[b] = hb
+  end
+  c = c or false
+  hb[c] = (hb[c] or 0) + delta
 end
 local function flush_counters()
-  for hash, fields in pairs(COUNTERS) do
-    for field, delta in pairs(fields) do
-      if delta ~= 0 then redis.call('HINCRBY', hash, field, delta) end
+  for hash, by_a in pairs(COUNTERS) do
+    for a, by_b in pairs(by_a) do
+      for b, by_c in pairs(by_b) do
+        for c, delta in pairs(by_c) do
+          if delta ~= 0 then redis.call('HINCRBY', hash, a .. '|' .. b .. (c and '|' .. c or ''), delta) end
+        end
+      end
     end
   end
   COUNTERS = {}
@@ -275,7 +295,8 @@ end
 -- a call that adds more trims it once at its end (flush_streams): trimming
 -- with every XADD costs 2,200 instructions an event.
 local SEP = '\31'
-local ADDED, TRIM_INLINE = {}, 4
+-- ADDED: events per stream in this call; STREAMS: each tenant's stream key.
+local ADDED, TRIM_INLINE, STREAMS = {}, 4, {}
 local function emit(etype, id, payload)
   local tenant, stream, cid, tp = '', K.events, '', ''
   if id then
@@ -283,8 +304,11 @@ local function emit(etype, id, payload)
     tenant = c.tenant
     if c.cid ~= id then cid = c.cid end
     if c.tp then tp = c.tp end
-    c.stream = c.stream or events_key(tenant)
-    stream = c.stream
+    stream = STREAMS[tenant]
+    if not stream then
+      stream = events_key(tenant)
+      STREAMS[tenant] = stream
+    end
   end
   local entry = etype .. SEP .. (id or '') .. SEP .. tenant .. SEP .. SOURCE .. SEP .. cid .. SEP .. tp .. SEP
     .. (type(payload) == 'string' and payload or cjson.encode(payload))
@@ -296,7 +320,7 @@ local function emit(etype, id, payload)
   else
     sid = redis.call('XADD', stream, '*', 'e', entry)
   end
-  count(K.counts, tenant .. '|' .. etype, 1)
+  count(K.counts, 1, tenant, etype)
   return sid
 end
 local function flush_streams()
@@ -319,11 +343,23 @@ end
 -- host's leases stop counting, and a freed slot makes the type's parked queues
 -- claimable. (Types without settings pay one HEXISTS per call; flow_set.lua
 -- counts a type's running missions when it gets settings.)
+-- Per-call memo of each tenant's status index keys (tenant -> status -> key).
+local STATUS_KEYS = {}
 local function set_status(id, mtype, from, to, fields)
   local tenant = ctx_of(id).tenant
+  local keys = STATUS_KEYS[tenant]
+  if not keys then
+    keys = {}
+    STATUS_KEYS[tenant] = keys
+  end
   if from then
-    later('ZREM', status_key(tenant, from), id)
-    count(K.stats, tenant .. '|' .. mtype .. '|' .. from, -1)
+    local from_key = keys[from]
+    if not from_key then
+      from_key = status_key(tenant, from)
+      keys[from] = from_key
+    end
+    later('ZREM', from_key, id)
+    count(K.stats, -1, tenant, mtype, from)
   end
   if (from == 'running' or to == 'running') and flowed(mtype) then
     if from == 'running' then
@@ -333,19 +369,27 @@ local function set_status(id, mtype, from, to, fields)
       redis.call('HINCRBY', K.running, mtype, 1)
     end
   end
-  local index = status_key(tenant, to)
+  local index = keys[to]
+  if not index then
+    index = status_key(tenant, to)
+    keys[to] = index
+  end
   if to == 'running' then pin(index, '-inf') end
   later('ZADD', index, NOW_MS, id)
-  count(K.stats, tenant .. '|' .. mtype .. '|' .. to, 1)
+  count(K.stats, 1, tenant, mtype, to)
   -- The record's other changes of this step (`fields`: name, value, ...), if
   -- any, go in the same HSET: one command less per transition.
   local f = fields or {}
   if from then
     f[#f + 1] = 'status'
     f[#f + 1] = to
-    -- A start's time is its `started_ms`, which readers take as the update
-    -- time when it is the later one: one field less to find and write.
-    if to ~= 'running' then
+    -- A start's time is its `started_ms` and an end's its `finished_ms`
+    -- (written here), which readers take as the update time when it is the
+    -- later one: one field less to find and write.
+    if to == 'completed' or to == 'failed' or to == 'cancelled' then
+      f[#f + 1] = 'finished_ms'
+      f[#f + 1] = NOW_MS
+    elseif to ~= 'running' then
       f[#f + 1] = 'updated_ms'
       f[#f + 1] = NOW_MS
     end
@@ -371,8 +415,7 @@ end
 -- `expired`, by `expiry`. The caller has taken it out of the ready or delayed set.
 local function expire_waiting(id, mtype, status, retention_ms)
   local key = mkey(id)
-  set_status(id, mtype, status, 'cancelled')
-  redis.call('HSET', key, 'finished_ms', NOW, 'cancelled_by', 'expiry', 'cancel_reason', 'expired')
+  set_status(id, mtype, status, 'cancelled', { 'cancelled_by', 'expiry', 'cancel_reason', 'expired' })
   redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
   redis.call('ZREM', K.deadlines, id)
   schedule_expiry(id, retention_ms)
@@ -429,13 +472,15 @@ end
 local function fail_attempt(id, kind, message, jitter, dead_retention_ms)
   local key = mkey(id)
   local m = redis.call('HMGET', key, 'type', 'attempts', 'max_attempts', 'backoff_base_ms', 'backoff_cap_ms')
-  local mtype, attempt, max = m[1], tonumber(m[2]), tonumber(m[3])
+  local mtype, attempt = m[1], tonumber(m[2])
+  local max = tonumber(m[3] or RECORD_DEFAULT.max_attempts)
   release(id)
   redis.call('HSET', key, 'error_kind', kind, 'error', message)
   local will_retry = kind == 'retryable' and attempt < max
   emit('mission.failed', id, { error = message, error_kind = kind, attempt = attempt, will_retry = will_retry })
   if will_retry then
-    local due = NOW + backoff_ms(attempt, m[4], m[5], jitter)
+    local due = NOW + backoff_ms(attempt, m[4] or RECORD_DEFAULT.backoff_base_ms,
+      m[5] or RECORD_DEFAULT.backoff_cap_ms, jitter)
     set_status(id, mtype, 'running', 'retrying')
     redis.call('HSET', key, 'next_attempt_ms', due)
     redis.call('ZADD', K.delayed, due, id)
@@ -444,7 +489,6 @@ local function fail_attempt(id, kind, message, jitter, dead_retention_ms)
     return { 'retrying', due }
   end
   set_status(id, mtype, 'running', 'failed')
-  redis.call('HSET', key, 'finished_ms', NOW)
   redis.call('HDEL', key, 'next_attempt_ms')
   redis.call('ZADD', K.dead, NOW, id)
   schedule_expiry(id, dead_retention_ms)

@@ -16,7 +16,7 @@ for i = 5, #ARGV, 2 do
     set_status(id, m[3], 'running', 'retrying')
     redis.call('HSET', key, 'next_attempt_ms', NOW)
     push_ready(id, m[6] or DEFAULT_TENANT, m[3], m[4])
-    emit('mission.retrying', id, { attempt = attempt, max_attempts = tonumber(m[5]),
+    emit('mission.retrying', id, { attempt = attempt, max_attempts = tonumber(m[5] or RECORD_DEFAULT.max_attempts),
       next_attempt_at = NOW / 1000, reason = ARGV[4] })
     wake()
     released[#released + 1] = id

@@ -22,7 +22,7 @@ if waiting + 1 > limit then
     limit, tenant, waiting))
 end
 local max = tonumber(ARGV[6])
-if max == 0 then max = tonumber(m[4]) end
+if max == 0 then max = tonumber(m[4] or RECORD_DEFAULT.max_attempts) end
 redis.call('ZREM', K.dead, id)
 redis.call('ZREM', K.expiry, id)
 set_status(id, m[1], 'failed', 'pending')

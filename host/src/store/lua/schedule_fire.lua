@@ -53,12 +53,17 @@ if #step.fire > 0 then
     refusal = res.err
     for _, tick in ipairs(step.fire) do skip(tick, 'refused', { error = res.err }) end
   else
-    for i, row in ipairs(res) do
-      local id, tick = row[1], step.fire[i]
-      if row[2] == 1 then
+    -- The missions' ids, the first mission of a repeated idempotency key
+    -- in place of one not created (enqueue.lua's reply names only those).
+    local repeats = {}
+    for k = 1, #res, 2 do repeats[res[k]] = res[k + 1] end
+    for i, tick in ipairs(step.fire) do
+      local created = not repeats[i]
+      local id = repeats[i] or ARGV[6 + (i - 1) * 17]
+      if created then
         redis.call('HSET', mkey(id), 'schedule', name, 'schedule_tick', string.format('%d', tick))
       end
-      emit('schedule.fired', id, { schedule = name, tick = tick / 1000, created = row[2] == 1 })
+      emit('schedule.fired', id, { schedule = name, tick = tick / 1000, created = created })
       redis.call('HSET', key, 'last_mission', id, 'last_tick_ms', string.format('%d', tick))
       fired = fired + 1
     end
