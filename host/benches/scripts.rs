@@ -29,7 +29,7 @@ use std::time::Duration;
 use anyhow::{Context as _, ensure};
 use mission_runner::config::Config;
 use mission_runner::embedded_redis::{Persistence, RedisServer};
-use mission_runner::model::submission::NewMission;
+use mission_runner::model::submission::{MissionDefaults, NewMission};
 use mission_runner::server;
 use mission_runner::store::{Ack, Completion, Keys, Queue};
 use redis::aio::MultiplexedConnection;
@@ -139,19 +139,22 @@ async fn per_mission<F: std::future::Future<Output = anyhow::Result<()>>>(
     })
 }
 
+/// A mission as the API makes one with the shipped defaults (which its
+/// record leaves out, RECORD_DEFAULTS), at one of three priorities.
 fn mission(i: usize) -> NewMission {
     let id = uuid::Uuid::now_v7().to_string();
+    let d = MissionDefaults::default();
     NewMission {
         correlation_id: id.clone(),
         id,
         mission_type: "noop".into(),
         priority: [25, 50, 75][i % 3],
         payload: "{}".into(),
-        max_attempts: 3,
-        timeout_ms: 30_000,
+        max_attempts: d.max_attempts,
+        timeout_ms: d.timeout_ms,
         run_at_ms: 0,
-        backoff_base_ms: 1_000,
-        backoff_cap_ms: 60_000,
+        backoff_base_ms: d.backoff.base_ms,
+        backoff_cap_ms: d.backoff.cap_ms,
         idempotency_key: String::new(),
         tenant: "default".into(),
         created_by: "bench".into(),

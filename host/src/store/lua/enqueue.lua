@@ -60,17 +60,28 @@ end
 -- Per mission: what it asks for. Only an admin can raise these, so the
 -- Retry-After is long. Which missions are new: a key used within the window
 -- (or earlier in this batch) returns its first mission instead.
+-- Numbers by their text: a batch holds few distinct priorities and
+-- timeouts, and a tonumber of text is a strtod.
+local numbers = {}
+local function number(text)
+  local v = numbers[text]
+  if not v then
+    v = tonumber(text)
+    numbers[text] = v
+  end
+  return v
+end
 local existing, claimed, new_n, n, priorities = {}, {}, 0, 0, {}
 for i = 6, #ARGV, 17 do
   n = n + 1
   if A[i + 11] ~= tenant then return redis.error_reply('ERR one tenant per enqueue call') end
-  local priority = tonumber(A[i + 2])
+  local priority = number(A[i + 2])
   priorities[n] = priority
   if priority > q.max_priority then
     return over('max_priority', q.max_priority, 60, string.format(
       'mission %d asks for priority %d; tenant %s may use at most %d', n - 1, priority, tenant, q.max_priority))
   end
-  local timeout = tonumber(A[i + 5])
+  local timeout = number(A[i + 5])
   if timeout > q.max_timeout_ms then
     return over('max_timeout_ms', q.max_timeout_ms, 60, string.format(
       'mission %d asks for timeout_ms %d; tenant %s may use at most %d', n - 1, timeout, tenant, q.max_timeout_ms))
