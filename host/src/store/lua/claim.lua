@@ -124,7 +124,7 @@ local worker_json = '{"worker_id":' .. cjson.encode(worker)
 local function start(id)
   local key = mkey(id)
   local m = redis.call('HMGET', key, 'type', 'status', 'max_attempts', 'payload', 'timeout_ms', 'correlation_id', 'tenant',
-    'traceparent', 'expires_ms', 'attempts')
+    'traceparent', 'expires_ms')
   if not m[1] then return end
   remember(id, m[6], m[7], m[8])
   if m[9] then
@@ -136,8 +136,11 @@ local function start(id)
     redis.call('ZREM', K.deadlines, id)
     redis.call('HDEL', key, 'expires_ms')
   end
-  -- Read above and written with the status: no HINCRBY of its own.
-  local attempt = (tonumber(m[10]) or 0) + 1
+  -- Written with the status: no HINCRBY of its own. A pending mission has
+  -- made no attempt (a re-drive starts it again from none): only a retry's
+  -- count is read, and each field read is a scan of the record.
+  local attempt = 1
+  if m[2] == 'retrying' then attempt = (tonumber(redis.call('HGET', key, 'attempts')) or 0) + 1 end
   -- Left out of the record when equal to their defaults.
   local max_attempts, timeout_ms = m[3] or RECORD_DEFAULT.max_attempts, m[5] or RECORD_DEFAULT.timeout_ms
   local attempt_s = itoa(attempt)
