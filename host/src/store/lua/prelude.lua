@@ -337,14 +337,15 @@ local function flowed(mtype)
   return FLOWED[mtype]
 end
 
+-- Per-call memo of each tenant's status index keys (tenant -> status -> key).
+local STATUS_KEYS = {}
+
 -- Moves a mission between statuses: record, its tenant's status index and counters.
 -- The running count of a type with flow settings (its concurrency limit) moves
 -- with it: every script that ends a lease goes through here, so a reaped
 -- host's leases stop counting, and a freed slot makes the type's parked queues
 -- claimable. (Types without settings pay one HEXISTS per call; flow_set.lua
 -- counts a type's running missions when it gets settings.)
--- Per-call memo of each tenant's status index keys (tenant -> status -> key).
-local STATUS_KEYS = {}
 local function set_status(id, mtype, from, to, fields)
   local tenant = ctx_of(id).tenant
   local keys = STATUS_KEYS[tenant]
