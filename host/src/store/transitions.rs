@@ -202,10 +202,10 @@ fn stale(reply: &str) -> Result<Option<Status>, StoreError> {
     }
 }
 
-/// A script reply that is none of the shapes its script documents.
 /// Values per mission in a claim's reply (claim.lua).
 const CLAIMED_FIELDS: usize = 11;
 
+/// A script reply that is none of the shapes its script documents.
 pub(crate) fn unexpected(reply: &str) -> StoreError {
     StoreError::Protocol(format!("unexpected script reply `{reply}`"))
 }

@@ -115,8 +115,6 @@ local function allowance(mtype, want)
 end
 
 local out = { -1, NOW_MS }
--- Whether `active` got its pin (see pin) in this call: with its first lease.
-local pinned = false
 local plugins = {}
 -- The same for every mission of this call: formatted once.
 local until_ms = itoa(NOW + lease_ms)
@@ -164,10 +162,7 @@ local function start(id)
     'plugin', plugin.ref })
   -- Only a retry has a next attempt time (a promoted run_at went at promotion).
   if m[2] == 'retrying' then redis.call('HDEL', key, 'next_attempt_ms') end
-  if not pinned then
-    pin(K.active, '+inf')
-    pinned = true
-  end
+  pin(K.active, '+inf')
   later('ZADD', K.active, until_ms, id)
   -- old_status: pending or retrying, which only this script knows (readers
   -- derive every other event's status change from its type and payload).

@@ -57,9 +57,6 @@ local function over(quota, limit, retry_s, message)
   return redis.error_reply(string.format('QUOTA %s %d %d %s', quota, limit, retry_s, message))
 end
 
--- Per mission: what it asks for. Only an admin can raise these, so the
--- Retry-After is long. Which missions are new: a key used within the window
--- (or earlier in this batch) returns its first mission instead.
 -- Numbers by their text: a batch holds few distinct priorities and
 -- timeouts, and a tonumber of text is a strtod.
 local numbers = {}
@@ -71,6 +68,10 @@ local function number(text)
   end
   return v
 end
+
+-- Per mission: what it asks for. Only an admin can raise these, so the
+-- Retry-After is long. Which missions are new: a key used within the window
+-- (or earlier in this batch) returns its first mission instead.
 local existing, claimed, new_n, n, priorities = {}, {}, 0, 0, {}
 for i = 6, #ARGV, 17 do
   n = n + 1
@@ -124,7 +125,7 @@ end
 -- The record's optional fields: name, offset of its argument. Each is
 -- stored only when given ('' is not) and not its record default.
 local OPTIONAL = { 'max_attempts', 4, 'timeout_ms', 5, 'priority', 2, 'backoff_base_ms', 7, 'backoff_cap_ms', 8,
-  'correlation_id', 9, 'idempotency_key', 10, 'traceparent', 13, 'name', 14, 'description', 15 }
+  'idempotency_key', 10, 'traceparent', 13, 'name', 14, 'description', 15 }
 local out, all = {}, all_key(tenant)
 reserve_seq(new_n)
 n = 0
@@ -148,10 +149,14 @@ for i = 6, #ARGV, 17 do
       'created_ms', NOW_MS }
     for k = 1, #OPTIONAL, 2 do
       local field, v = OPTIONAL[k], A[i + OPTIONAL[k + 1]]
-      if v ~= '' and v ~= RECORD_DEFAULT[field] and (field ~= 'correlation_id' or v ~= id) then
+      if v ~= '' and v ~= RECORD_DEFAULT[field] then
         fields[#fields + 1] = field
         fields[#fields + 1] = v
       end
+    end
+    if cid ~= id then
+      fields[#fields + 1] = 'correlation_id'
+      fields[#fields + 1] = cid
     end
     local run_at = A[i + 6]
     local delayed = run_at ~= '0' and tonumber(run_at) > NOW

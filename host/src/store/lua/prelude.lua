@@ -76,6 +76,17 @@ local function itoa(n)
   return s
 end
 
+-- A per-call memo of `make(key)`: built on the first read of a key, a plain
+-- table read after (no function call: each concatenation builds, hashes and
+-- interns a new string, and a batch builds the same few keys again and again).
+local function memo(make)
+  return setmetatable({}, { __index = function(t, k)
+    local v = make(k)
+    t[k] = v
+    return v
+  end })
+end
+
 -- Per-call memo of each mission's correlation id, tenant and traceparent,
 -- which never change: scripts that read the record anyway prime it, so events
 -- and index moves cost no extra reads. A record without a correlation id uses
@@ -296,7 +307,7 @@ end
 -- with every XADD costs 2,200 instructions an event.
 local SEP = '\31'
 -- ADDED: events per stream in this call; STREAMS: each tenant's stream key.
-local ADDED, TRIM_INLINE, STREAMS = {}, 4, {}
+local ADDED, TRIM_INLINE, STREAMS = {}, 4, memo(events_key)
 local function emit(etype, id, payload)
   local tenant, stream, cid, tp = '', K.events, '', ''
   if id then
@@ -305,10 +316,6 @@ local function emit(etype, id, payload)
     if c.cid ~= id then cid = c.cid end
     if c.tp then tp = c.tp end
     stream = STREAMS[tenant]
-    if not stream then
-      stream = events_key(tenant)
-      STREAMS[tenant] = stream
-    end
   end
   local entry = etype .. SEP .. (id or '') .. SEP .. tenant .. SEP .. SOURCE .. SEP .. cid .. SEP .. tp .. SEP
     .. (type(payload) == 'string' and payload or cjson.encode(payload))
@@ -337,8 +344,10 @@ local function flowed(mtype)
   return FLOWED[mtype]
 end
 
--- Per-call memo of each tenant's status index keys (tenant -> status -> key).
-local STATUS_KEYS = {}
+-- Each tenant's status index keys (tenant -> status -> key).
+local STATUS_KEYS = memo(function(tenant)
+  return memo(function(status) return status_key(tenant, status) end)
+end)
 
 -- Moves a mission between statuses: record, its tenant's status index and counters.
 -- The running count of a type with flow settings (its concurrency limit) moves
@@ -349,17 +358,8 @@ local STATUS_KEYS = {}
 local function set_status(id, mtype, from, to, fields)
   local tenant = ctx_of(id).tenant
   local keys = STATUS_KEYS[tenant]
-  if not keys then
-    keys = {}
-    STATUS_KEYS[tenant] = keys
-  end
   if from then
-    local from_key = keys[from]
-    if not from_key then
-      from_key = status_key(tenant, from)
-      keys[from] = from_key
-    end
-    later('ZREM', from_key, id)
+    later('ZREM', keys[from], id)
     count(K.stats, -1, tenant, mtype, from)
   end
   if (from == 'running' or to == 'running') and flowed(mtype) then
@@ -371,10 +371,6 @@ local function set_status(id, mtype, from, to, fields)
     end
   end
   local index = keys[to]
-  if not index then
-    index = status_key(tenant, to)
-    keys[to] = index
-  end
   if to == 'running' then pin(index, '-inf') end
   later('ZADD', index, NOW_MS, id)
   count(K.stats, 1, tenant, mtype, to)
