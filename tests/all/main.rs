@@ -26,6 +26,7 @@ mod flow_control;
 mod fuel;
 mod fuzz;
 mod http_hygiene;
+mod indexes;
 mod key_contract;
 mod leases;
 mod lifecycle;

@@ -131,7 +131,7 @@ async fn clients_append_logs_and_events_can_be_counted_and_filtered() {
 }
 
 /// Follows `next_cursor` through a list; returns every item's `key`.
-async fn all_pages(api: &crate::harness::Api, path: &str, items: &str, key: &str) -> Vec<String> {
+pub(crate) async fn all_pages(api: &crate::harness::Api, path: &str, items: &str, key: &str) -> Vec<String> {
     let (mut out, mut cursor) = (Vec::new(), None::<String>);
     for _ in 0..100 {
         let sep = if path.contains('?') { '&' } else { '?' };

@@ -4,25 +4,24 @@
 //! every key lands in one slot and every Lua script may touch all of them.
 
 use crate::model::access::DEFAULT_TENANT;
-use crate::model::mission::RECORD_DEFAULTS;
+use crate::model::mission::{RECORD_DEFAULTS, Status};
 
 /// A member that keeps a sorted set out of Redis' compact encoding. Redis
 /// keeps a sorted set of up to 128 members of up to 64 bytes
 /// (`zset-max-listpack-*`) as a listpack, where each insert and removal scans
 /// every member; a longer member makes it a skip list for good (Redis does not
 /// convert back). The sets that stay near that size under load, about as big
-/// as the slots running (the leases in `active`, each tenant's `running`
-/// index), hold it: at 100 missions leased the scans cost 8 % of the queue
-/// scripts' instructions per mission. Its score is out of every range read
-/// (`active`: `+inf`, after every lease's expiry; `running`: `-inf`, before
-/// every time), and readers that take a whole set skip it.
+/// as the slots running (the leases in `active`), hold it: at 100 missions
+/// leased the scans cost 8 % of the queue scripts' instructions per mission.
+/// Its score, `+inf`, is after every lease's expiry, out of every range read,
+/// and readers that take the whole set skip it.
 pub const PIN: &str = "~pin: keeps this sorted set a skip list (see store/keys.rs) ~~~~~~~~~~~~~~~";
 
 /// Keys that take no parameter. Every script receives them in KEYS, in this
 /// order, and the Lua prelude's `K` table is generated from this list
 /// ([`lua_prelude`]): `K.<lua name>` is `KEYS[position]`, so the two cannot
 /// disagree. (lua name, key suffix after the prefix)
-pub const FIXED: [(&str, &str); 23] = [
+pub const FIXED: [(&str, &str); 24] = [
     ("ready", "ready:tenants"),
     ("delayed", "delayed"),
     ("active", "active"),
@@ -50,6 +49,8 @@ pub const FIXED: [(&str, &str); 23] = [
     // The one ready ZSET of versions before flow control: emptied into the
     // per-(tenant, type) queues at start-up (`migrate.lua`), then unused.
     ("legacy_ready", "ready"),
+    // Each tenant's missions waiting (pending or retrying): its queued quota.
+    ("waiting", "waiting"),
 ];
 
 /// A key derived from parameters: `{name}` placeholders, filled in order.
@@ -115,8 +116,9 @@ pub(crate) const DERIVED: [&Template; 22] = [
 
 /// The Lua that names every key for the scripts: `K` from KEYS (see
 /// [`FIXED`]), one function per [`DERIVED`] template over the prefix `P`,
-/// `DEFAULT_TENANT`, [`PIN`], and `RECORD_DEFAULT` (the values a record
-/// leaves out, [`RECORD_DEFAULTS`]). Prepended to `prelude.lua` when the scripts load.
+/// `DEFAULT_TENANT`, [`PIN`], `RECORD_DEFAULT` (the values a record
+/// leaves out, [`RECORD_DEFAULTS`]) and `INDEXED` (the statuses with an index
+/// per tenant, [`Keys::by_status`]). Prepended to `prelude.lua` when the scripts load.
 pub(crate) fn lua_prelude() -> String {
     let mut out =
         String::from("-- Generated from keys.rs (FIXED, DERIVED): the one spelling of every key.\nlocal K = {\n");
@@ -147,6 +149,9 @@ pub(crate) fn lua_prelude() -> String {
     let defaults: Vec<String> =
         RECORD_DEFAULTS.fields().iter().map(|(field, value)| format!("{field} = '{value}'")).collect();
     out.push_str(&format!("local RECORD_DEFAULT = {{ {} }}\n", defaults.join(", ")));
+    let indexed: Vec<String> =
+        Status::ALL.iter().filter(|s| Keys::is_indexed(**s)).map(|s| format!("{s} = true")).collect();
+    out.push_str(&format!("local INDEXED = {{ {} }}\n", indexed.join(", ")));
     out
 }
 
@@ -292,9 +297,23 @@ impl Keys {
     pub fn event_counts(&self) -> String {
         self.fixed_key("counts")
     }
-    /// ZSET of a tenant's missions with the given status, by time of the change.
+    /// ZSET of a tenant's missions with the given status, by time of the
+    /// change; only for the statuses that [`Keys::is_indexed`].
     pub fn by_status(&self, tenant: &str, status: &str) -> String {
         self.derive(&BY_STATUS, &[tenant, status])
+    }
+    /// Whether `status` has an index per tenant: the final ones, where
+    /// missions stay until they expire. The moving ones have none (each
+    /// would cost every mission two sorted-set moves and, while it waits,
+    /// a member's memory): `active` holds what runs, a listing of the
+    /// waiting reads [`Keys::all`], and [`Keys::waiting`] counts them.
+    pub fn is_indexed(status: Status) -> bool {
+        status.is_finished()
+    }
+    /// HASH of tenant -> its missions pending or retrying (its
+    /// `queued_missions` usage), kept with every status change.
+    pub fn waiting(&self) -> String {
+        self.fixed_key("waiting")
     }
     /// HASH of token hash -> JSON [`crate::model::access::StoredToken`] (tokens created through the API).
     pub fn tokens(&self) -> String {

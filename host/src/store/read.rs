@@ -2,59 +2,10 @@
 
 use redis::AsyncCommands;
 
-use super::{PIN, Queue, StoreError};
-use crate::model::mission::{Mission, Status};
-use crate::model::views::{MissionPage, QueueEntry, Stats};
+use super::{Queue, StoreError};
+use crate::model::mission::Mission;
+use crate::model::views::{QueueEntry, Stats};
 use crate::model::worker_info::WorkerInfo;
-
-/// Filters of `GET /api/missions`.
-#[derive(Debug, Clone, Default)]
-pub struct ListQuery {
-    /// Whose missions (each tenant has its own indexes).
-    pub tenant: String,
-    /// Only missions with this status.
-    pub status: Option<Status>,
-    /// Only missions of this type.
-    pub mission_type: Option<String>,
-    /// Only missions whose name starts with this (case-sensitive; a mission
-    /// without a name never matches).
-    pub name_prefix: Option<String>,
-    /// Only missions created at or after this time (ms since 1970).
-    pub since_ms: Option<u64>,
-    /// Only missions created at or before this time (ms since 1970).
-    pub until_ms: Option<u64>,
-    /// At most this many.
-    pub limit: usize,
-    /// Continue after this position (from a previous page's `next_cursor`).
-    pub cursor: Option<Cursor>,
-}
-
-/// A position in a newest-first listing: the index score and id of the last
-/// item a page returned. Opaque to clients (`<score>:<id>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    score: i64,
-    id: String,
-}
-
-impl Cursor {
-    /// Reads a cursor a page handed out.
-    pub fn parse(s: &str) -> Option<Cursor> {
-        let (score, id) = s.split_once(':')?;
-        let id_ok = uuid::Uuid::parse_str(id).is_ok_and(|u| u.hyphenated().to_string() == id);
-        Some(Cursor { score: score.parse().ok()?, id: id.to_owned() }).filter(|_| id_ok)
-    }
-}
-
-impl std::fmt::Display for Cursor {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.score, self.id)
-    }
-}
-
-/// How many ids a filtered listing reads per round trip, and in all.
-const SCAN_CHUNK: usize = 200;
-const SCAN_MAX: usize = 10_000;
 
 impl Queue {
     /// One mission, or `None`.
@@ -80,91 +31,6 @@ impl Queue {
             }
         }
         Ok(out)
-    }
-
-    /// Missions matching `q`, newest first.
-    pub async fn list(&self, q: &ListQuery) -> Result<MissionPage, StoreError> {
-        // Walk the status index, or all; filter by type and name while reading.
-        let index = match &q.status {
-            Some(s) => self.keys.by_status(&q.tenant, s.as_str()),
-            None => self.keys.all(&q.tenant),
-        };
-        // Resume just after the cursor's item, found by rank so that missions
-        // added since (at the top) shift nothing; if it left the index, after
-        // everything newer than its score.
-        let mut start = match &q.cursor {
-            None => 0,
-            Some(c) => match self.conn().zrevrank::<_, _, Option<usize>>(&index, &c.id).await? {
-                Some(rank) => rank + 1,
-                None => self.conn().zcount::<_, _, _, usize>(&index, format!("({}", c.score), "+inf").await?,
-            },
-        };
-        // The `all` index is scored by creation time: what is newer than
-        // `until` is skipped by count, not read. (A status index is scored by
-        // when the mission entered that status, which is never before its
-        // creation: there `until` filters while reading.)
-        if let (Some(until), None) = (q.until_ms, &q.status) {
-            start = start.max(self.conn().zcount::<_, _, _, usize>(&index, format!("({until}"), "+inf").await?);
-        }
-        let mut out: Vec<(Mission, i64)> = Vec::new();
-        let mut offset = start;
-        let mut exhausted = false;
-        let mut last_scanned: Option<(String, i64)> = None;
-        let mut chunk_last: Option<String> = None;
-        // Without a type or name filter every entry matches: read no more than a page.
-        let filtered = q.mission_type.is_some() || q.name_prefix.is_some();
-        let chunk = if filtered { SCAN_CHUNK } else { q.limit.min(SCAN_CHUNK) };
-        while out.len() < q.limit && offset < start + SCAN_MAX {
-            let mut entries: Vec<(String, f64)> =
-                self.conn().zrevrange_withscores(&index, offset as isize, (offset + chunk - 1) as isize).await?;
-            if entries.len() < chunk {
-                exhausted = true;
-            }
-            offset += entries.len();
-            // The running index's pin (keys::PIN) is no mission.
-            entries.retain(|(id, _)| id != PIN);
-            let scores: std::collections::HashMap<String, i64> =
-                entries.iter().map(|(id, s)| (id.clone(), *s as i64)).collect();
-            let ids: Vec<String> = entries.into_iter().map(|(id, _)| id).collect();
-            chunk_last = ids.last().cloned();
-            for m in self.get_many(&ids).await? {
-                if out.len() == q.limit {
-                    break;
-                }
-                let score = scores.get(&m.id).copied().unwrap_or_default();
-                // Index scores never precede creation: past `since`, nothing older can match.
-                if q.since_ms.is_some_and(|since| score < since as i64) {
-                    exhausted = true;
-                    chunk_last = Some(m.id.clone());
-                    last_scanned = Some((m.id.clone(), score));
-                    break;
-                }
-                last_scanned = Some((m.id.clone(), score));
-                let created = m.created_at.timestamp_millis();
-                let status_ok = q.status.is_none_or(|s| s == m.status);
-                let type_ok = q.mission_type.as_ref().is_none_or(|t| *t == m.mission_type);
-                let name_ok =
-                    q.name_prefix.as_ref().is_none_or(|p| m.name.as_ref().is_some_and(|n| n.starts_with(p.as_str())));
-                let time_ok =
-                    q.since_ms.is_none_or(|t| created >= t as i64) && q.until_ms.is_none_or(|t| created <= t as i64);
-                if status_ok && type_ok && name_ok && time_ok {
-                    out.push((m, score));
-                }
-            }
-            if exhausted {
-                break;
-            }
-        }
-        // Continue after the last item read, unless the index ended there. A
-        // page may be short (even empty) when a filter matched little of what
-        // one request may read; its cursor still goes on.
-        let next_cursor = match last_scanned {
-            Some((id, score)) if !exhausted || chunk_last.as_ref() != Some(&id) => {
-                Some(Cursor { score, id }.to_string())
-            }
-            _ => None,
-        };
-        Ok(MissionPage { missions: out.into_iter().map(|(m, _)| m).collect(), next_cursor })
     }
 
     /// A mission's log lines (JSON objects), oldest first.

@@ -97,8 +97,7 @@ for i = 6, #ARGV, 17 do
 end
 
 if new_n > 0 then
-  flush_later()
-  local waiting = redis.call('ZCARD', status_key(tenant, 'pending')) + redis.call('ZCARD', status_key(tenant, 'retrying'))
+  local waiting = tonumber(redis.call('HGET', K.waiting, tenant)) or 0
   if waiting + new_n > q.queued_missions then
     return over('queued_missions', q.queued_missions, 1, string.format(
       'tenant %s has %d missions waiting; %d more would pass its limit of %d', tenant, waiting, new_n, q.queued_missions))

@@ -9,7 +9,7 @@ for _, id in ipairs(ids) do
   local m = redis.call('HMGET', key, 'type', 'status', 'tenant')
   if m[1] then
     local tenant = m[3] or DEFAULT_TENANT
-    redis.call('ZREM', status_key(tenant, m[2]), id)
+    if INDEXED[m[2]] then redis.call('ZREM', status_key(tenant, m[2]), id) end
     count(K.stats, -1, tenant, m[1], m[2])
     redis.call('ZREM', all_key(tenant), id)
   end

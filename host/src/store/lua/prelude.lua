@@ -24,13 +24,16 @@
 --  21 wakeups   ZSET  mission type -> when its rate bucket holds a token again (ms)
 --  22 deadlines ZSET  mission id -> when it expires unless started (ms)
 --  23 legacy_ready ZSET the ready missions of versions before flow control (emptied at start-up)
+--  24 waiting   HASH  tenant -> its missions pending or retrying (its queued quota's usage)
 -- Ready missions live in one ZSET per (tenant, type), q:<tenant>:<type> (score
 -- as above: priority rank * 2^32 + sequence); t:<tenant>:types indexes the
 -- tenant's claimable types by their head's score; flow:blocked:<type> is the SET
 -- of tenants whose queue of that type is parked (paused or over a limit).
 -- Listing indexes are per tenant (derived from the prefix, see below): t:<tenant>:all and
--- t:<tenant>:status:<status>, scored by time (ms). (No index per type: each
--- costs memory per mission; a type filter reads the narrower of these.)
+-- t:<tenant>:status:<status> for the final statuses (INDEXED), scored by time
+-- (ms). (No index per type, nor for pending, retrying or running: each costs
+-- moves per mission and memory while it waits; a listing of those reads `all`
+-- or `active`, and `waiting` counts the waiting.)
 -- Each tenant's mission events go to its own stream, t:<tenant>:events, capped
 -- on its own: one tenant's burst cannot trim another's history.
 -- ARGV (the same first three for every script; each script's own start at ARGV[4]):
@@ -252,10 +255,10 @@ end
 
 -- Per-call sums of counter increments, written by flush_counters once the
 -- script body has run (scripts.rs appends the call): a batch of missions pays
--- one HINCRBY per counter it moves, not one per mission. Only for counters no
--- script reads back (stats, event counts). The field is `a|b|c` (or `a|b`
--- without c), joined at the flush: kept by its parts (hash -> a -> b -> c ->
--- delta), a count costs no string built per mission.
+-- one HINCRBY per counter it moves, not one per mission. Only for counters a
+-- script reads back only before it moves them (stats, event counts, waiting).
+-- The field is `a|b|c` (or `a|b`, or `a`), joined at the flush: kept by its
+-- parts (hash -> a -> b -> c -> delta), a count costs no string built per mission.
 local COUNTERS = {}
 local function count(hash, delta, a, b, c)
   local h = COUNTERS[hash]
@@ -268,6 +271,7 @@ local function count(hash, delta, a, b, c)
     ha = {}
     h[a] = ha
   end
+  b = b or false
   local hb = ha[b]
   if not hb then
     hb = {}
@@ -281,7 +285,9 @@ local function flush_counters()
     for a, by_b in pairs(by_a) do
       for b, by_c in pairs(by_b) do
         for c, delta in pairs(by_c) do
-          if delta ~= 0 then redis.call('HINCRBY', hash, a .. '|' .. b .. (c and '|' .. c or ''), delta) end
+          if delta ~= 0 then
+            redis.call('HINCRBY', hash, a .. (b and '|' .. b or '') .. (c and '|' .. c or ''), delta)
+          end
         end
       end
     end
@@ -348,8 +354,11 @@ end
 local STATUS_KEYS = memo(function(tenant)
   return memo(function(status) return status_key(tenant, status) end)
 end)
+-- The statuses a mission waits in, counted per tenant in K.waiting.
+local WAITING = { pending = true, retrying = true }
 
--- Moves a mission between statuses: record, its tenant's status index and counters.
+-- Moves a mission between statuses: record, its tenant's status index (final
+-- statuses only, INDEXED) and counters.
 -- The running count of a type with flow settings (its concurrency limit) moves
 -- with it: every script that ends a lease goes through here, so a reaped
 -- host's leases stop counting, and a freed slot makes the type's parked queues
@@ -359,7 +368,8 @@ local function set_status(id, mtype, from, to, fields)
   local tenant = ctx_of(id).tenant
   local keys = STATUS_KEYS[tenant]
   if from then
-    later('ZREM', keys[from], id)
+    if INDEXED[from] then later('ZREM', keys[from], id) end
+    if WAITING[from] then count(K.waiting, -1, tenant) end
     count(K.stats, -1, tenant, mtype, from)
   end
   if (from == 'running' or to == 'running') and flowed(mtype) then
@@ -370,9 +380,8 @@ local function set_status(id, mtype, from, to, fields)
       redis.call('HINCRBY', K.running, mtype, 1)
     end
   end
-  local index = keys[to]
-  if to == 'running' then pin(index, '-inf') end
-  later('ZADD', index, NOW_MS, id)
+  if INDEXED[to] then later('ZADD', keys[to], NOW_MS, id) end
+  if WAITING[to] then count(K.waiting, 1, tenant) end
   count(K.stats, 1, tenant, mtype, to)
   -- The record's other changes of this step (`fields`: name, value, ...), if
   -- any, go in the same HSET: one command less per transition.

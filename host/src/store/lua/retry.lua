@@ -16,7 +16,7 @@ local tenant = remember(id, m[5], m[6], m[7]).tenant
 local limit = tonumber(ARGV[7])
 local set = redis.call('HGET', K.quotas, tenant)
 if set then limit = cjson.decode(set).queued_missions or limit end
-local waiting = redis.call('ZCARD', status_key(tenant, 'pending')) + redis.call('ZCARD', status_key(tenant, 'retrying'))
+local waiting = tonumber(redis.call('HGET', K.waiting, tenant)) or 0
 if waiting + 1 > limit then
   return redis.error_reply(string.format('QUOTA queued_missions %d 1 tenant %s has %d missions waiting, its limit',
     limit, tenant, waiting))
