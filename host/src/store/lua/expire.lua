@@ -10,7 +10,8 @@ for _, id in ipairs(ids) do
   if m[1] then
     local tenant = m[3] or DEFAULT_TENANT
     if INDEXED[m[2]] then redis.call('ZREM', status_key(tenant, m[2]), id) end
-    count(K.stats, -1, tenant, m[1], m[2])
+    local counted = STATUSES[tenant][m[1]]
+    counted[m[2]] = (counted[m[2]] or 0) - 1
     redis.call('ZREM', all_key(tenant), id)
   end
   redis.call('ZREM', K.dead, id)

@@ -256,43 +256,36 @@ end
 -- Per-call sums of counter increments, written by flush_counters once the
 -- script body has run (scripts.rs appends the call): a batch of missions pays
 -- one HINCRBY per counter it moves, not one per mission. Only for counters a
--- script reads back only before it moves them (stats, event counts, waiting).
--- The field is `a|b|c` (or `a|b`, or `a`), joined at the flush: kept by its
--- parts (hash -> a -> b -> c -> delta), a count costs no string built per mission.
-local COUNTERS = {}
-local function count(hash, delta, a, b, c)
-  local h = COUNTERS[hash]
-  if not h then
-    h = {}
-    COUNTERS[hash] = h
-  end
-  local ha = h[a]
-  if not ha then
-    ha = {}
-    h[a] = ha
-  end
-  b = b or false
-  local hb = ha[b]
-  if not hb then
-    hb = {}
-    ha[b] = hb
-  end
-  c = c or false
-  hb[c] = (hb[c] or 0) + delta
+-- script reads back only before it moves them. Each is kept by its parts in
+-- tables built on their first read (memo), so a change costs table reads and
+-- a write, with no function call and no string built per mission; the field
+-- (`a|b|c`) is joined at the flush.
+--   STATUSES: K.stats, tenant -> type -> status -> delta (missions per status);
+--   EVENTS_BY: K.counts, tenant -> event type -> delta (events written);
+--   WAITED: K.waiting, tenant -> delta (missions pending or retrying).
+local STATUSES, EVENTS_BY, WAITED
+local function reset_counters()
+  STATUSES = memo(function() return memo(function() return {} end) end)
+  EVENTS_BY, WAITED = memo(function() return {} end), {}
 end
+reset_counters()
 local function flush_counters()
-  for hash, by_a in pairs(COUNTERS) do
-    for a, by_b in pairs(by_a) do
-      for b, by_c in pairs(by_b) do
-        for c, delta in pairs(by_c) do
-          if delta ~= 0 then
-            redis.call('HINCRBY', hash, a .. (b and '|' .. b or '') .. (c and '|' .. c or ''), delta)
-          end
-        end
+  for tenant, by_type in pairs(STATUSES) do
+    for mtype, by_status in pairs(by_type) do
+      for status, delta in pairs(by_status) do
+        if delta ~= 0 then redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. status, delta) end
       end
     end
   end
-  COUNTERS = {}
+  for tenant, by_type in pairs(EVENTS_BY) do
+    for etype, delta in pairs(by_type) do
+      redis.call('HINCRBY', K.counts, tenant .. '|' .. etype, delta)
+    end
+  end
+  for tenant, delta in pairs(WAITED) do
+    if delta ~= 0 then redis.call('HINCRBY', K.waiting, tenant, delta) end
+  end
+  reset_counters()
 end
 
 -- Appends an event: one field, `e`, holding the event type, mission id,
@@ -333,7 +326,8 @@ local function emit(etype, id, payload)
   else
     sid = redis.call('XADD', stream, '*', 'e', entry)
   end
-  count(K.counts, 1, tenant, etype)
+  local counted = EVENTS_BY[tenant]
+  counted[etype] = (counted[etype] or 0) + 1
   return sid
 end
 local function flush_streams()
@@ -366,11 +360,11 @@ local WAITING = { pending = true, retrying = true }
 -- counts a type's running missions when it gets settings.)
 local function set_status(id, mtype, from, to, fields)
   local tenant = ctx_of(id).tenant
-  local keys = STATUS_KEYS[tenant]
+  local keys, counted = STATUS_KEYS[tenant], STATUSES[tenant][mtype]
   if from then
     if INDEXED[from] then later('ZREM', keys[from], id) end
-    if WAITING[from] then count(K.waiting, -1, tenant) end
-    count(K.stats, -1, tenant, mtype, from)
+    if WAITING[from] then WAITED[tenant] = (WAITED[tenant] or 0) - 1 end
+    counted[from] = (counted[from] or 0) - 1
   end
   if (from == 'running' or to == 'running') and flowed(mtype) then
     if from == 'running' then
@@ -381,8 +375,8 @@ local function set_status(id, mtype, from, to, fields)
     end
   end
   if INDEXED[to] then later('ZADD', keys[to], NOW_MS, id) end
-  if WAITING[to] then count(K.waiting, 1, tenant) end
-  count(K.stats, 1, tenant, mtype, to)
+  if WAITING[to] then WAITED[tenant] = (WAITED[tenant] or 0) + 1 end
+  counted[to] = (counted[to] or 0) + 1
   -- The record's other changes of this step (`fields`: name, value, ...), if
   -- any, go in the same HSET: one command less per transition.
   local f = fields or {}
