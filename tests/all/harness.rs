@@ -9,6 +9,7 @@ use mission_runner::config::Config;
 use mission_runner::embedded_redis::{Persistence, RedisServer};
 use mission_runner::runtime::Limits;
 use mission_runner::server::{self, Host};
+use mission_runner::store::Queue;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -105,6 +106,15 @@ pub async fn start_host(redis: &TestRedis, concurrency: usize) -> (Host, Api) {
     let host = server::start(c).await.expect("host starts");
     let api = Api::new(&host.url());
     (host, api)
+}
+
+/// The store's queue on `redis`, as a host has it: for tests that act as a
+/// worker or look at the queue directly.
+pub async fn queue_on(redis: &TestRedis) -> Queue {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let conn = server::connect(&client, Duration::from_secs(5)).await.unwrap();
+    let config = test_config(&redis.url());
+    Queue::new(conn, &config.key_prefix, config.queue_settings(), "test")
 }
 
 /// One Redis and one host on it.

@@ -2,14 +2,10 @@
 //! ones are listed and counted without one, and the start-up step that
 //! replaces an earlier version's indexes of them.
 
-use std::time::Duration;
-
 use mission_runner::auth::Scope;
-use mission_runner::server;
-use mission_runner::store::Queue;
 use serde_json::{Value, json};
 
-use crate::harness::{Api, TestEnv, TestRedis, configured_tokens, start_host, test_config};
+use crate::harness::{Api, TestEnv, TestRedis, configured_tokens, queue_on, start_host};
 use crate::operations::all_pages;
 
 const TOKENS: [(&str, &str, &str, &[Scope]); 3] = [
@@ -17,13 +13,6 @@ const TOKENS: [(&str, &str, &str, &[Scope]); 3] = [
     ("tok-acme", "acme", "acme", &[Scope::MissionsRead, Scope::MissionsWrite]),
     ("tok-rival", "rival", "rival", &[Scope::MissionsRead, Scope::MissionsWrite]),
 ];
-
-async fn queue_on(redis: &TestRedis) -> Queue {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let conn = server::connect(&client, Duration::from_secs(5)).await.unwrap();
-    let config = test_config(&redis.url());
-    Queue::new(conn, &config.key_prefix, config.queue_settings(), "test")
-}
 
 async fn exists(redis: &TestRedis, key: &str) -> bool {
     redis::cmd("EXISTS").arg(key).query_async(&mut redis.conn().await).await.unwrap()
@@ -92,10 +81,12 @@ async fn running_and_waiting_missions_are_listed_and_counted_without_an_index() 
 }
 
 /// A host starting on the data of a version that indexed pending, retrying and
-/// running missions per tenant counts its waiting ones once and drops those
-/// indexes; another host starting after it changes nothing.
+/// running missions per tenant drops those indexes and sets each tenant's
+/// waiting count from the status counters (which every version keeps), at
+/// every start: a count that drifted while hosts of that version ran is
+/// right again after the next start.
 #[tokio::test]
-async fn a_host_replaces_an_earlier_versions_indexes_of_moving_missions_by_the_counter() {
+async fn a_host_sets_the_waiting_counts_from_the_status_counters_and_drops_the_earlier_indexes() {
     let redis = TestRedis::start().await;
     let mut conn = redis.conn().await;
     let old: [(&str, &[(&str, &str)]); 3] = [
@@ -108,16 +99,29 @@ async fn a_host_replaces_an_earlier_versions_indexes_of_moving_missions_by_the_c
         for (score, id) in members {
             let _: i64 = redis::cmd("ZADD").arg(&key).arg(score).arg(id).query_async(&mut conn).await.unwrap();
         }
-        let field = format!("acme|echo|{status}");
-        let _: i64 =
-            redis::cmd("HSET").arg("{mr}:stats").arg(field).arg(members.len()).query_async(&mut conn).await.unwrap();
+    }
+    let counters = [
+        ("acme|echo|pending", 2),
+        ("acme|echo|retrying", 1),
+        ("acme|echo|running", 1),
+        ("acme|hello|pending", 4),
+        ("acme|echo|completed", 1),
+        ("rival|echo|retrying", 1),
+    ];
+    for (field, n) in counters {
+        let _: i64 = redis::cmd("HSET").arg("{mr}:stats").arg(field).arg(n).query_async(&mut conn).await.unwrap();
     }
     let _: i64 =
         redis::cmd("ZADD").arg("{mr}:t:acme:status:completed").arg(5).arg("c1").query_async(&mut conn).await.unwrap();
 
-    for _ in 0..2 {
+    for drifted in [None, Some(99)] {
+        if let Some(n) = drifted {
+            let _: i64 =
+                redis::cmd("HSET").arg("{mr}:waiting").arg("acme").arg(n).query_async(&mut conn).await.unwrap();
+        }
         let (host, _) = start_host(&redis, 0).await;
-        assert_eq!(waiting(&redis, "acme").await, Some(3), "two pending and one retrying, counted once");
+        assert_eq!(waiting(&redis, "acme").await, Some(7), "pending and retrying of both types ({drifted:?})");
+        assert_eq!(waiting(&redis, "rival").await, Some(1));
         for status in ["pending", "retrying", "running"] {
             assert!(!exists(&redis, &format!("{{mr}}:t:acme:status:{status}")).await, "{status}");
         }
@@ -132,5 +136,5 @@ async fn a_host_replaces_an_earlier_versions_indexes_of_moving_missions_by_the_c
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(stats["acme|echo|pending"], 2, "the counters are untouched: {stats}");
+    assert_eq!(stats["acme|hello|pending"], 4, "the counters are untouched: {stats}");
 }

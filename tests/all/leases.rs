@@ -6,17 +6,10 @@ use std::time::Duration;
 
 use mission_runner::model::mission::{ErrorKind, Status};
 use mission_runner::server;
-use mission_runner::store::{Ack, FailOutcome, PIN, Queue};
+use mission_runner::store::{Ack, FailOutcome, PIN};
 use serde_json::{Value, json};
 
-use crate::harness::{Api, TestEnv, TestRedis, spawn_host, start_host, test_config, wait_until};
-
-async fn queue_on(redis: &TestRedis) -> Queue {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let conn = server::connect(&client, Duration::from_secs(5)).await.unwrap();
-    let config = test_config(&redis.url());
-    Queue::new(conn, &config.key_prefix, config.queue_settings(), "test")
-}
+use crate::harness::{Api, TestEnv, TestRedis, queue_on, spawn_host, start_host, test_config, wait_until};
 
 #[tokio::test]
 async fn a_stale_token_cannot_complete_or_fail_and_the_reaper_recovers_the_mission() {

@@ -215,8 +215,9 @@ impl Queue {
             tenant: tenant.to_owned(),
             effective: self.default_quotas().with(&overrides),
             overrides,
-            // A count of another version's moves may go below zero while hosts of
-            // both run (see migrate.lua): no negative usage is shown.
+            // While hosts of an earlier version run beside this one the count may
+            // drift, even below zero, until a start sets it again (migrate.lua):
+            // no negative usage is shown.
             usage: QuotaUsage { queued_missions: waiting.unwrap_or(0).max(0) as u64, sse_streams: streams },
         })
     }

@@ -1,25 +1,27 @@
 -- migrate: moves ready missions of a version before flow control (one ready
 -- ZSET for all) into their (tenant, type) queues, in their order. Run at
 -- start-up until it returns 0; a no-op (one ZRANGE) once the old set is empty.
--- First, it replaces the status indexes of pending, retrying and running
--- missions, which versions before the `waiting` counter kept per tenant, by
--- that counter (see set_status): a no-op (an HKEYS of the stats and an
--- EXISTS per tenant) once they are gone.
+-- First, it sets each tenant's `waiting` count (see set_status) from the
+-- status counters, which every version keeps exactly: the count of a data set
+-- from before it existed, and of missions moved by hosts of such a version
+-- since, is right from here on. It deletes the indexes of pending, retrying
+-- and running missions such a version kept. (One HGETALL of the counters, a
+-- field per tenant, type and status.)
 -- KEYS: the fixed queue keys (see prelude).
 -- ARGV[4] how many to move at most
 -- Returns: how many were moved.
-local tenants = {}
-for _, field in ipairs(redis.call('HKEYS', K.stats)) do
-  local tenant = string.match(field, '^([^|]*)|')
-  if tenant then tenants[tenant] = true end
-end
-for tenant in pairs(tenants) do
-  local old = { status_key(tenant, 'pending'), status_key(tenant, 'retrying'), status_key(tenant, 'running') }
-  if redis.call('EXISTS', unpack(old)) > 0 then
-    local waiting = redis.call('ZCARD', old[1]) + redis.call('ZCARD', old[2])
-    if waiting > 0 then redis.call('HINCRBY', K.waiting, tenant, waiting) end
-    redis.call('DEL', unpack(old))
+local waiting = {}
+local counters = redis.call('HGETALL', K.stats)
+for i = 1, #counters, 2 do
+  local tenant, status = string.match(counters[i], '^([^|]*)|.*|([^|]*)$')
+  if tenant then
+    waiting[tenant] = (waiting[tenant] or 0) + ((WAITING[status] and tonumber(counters[i + 1])) or 0)
   end
+end
+for tenant, n in pairs(waiting) do
+  redis.call('HSET', K.waiting, tenant, n)
+  local old = { status_key(tenant, 'pending'), status_key(tenant, 'retrying'), status_key(tenant, 'running') }
+  if redis.call('EXISTS', unpack(old)) > 0 then redis.call('DEL', unpack(old)) end
 end
 
 local ids = redis.call('ZRANGE', K.legacy_ready, 0, tonumber(ARGV[4]) - 1)
