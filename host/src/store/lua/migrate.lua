@@ -1,7 +1,7 @@
 -- migrate: moves ready missions of a version before flow control (one ready
 -- ZSET for all) into their (tenant, type) queues, in their order. Run at
 -- start-up until it returns 0; a no-op (one ZRANGE) once the old set is empty.
--- First, it sets each tenant's `waiting` count (see set_status) from the
+-- First, it sets each tenant's `waiting` count (see flush_counters) from the
 -- status counters, which every version keeps exactly: the count of a data set
 -- from before it existed, and of missions moved by hosts of such a version
 -- since, is right from here on. It deletes the indexes of pending, retrying

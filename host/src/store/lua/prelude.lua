@@ -261,29 +261,33 @@ end
 -- a write, with no function call and no string built per mission; the field
 -- (`a|b|c`) is joined at the flush.
 --   STATUSES: K.stats, tenant -> type -> status -> delta (missions per status);
---   EVENTS_BY: K.counts, tenant -> event type -> delta (events written);
---   WAITED: K.waiting, tenant -> delta (missions pending or retrying).
-local STATUSES, EVENTS_BY, WAITED
+--   EVENTS_BY: K.counts, tenant -> event type -> delta (events written).
+-- K.waiting (per tenant, the missions in a WAITING status) is the sum of its
+-- status counters: its change is summed from theirs at the flush.
+local STATUSES, EVENTS_BY
+local WAITING = { pending = true, retrying = true }
 local function reset_counters()
   STATUSES = memo(function() return memo(function() return {} end) end)
-  EVENTS_BY, WAITED = memo(function() return {} end), {}
+  EVENTS_BY = memo(function() return {} end)
 end
 reset_counters()
 local function flush_counters()
   for tenant, by_type in pairs(STATUSES) do
+    local waited = 0
     for mtype, by_status in pairs(by_type) do
       for status, delta in pairs(by_status) do
-        if delta ~= 0 then redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. status, delta) end
+        if delta ~= 0 then
+          redis.call('HINCRBY', K.stats, tenant .. '|' .. mtype .. '|' .. status, delta)
+          if WAITING[status] then waited = waited + delta end
+        end
       end
     end
+    if waited ~= 0 then redis.call('HINCRBY', K.waiting, tenant, waited) end
   end
   for tenant, by_type in pairs(EVENTS_BY) do
     for etype, delta in pairs(by_type) do
       redis.call('HINCRBY', K.counts, tenant .. '|' .. etype, delta)
     end
-  end
-  for tenant, delta in pairs(WAITED) do
-    if delta ~= 0 then redis.call('HINCRBY', K.waiting, tenant, delta) end
   end
   reset_counters()
 end
@@ -348,8 +352,6 @@ end
 local STATUS_KEYS = memo(function(tenant)
   return memo(function(status) return status_key(tenant, status) end)
 end)
--- The statuses a mission waits in, counted per tenant in K.waiting.
-local WAITING = { pending = true, retrying = true }
 
 -- Moves a mission between statuses: record, its tenant's status index (final
 -- statuses only, INDEXED) and counters.
@@ -363,7 +365,6 @@ local function set_status(id, mtype, from, to, fields)
   local keys, counted = STATUS_KEYS[tenant], STATUSES[tenant][mtype]
   if from then
     if INDEXED[from] then later('ZREM', keys[from], id) end
-    if WAITING[from] then WAITED[tenant] = (WAITED[tenant] or 0) - 1 end
     counted[from] = (counted[from] or 0) - 1
   end
   if (from == 'running' or to == 'running') and flowed(mtype) then
@@ -375,7 +376,6 @@ local function set_status(id, mtype, from, to, fields)
     end
   end
   if INDEXED[to] then later('ZADD', keys[to], NOW_MS, id) end
-  if WAITING[to] then WAITED[tenant] = (WAITED[tenant] or 0) + 1 end
   counted[to] = (counted[to] or 0) + 1
   -- The record's other changes of this step (`fields`: name, value, ...), if
   -- any, go in the same HSET: one command less per transition.
