@@ -3,6 +3,8 @@
 //! replaces an earlier version's indexes of them.
 
 use mission_runner::auth::Scope;
+use mission_runner::model::mission::ErrorKind;
+use mission_runner::store::FailOutcome;
 use serde_json::{Value, json};
 
 use crate::harness::{Api, TestEnv, TestRedis, configured_tokens, queue_on, start_host};
@@ -137,4 +139,38 @@ async fn a_host_sets_the_waiting_counts_from_the_status_counters_and_drops_the_e
     )
     .unwrap();
     assert_eq!(stats["acme|hello|pending"], 4, "the counters are untouched: {stats}");
+}
+
+/// A waiting status is a filter over the tenant's `all`: one request reads at
+/// most 10,000 missions, so behind that many newer ones that do not match, a
+/// page is empty and its cursor goes on to the retrying mission.
+#[tokio::test]
+async fn a_waiting_listing_reads_at_most_10000_missions_a_request_and_its_cursor_goes_on() {
+    let env = TestEnv::start_with(|c| {
+        c.concurrency = 0;
+        c.quotas.submissions_per_second = 100_000;
+        c.quotas.submission_burst = 100_000;
+    })
+    .await;
+    let first = env
+        .api
+        .submit(json!({ "type": "echo", "payload": 0, "backoff": { "base_ms": 600_000, "cap_ms": 600_000 } }))
+        .await;
+    let queue = queue_on(&env.redis).await;
+    let claimed = queue.claim("worker-a", 1, 600_000).await.unwrap().missions.remove(0);
+    let failed = queue.fail(&first, &claimed.token, ErrorKind::Retryable, "again later").await.unwrap();
+    assert!(matches!(failed, FailOutcome::Retrying { .. }), "{failed:?}");
+    for _ in 0..10 {
+        let missions: Vec<Value> = (0..1000).map(|n| json!({ "type": "echo", "payload": n })).collect();
+        let (status, body) = env.api.post("/api/missions/batch", json!({ "missions": missions })).await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    let (status, page) = env.api.get("/api/missions?status=retrying&limit=10").await;
+    assert_eq!(status, 200);
+    assert_eq!(page["missions"], json!([]), "10,000 newer pending missions read, none retrying");
+    let cursor = page["next_cursor"].as_str().expect("the cursor goes on").to_owned();
+    let (_, page) = env.api.get(&format!("/api/missions?status=retrying&limit=10&cursor={cursor}")).await;
+    let ids: Vec<&str> = page["missions"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!((ids, &page["next_cursor"]), (vec![first.as_str()], &Value::Null));
 }
