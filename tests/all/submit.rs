@@ -85,6 +85,7 @@ async fn a_record_leaves_out_its_defaults_and_reads_them_back() {
     };
     let h: std::collections::BTreeMap<String, String> = record(&plain).query_async(&mut conn).await.unwrap();
     assert_eq!(stored(&h), [None, None, None, None, None], "{h:?}");
+    assert_eq!(h.get("tenant"), None, "the default tenant is left out too: {h:?}");
     let h: std::collections::BTreeMap<String, String> = record(&own).query_async(&mut conn).await.unwrap();
     let given = ["70", "5", "9000", "10", "20"].map(|v| Some(v.to_owned()));
     assert_eq!(stored(&h), given, "{h:?}");
@@ -93,6 +94,7 @@ async fn a_record_leaves_out_its_defaults_and_reads_them_back() {
         (m["priority"].as_u64(), m["max_attempts"].as_u64(), m["timeout_ms"].as_u64(), m["backoff"].clone())
     };
     assert_eq!(view(&m), (Some(50), Some(3), Some(60_000), json!({ "base_ms": 1000, "cap_ms": 300_000 })));
+    assert_eq!(m["tenant"], "default");
     let m = env.api.mission(&own).await;
     assert_eq!(view(&m), (Some(70), Some(5), Some(9000), json!({ "base_ms": 10, "cap_ms": 20 })));
 }

@@ -121,7 +121,8 @@ pub struct Backoff {
 /// less per queued mission. The values are the shipped mission defaults
 /// (`MissionDefaults`); a deployment with other defaults stores its values.
 /// They are part of the record format: changing one changes what records
-/// already written mean.
+/// already written mean. (A record of the default tenant leaves out its
+/// `tenant` the same way.)
 #[derive(Clone, Copy, Debug)]
 pub struct RecordDefaults {
     pub priority: u8,

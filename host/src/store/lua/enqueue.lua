@@ -138,14 +138,19 @@ for i = 6, #ARGV, 17 do
     local cid, ikey, tp, name, description = A[i + 9], A[i + 10], A[i + 13], A[i + 14], A[i + 15]
     if ikey ~= '' then redis.call('SET', idem_key(tenant, ikey), id, 'PX', idem_ttl) end
     -- The id is the key's; a correlation id equal to it, an empty
-    -- idempotency key, no attempts yet, `updated_ms` equal to `created_ms`
-    -- and a value equal to its record default (RECORD_DEFAULT, from
-    -- model::mission::RECORD_DEFAULTS) are left out (the readers fill them
-    -- in): less memory per queued mission, and less for Redis to write.
-    -- The fields a claim reads come first (after the status, see set_status):
-    -- each read scans the record from its start.
-    local fields = { 'type', mtype, 'tenant', tenant, 'payload', A[i + 3], 'created_by', A[i + 12],
-      'created_ms', NOW_MS }
+    -- idempotency key, no attempts yet, `updated_ms` equal to `created_ms`,
+    -- the default tenant and a value equal to its record default
+    -- (RECORD_DEFAULT, from model::mission::RECORD_DEFAULTS) are left out
+    -- (the readers fill them in): less memory per queued mission, and less
+    -- for Redis to write. The fields a claim reads come first (after the
+    -- status, see set_status): each read scans the record from its start.
+    -- (One constructor each: a table grown after it is built is copied.)
+    local fields
+    if tenant == DEFAULT_TENANT then
+      fields = { 'type', mtype, 'payload', A[i + 3], 'created_by', A[i + 12], 'created_ms', NOW_MS }
+    else
+      fields = { 'type', mtype, 'tenant', tenant, 'payload', A[i + 3], 'created_by', A[i + 12], 'created_ms', NOW_MS }
+    end
     for k = 1, #OPTIONAL, 2 do
       local field, v = OPTIONAL[k], A[i + OPTIONAL[k + 1]]
       if v ~= '' and v ~= RECORD_DEFAULT[field] then

@@ -353,6 +353,8 @@ local STATUS_KEYS = memo(function(tenant)
   return memo(function(status) return status_key(tenant, status) end)
 end)
 
+local NO_FIELDS = {}
+
 -- Moves a mission between statuses: record, its tenant's status index (final
 -- statuses only, INDEXED) and counters.
 -- The running count of a type with flow settings (its concurrency limit) moves
@@ -379,25 +381,20 @@ local function set_status(id, mtype, from, to, fields)
   counted[to] = (counted[to] or 0) + 1
   -- The record's other changes of this step (`fields`: name, value, ...), if
   -- any, go in the same HSET: one command less per transition.
-  local f = fields or {}
-  if from then
-    f[#f + 1] = 'status'
-    f[#f + 1] = to
+  -- The status and time go before `fields` in the arguments, not appended
+  -- to the table: a Lua table grown past its constructor is copied.
+  local f = fields or NO_FIELDS
+  if from and (to == 'completed' or to == 'failed' or to == 'cancelled') then
     -- A start's time is its `started_ms` and an end's its `finished_ms`
     -- (written here), which readers take as the update time when it is the
     -- later one: one field less to find and write.
-    if to == 'completed' or to == 'failed' or to == 'cancelled' then
-      f[#f + 1] = 'finished_ms'
-      f[#f + 1] = NOW_MS
-    elseif to ~= 'running' then
-      f[#f + 1] = 'updated_ms'
-      f[#f + 1] = NOW_MS
-    end
-    redis.call('HSET', mkey(id), unpack(f))
+    redis.call('HSET', mkey(id), 'status', to, 'finished_ms', NOW_MS, unpack(f))
+  elseif from and to ~= 'running' then
+    redis.call('HSET', mkey(id), 'status', to, 'updated_ms', NOW_MS, unpack(f))
   else
-    -- A new record: `status` first. Redis keeps a small hash as a list that
-    -- each field read or write scans from its start, and every later step
-    -- reads the status. (A new mission's `updated_ms` would equal its
+    -- A new record gets `status` first: Redis keeps a small hash as a list
+    -- that each field read or write scans from its start, and every later
+    -- step reads the status. (A new mission's `updated_ms` would equal its
     -- `created_ms`: left out.)
     redis.call('HSET', mkey(id), 'status', to, unpack(f))
   end
