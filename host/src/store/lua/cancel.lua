@@ -11,7 +11,7 @@ local id, by, reason = ARGV[4], ARGV[5], ARGV[6]
 local key = mkey(id)
 local m = redis.call('HMGET', key, 'type', 'status', 'correlation_id', 'tenant', 'traceparent')
 if not m[1] then return { 'missing', '' } end
-local tenant = remember(id, m[3], m[4], m[5]).tenant
+local tenant = remember(id, m[3], m[4], m[5])
 local status = m[2]
 if status == 'completed' or status == 'failed' or status == 'cancelled' then
   return { 'finished', status }
@@ -23,7 +23,7 @@ if status == 'running' then
   release(id)
   redis.call('PUBLISH', ARGV[8], id)
 end
-set_status(id, m[1], status, 'cancelled', { 'cancelled_by', by, 'cancel_reason', reason })
+set_status(id, m[1], status, 'cancelled', 'cancelled_by', by, 'cancel_reason', reason)
 redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
 schedule_expiry(id, ARGV[7])
 emit('mission.cancelled', id, { cancelled_by = by, reason = reason, previous_status = status, cancelled_at = NOW / 1000 })

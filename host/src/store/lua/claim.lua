@@ -157,9 +157,9 @@ local function start(id)
     plugins[m[1]] = plugin
   end
   -- The lease's expiry is the score in `active` (heartbeats move it there), not a field.
-  set_status(id, m[1], m[2], 'running', { 'attempts', attempt_s, 'lease_token', token,
+  set_status(id, m[1], m[2], 'running', 'attempts', attempt_s, 'lease_token', token,
     'worker', worker, 'started_ms', NOW_MS, 'plugin_digest', plugin.short_digest,
-    'plugin', plugin.ref })
+    'plugin', plugin.ref)
   -- Only a retry has a next attempt time (a promoted run_at went at promotion).
   if m[2] == 'retrying' then redis.call('HDEL', key, 'next_attempt_ms') end
   pin(K.active, '+inf')

@@ -39,7 +39,7 @@ while i <= n do
     -- Only an attempt after the first can find an earlier attempt's error
     -- (every failure ends its attempt, and a re-drive clears it).
     release(id, attempt ~= '1' and { 'error', 'error_kind' } or nil)
-    set_status(id, mtype, 'running', 'completed', { 'result', result })
+    set_status(id, mtype, 'running', 'completed', 'result', result)
     schedule_expiry(id, retention_ms)
     -- The payload from text as it came (see itoa): the attempt's start, from
     -- which readers derive its duration (the entry's time is its end).

@@ -179,7 +179,7 @@ for i = 6, #ARGV, 17 do
     end
     remember(id, cid, tenant, tp ~= '' and tp)
     later('ZADD', all, NOW_MS, id)
-    set_status(id, mtype, nil, 'pending', fields)
+    set_status(id, mtype, nil, 'pending', unpack(fields))
     if delayed then
       later('ZADD', K.delayed, run_at, id)
     else

@@ -10,7 +10,7 @@ for _, id in ipairs(ids) do
   redis.call('ZREM', K.deadlines, id)
   local m = redis.call('HMGET', mkey(id), 'type', 'status', 'correlation_id', 'tenant', 'traceparent')
   if m[1] and (m[2] == 'pending' or m[2] == 'retrying') then
-    local tenant = remember(id, m[3], m[4], m[5]).tenant
+    local tenant = remember(id, m[3], m[4], m[5])
     remove_ready(id, tenant, m[1])
     redis.call('ZREM', K.delayed, id)
     expire_waiting(id, m[1], m[2], ARGV[5])

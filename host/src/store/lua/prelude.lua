@@ -94,14 +94,18 @@ end
 -- which never change: scripts that read the record anyway prime it, so events
 -- and index moves cost no extra reads. A record without a correlation id uses
 -- its id; one without a traceparent (false: none) adds none to its events.
-local CTX = {}
+-- Three tables by id, not a table per mission (an allocation each).
+-- remember returns the tenant.
+local CIDS, TENANTS, TPS = {}, {}, {}
 local function remember(id, cid, tenant, traceparent)
-  CTX[id] = { cid = cid or id, tenant = tenant or DEFAULT_TENANT, tp = traceparent or false }
-  return CTX[id]
+  tenant = tenant or DEFAULT_TENANT
+  CIDS[id], TENANTS[id], TPS[id] = cid or id, tenant, traceparent or false
+  return tenant
 end
-local function ctx_of(id)
-  local c = CTX[id]
-  if c then return c end
+-- The tenant of mission `id`, its record read once per call.
+local function tenant_of(id)
+  local t = TENANTS[id]
+  if t then return t end
   local m = redis.call('HMGET', mkey(id), 'correlation_id', 'tenant', 'traceparent')
   return remember(id, m[1], m[2], m[3])
 end
@@ -314,10 +318,9 @@ local ADDED, TRIM_INLINE, STREAMS = {}, 4, memo(events_key)
 local function emit(etype, id, payload)
   local tenant, stream, cid, tp = '', K.events, '', ''
   if id then
-    local c = ctx_of(id)
-    tenant = c.tenant
-    if c.cid ~= id then cid = c.cid end
-    if c.tp then tp = c.tp end
+    tenant = tenant_of(id)
+    if CIDS[id] ~= id then cid = CIDS[id] end
+    if TPS[id] then tp = TPS[id] end
     stream = STREAMS[tenant]
   end
   local entry = etype .. SEP .. (id or '') .. SEP .. tenant .. SEP .. SOURCE .. SEP .. cid .. SEP .. tp .. SEP
@@ -353,8 +356,6 @@ local STATUS_KEYS = memo(function(tenant)
   return memo(function(status) return status_key(tenant, status) end)
 end)
 
-local NO_FIELDS = {}
-
 -- Moves a mission between statuses: record, its tenant's status index (final
 -- statuses only, INDEXED) and counters.
 -- The running count of a type with flow settings (its concurrency limit) moves
@@ -362,8 +363,8 @@ local NO_FIELDS = {}
 -- host's leases stop counting, and a freed slot makes the type's parked queues
 -- claimable. (Types without settings pay one HEXISTS per call; flow_set.lua
 -- counts a type's running missions when it gets settings.)
-local function set_status(id, mtype, from, to, fields)
-  local tenant = ctx_of(id).tenant
+local function set_status(id, mtype, from, to, ...)
+  local tenant = tenant_of(id)
   local keys, counted = STATUS_KEYS[tenant], STATUSES[tenant][mtype]
   if from then
     if INDEXED[from] then later('ZREM', keys[from], id) end
@@ -379,24 +380,23 @@ local function set_status(id, mtype, from, to, fields)
   end
   if INDEXED[to] then later('ZADD', keys[to], NOW_MS, id) end
   counted[to] = (counted[to] or 0) + 1
-  -- The record's other changes of this step (`fields`: name, value, ...), if
-  -- any, go in the same HSET: one command less per transition.
-  -- The status and time go before `fields` in the arguments, not appended
-  -- to the table: a Lua table grown past its constructor is copied.
-  local f = fields or NO_FIELDS
+  -- The record's other changes of this step (`...`: name, value, ...), if
+  -- any, go in the same HSET: one command less per transition. (Arguments,
+  -- not a table: a table per mission is an allocation, and one grown past
+  -- its constructor is copied.)
   if from and (to == 'completed' or to == 'failed' or to == 'cancelled') then
     -- A start's time is its `started_ms` and an end's its `finished_ms`
     -- (written here), which readers take as the update time when it is the
     -- later one: one field less to find and write.
-    redis.call('HSET', mkey(id), 'status', to, 'finished_ms', NOW_MS, unpack(f))
+    redis.call('HSET', mkey(id), 'status', to, 'finished_ms', NOW_MS, ...)
   elseif from and to ~= 'running' then
-    redis.call('HSET', mkey(id), 'status', to, 'updated_ms', NOW_MS, unpack(f))
+    redis.call('HSET', mkey(id), 'status', to, 'updated_ms', NOW_MS, ...)
   else
     -- A new record gets `status` first: Redis keeps a small hash as a list
     -- that each field read or write scans from its start, and every later
     -- step reads the status. (A new mission's `updated_ms` would equal its
     -- `created_ms`: left out.)
-    redis.call('HSET', mkey(id), 'status', to, unpack(f))
+    redis.call('HSET', mkey(id), 'status', to, ...)
   end
 end
 
@@ -412,7 +412,7 @@ end
 -- `expired`, by `expiry`. The caller has taken it out of the ready or delayed set.
 local function expire_waiting(id, mtype, status, retention_ms)
   local key = mkey(id)
-  set_status(id, mtype, status, 'cancelled', { 'cancelled_by', 'expiry', 'cancel_reason', 'expired' })
+  set_status(id, mtype, status, 'cancelled', 'cancelled_by', 'expiry', 'cancel_reason', 'expired')
   redis.call('HDEL', key, 'next_attempt_ms', 'run_at_ms')
   redis.call('ZREM', K.deadlines, id)
   schedule_expiry(id, retention_ms)

@@ -12,7 +12,7 @@ local key = mkey(id)
 local m = redis.call('HMGET', key, 'type', 'status', 'priority', 'max_attempts', 'correlation_id', 'tenant', 'traceparent')
 if not m[1] then return { 'missing', '' } end
 if m[2] ~= 'failed' then return { 'not_failed', m[2] } end
-local tenant = remember(id, m[5], m[6], m[7]).tenant
+local tenant = remember(id, m[5], m[6], m[7])
 local limit = tonumber(ARGV[7])
 local set = redis.call('HGET', K.quotas, tenant)
 if set then limit = cjson.decode(set).queued_missions or limit end
