@@ -333,6 +333,25 @@ impl NewMission {
     pub fn owned_by(self, principal: &crate::model::access::Principal) -> Self {
         NewMission { tenant: principal.tenant.clone(), created_by: principal.name.clone(), ..self }
     }
+
+    /// Whether its record stores any optional field (enqueue.lua's
+    /// `OPTIONAL`): one given and not its record default
+    /// ([`RECORD_DEFAULTS`](crate::model::mission::RECORD_DEFAULTS)). The
+    /// script checks each field only when this says so: most missions store
+    /// none, and nine checks per mission were a tenth of its work.
+    pub fn stores_options(&self) -> bool {
+        let d = crate::model::mission::RECORD_DEFAULTS;
+        let given = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+        self.priority != d.priority
+            || self.max_attempts != d.max_attempts
+            || self.timeout_ms != d.timeout_ms
+            || self.backoff_base_ms != d.backoff.base_ms
+            || self.backoff_cap_ms != d.backoff.cap_ms
+            || !self.idempotency_key.is_empty()
+            || !self.traceparent.is_empty()
+            || given(&self.name)
+            || given(&self.description)
+    }
 }
 
 /// Defaults and bounds for missions.
@@ -418,6 +437,33 @@ mod tests {
             (m.priority, m.max_attempts, m.timeout_ms, m.backoff_base_ms, m.backoff_cap_ms),
             (d.priority, d.max_attempts, d.timeout_ms, d.backoff.base_ms, d.backoff.cap_ms)
         );
+    }
+
+    #[test]
+    fn a_mission_stores_options_only_when_one_is_given_and_not_its_default() {
+        assert!(!req(r#"{"type":"echo","payload":1}"#).unwrap().stores_options());
+        // The defaults given explicitly are still the defaults.
+        let same = r#"{"type":"echo","payload":1,"priority":50,"max_attempts":3,"timeout_ms":60000,
+            "backoff":{"base_ms":1000,"cap_ms":300000},"description":""}"#;
+        assert!(!req(same).unwrap().stores_options());
+        for extra in [
+            r#""priority":51"#,
+            r#""max_attempts":4"#,
+            r#""timeout_ms":1000"#,
+            r#""backoff":{"base_ms":10,"cap_ms":300000}"#,
+            r#""backoff":{"base_ms":1000,"cap_ms":2000}"#,
+            r#""idempotency_key":"k""#,
+            r#""name":"n""#,
+            r#""description":"d""#,
+        ] {
+            let m = req(&format!(r#"{{"type":"echo","payload":1,{extra}}}"#)).unwrap();
+            assert!(m.stores_options(), "{extra}");
+        }
+        let traced = NewMission {
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+            ..req(r#"{"type":"echo","payload":1}"#).unwrap()
+        };
+        assert!(traced.stores_options());
     }
 
     #[test]

@@ -176,9 +176,9 @@ mod tests {
     #[test]
     fn the_fire_script_reads_the_missions_before_its_step() {
         let src = super::fire_source();
-        assert!(!src.contains("for i = 6, #ARGV, 17"), "the enqueue loop must stop before the step");
+        assert!(!src.contains("for i = 6, #ARGV, 18"), "the enqueue loop must stop before the step");
         assert!(
-            src.contains("for i = 6, SPEC_LAST, 17 do"),
+            src.contains("for i = 6, SPEC_LAST, 18 do"),
             "the enqueue loop was not found: enqueue.lua changed shape"
         );
     }

@@ -232,7 +232,7 @@ impl Queue {
     }
 
     /// The enqueue script's own ARGV (from ARGV[4]): the idempotency window,
-    /// the default quotas, then 17 arguments per mission, in
+    /// the default quotas, then 18 arguments per mission, in
     /// enqueue.lua's order ('' for one not given). The schedule fire script
     /// runs enqueue.lua's body and takes the same, so both build them here.
     /// (Not a JSON object per mission: decoding one was a twentieth of the
@@ -263,7 +263,8 @@ impl Queue {
                 .arg(&m.traceparent)
                 .arg(m.name.as_deref().unwrap_or_default())
                 .arg(m.description.as_deref().unwrap_or_default())
-                .arg(m.expires_at_ms.map(|t| t.to_string()).unwrap_or_default());
+                .arg(m.expires_at_ms.map(|t| t.to_string()).unwrap_or_default())
+                .arg(if m.stores_options() { "1" } else { "" });
         }
         Ok(())
     }

@@ -5,12 +5,15 @@
 -- ARGV[5]  the host's default quotas (JSON: queued_missions, submissions_per_second,
 --          submission_burst, max_priority, max_timeout_ms, sse_streams); what an
 --          admin set for the tenant (KEYS quotas) overrides them field by field
--- ARGV[6..] 17 per mission (store::Queue::enqueue_args), '' for one not given:
+-- ARGV[6..] 18 per mission (store::Queue::enqueue_args), '' for one not given:
 --           id, type, priority, payload (JSON text), max_attempts, timeout_ms,
 --           run_at_ms (0: now), backoff_base_ms, backoff_cap_ms, correlation_id,
 --           idempotency_key, tenant, created_by (idempotency keys are per
---           tenant), traceparent (W3C trace context), name, description, and
---           expires_at_ms ('': the type's ttl_ms, if its settings have one).
+--           tenant), traceparent (W3C trace context), name, description,
+--           expires_at_ms ('': the type's ttl_ms, if its settings have one), and
+--           whether the record stores any of OPTIONAL below ('1', else ''; see
+--           NewMission::stores_options): most missions store none, and the
+--           check of each is a tenth of this script's work.
 --           Numbers arrive as text: stored and put in events as they are.
 -- Returns: the missions not created because their idempotency key was already
 --          used within the window, as pairs {position (1-based), existing id, ...}
@@ -25,9 +28,9 @@
 -- argument: a table per mission cost more than the rest of its Lua.
 local A = ARGV
 local idem_ttl = tonumber(A[4])
-if (#ARGV - 5) % 17 ~= 0 then return redis.error_reply('ERR enqueue takes 17 arguments per mission') end
+if (#ARGV - 5) % 18 ~= 0 then return redis.error_reply('ERR enqueue takes 18 arguments per mission') end
 local known = {}
-for i = 6, #ARGV, 17 do
+for i = 6, #ARGV, 18 do
   local mtype = A[i + 1]
   if not known[mtype] then
     if redis.call('HEXISTS', K.plugins, mtype) == 0 then
@@ -73,7 +76,7 @@ end
 -- Retry-After is long. Which missions are new: a key used within the window
 -- (or earlier in this batch) returns its first mission instead.
 local existing, claimed, new_n, n, priorities = {}, {}, 0, 0, {}
-for i = 6, #ARGV, 17 do
+for i = 6, #ARGV, 18 do
   n = n + 1
   if A[i + 11] ~= tenant then return redis.error_reply('ERR one tenant per enqueue call') end
   local priority = number(A[i + 2])
@@ -128,7 +131,7 @@ local OPTIONAL = { 'max_attempts', 4, 'timeout_ms', 5, 'priority', 2, 'backoff_b
 local out, all = {}, all_key(tenant)
 reserve_seq(new_n)
 n = 0
-for i = 6, #ARGV, 17 do
+for i = 6, #ARGV, 18 do
   n = n + 1
   if existing[n] then
     out[#out + 1] = n
@@ -151,11 +154,13 @@ for i = 6, #ARGV, 17 do
     else
       fields = { 'type', mtype, 'tenant', tenant, 'payload', A[i + 3], 'created_by', A[i + 12], 'created_ms', NOW_MS }
     end
-    for k = 1, #OPTIONAL, 2 do
-      local field, v = OPTIONAL[k], A[i + OPTIONAL[k + 1]]
-      if v ~= '' and v ~= RECORD_DEFAULT[field] then
-        fields[#fields + 1] = field
-        fields[#fields + 1] = v
+    if A[i + 17] ~= '' then
+      for k = 1, #OPTIONAL, 2 do
+        local field, v = OPTIONAL[k], A[i + OPTIONAL[k + 1]]
+        if v ~= '' and v ~= RECORD_DEFAULT[field] then
+          fields[#fields + 1] = field
+          fields[#fields + 1] = v
+        end
       end
     end
     if cid ~= id then

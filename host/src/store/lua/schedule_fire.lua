@@ -59,7 +59,7 @@ if #step.fire > 0 then
     for k = 1, #res, 2 do repeats[res[k]] = res[k + 1] end
     for i, tick in ipairs(step.fire) do
       local created = not repeats[i]
-      local id = repeats[i] or ARGV[6 + (i - 1) * 17]
+      local id = repeats[i] or ARGV[6 + (i - 1) * 18]
       if created then
         redis.call('HSET', mkey(id), 'schedule', name, 'schedule_tick', string.format('%d', tick))
       end
