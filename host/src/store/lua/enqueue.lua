@@ -126,6 +126,8 @@ end
 
 -- The record's optional fields: name, offset of its argument. Each is
 -- stored only when given ('' is not) and not its record default.
+-- NewMission::stores_options (the per-mission flag read below) names the same
+-- fields: a field added here is added there.
 local OPTIONAL = { 'max_attempts', 4, 'timeout_ms', 5, 'priority', 2, 'backoff_base_ms', 7, 'backoff_cap_ms', 8,
   'idempotency_key', 10, 'traceparent', 13, 'name', 14, 'description', 15 }
 local out, all = {}, all_key(tenant)

@@ -392,10 +392,11 @@ local function set_status(id, mtype, from, to, ...)
   elseif from and to ~= 'running' then
     redis.call('HSET', mkey(id), 'status', to, 'updated_ms', NOW_MS, ...)
   else
-    -- A new record gets `status` first: Redis keeps a small hash as a list
-    -- that each field read or write scans from its start, and every later
-    -- step reads the status. (A new mission's `updated_ms` would equal its
-    -- `created_ms`: left out.)
+    -- A start (its `started_ms` is among the fields) or a new record, which
+    -- gets `status` first: Redis keeps a small hash as a list that each field
+    -- read or write scans from its start, and every later step reads the
+    -- status. (A new mission's `updated_ms` would equal its `created_ms`: left
+    -- out.)
     redis.call('HSET', mkey(id), 'status', to, ...)
   end
 end
