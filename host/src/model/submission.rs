@@ -328,29 +328,60 @@ impl MissionRequest {
     }
 }
 
+/// A field a record stores only when its mission gives it, and not equal to
+/// its record default. enqueue.lua takes the ones a mission's record stores
+/// as a string of their letters ([`NewMission::stored_options`]); the Lua
+/// prelude's `OPTIONAL` is generated from this list (`store::keys`).
+#[derive(Debug, Clone, Copy)]
+pub struct OptionalField {
+    /// Its letter in enqueue's argument.
+    pub letter: char,
+    /// Its name in the record.
+    pub field: &'static str,
+    /// The offset of its value among a mission's enqueue arguments
+    /// (`store::Queue::enqueue_args`: 0 is the id).
+    pub arg: usize,
+}
+
+/// Every optional field, in the order a record stores them.
+pub const OPTIONAL_FIELDS: [OptionalField; 9] = [
+    OptionalField { letter: 'a', field: "max_attempts", arg: 4 },
+    OptionalField { letter: 't', field: "timeout_ms", arg: 5 },
+    OptionalField { letter: 'p', field: "priority", arg: 2 },
+    OptionalField { letter: 'b', field: "backoff_base_ms", arg: 7 },
+    OptionalField { letter: 'c', field: "backoff_cap_ms", arg: 8 },
+    OptionalField { letter: 'i', field: "idempotency_key", arg: 10 },
+    OptionalField { letter: 'x', field: "traceparent", arg: 13 },
+    OptionalField { letter: 'n', field: "name", arg: 14 },
+    OptionalField { letter: 'd', field: "description", arg: 15 },
+];
+
 impl NewMission {
     /// The same mission, owned by `principal`'s tenant and recorded as created by it.
     pub fn owned_by(self, principal: &crate::model::access::Principal) -> Self {
         NewMission { tenant: principal.tenant.clone(), created_by: principal.name.clone(), ..self }
     }
 
-    /// Whether its record stores any optional field (enqueue.lua's
-    /// `OPTIONAL`): one given and not its record default
-    /// ([`RECORD_DEFAULTS`](crate::model::mission::RECORD_DEFAULTS)). The
-    /// script checks each field only when this says so: most missions store
-    /// none, and nine checks per mission were a tenth of its work.
-    pub fn stores_options(&self) -> bool {
+    /// The optional fields its record stores, as their letters in
+    /// [`OPTIONAL_FIELDS`] order: each one given and not its record default
+    /// ([`RECORD_DEFAULTS`](crate::model::mission::RECORD_DEFAULTS)). enqueue.lua
+    /// stores exactly these: most missions store none or one, and a check of
+    /// all nine per mission was a tenth of its work.
+    pub fn stored_options(&self) -> String {
         let d = crate::model::mission::RECORD_DEFAULTS;
         let given = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
-        self.priority != d.priority
-            || self.max_attempts != d.max_attempts
-            || self.timeout_ms != d.timeout_ms
-            || self.backoff_base_ms != d.backoff.base_ms
-            || self.backoff_cap_ms != d.backoff.cap_ms
-            || !self.idempotency_key.is_empty()
-            || !self.traceparent.is_empty()
-            || given(&self.name)
-            || given(&self.description)
+        let stored = [
+            self.max_attempts != d.max_attempts,
+            self.timeout_ms != d.timeout_ms,
+            self.priority != d.priority,
+            self.backoff_base_ms != d.backoff.base_ms,
+            self.backoff_cap_ms != d.backoff.cap_ms,
+            !self.idempotency_key.is_empty(),
+            !self.traceparent.is_empty(),
+            given(&self.name),
+            given(&self.description),
+        ];
+        OPTIONAL_FIELDS.iter().zip(stored).filter(|(_, s)| *s).map(|(f, _)| f.letter).collect()
     }
 }
 
@@ -440,30 +471,34 @@ mod tests {
     }
 
     #[test]
-    fn a_mission_stores_options_only_when_one_is_given_and_not_its_default() {
-        assert!(!req(r#"{"type":"echo","payload":1}"#).unwrap().stores_options());
+    fn a_mission_stores_an_option_only_when_it_is_given_and_not_its_default() {
+        assert_eq!(req(r#"{"type":"echo","payload":1}"#).unwrap().stored_options(), "");
         // The defaults given explicitly are still the defaults.
         let same = r#"{"type":"echo","payload":1,"priority":50,"max_attempts":3,"timeout_ms":60000,
             "backoff":{"base_ms":1000,"cap_ms":300000},"description":""}"#;
-        assert!(!req(same).unwrap().stores_options());
-        for extra in [
-            r#""priority":51"#,
-            r#""max_attempts":4"#,
-            r#""timeout_ms":1000"#,
-            r#""backoff":{"base_ms":10,"cap_ms":300000}"#,
-            r#""backoff":{"base_ms":1000,"cap_ms":2000}"#,
-            r#""idempotency_key":"k""#,
-            r#""name":"n""#,
-            r#""description":"d""#,
+        assert_eq!(req(same).unwrap().stored_options(), "");
+        for (extra, letters) in [
+            (r#""priority":51"#, "p"),
+            (r#""max_attempts":4"#, "a"),
+            (r#""timeout_ms":1000"#, "t"),
+            (r#""backoff":{"base_ms":10,"cap_ms":300000}"#, "b"),
+            (r#""backoff":{"base_ms":1000,"cap_ms":2000}"#, "c"),
+            (r#""idempotency_key":"k""#, "i"),
+            (r#""name":"n""#, "n"),
+            (r#""description":"d""#, "d"),
+            (r#""priority":0,"description":"d","max_attempts":5"#, "apd"),
         ] {
             let m = req(&format!(r#"{{"type":"echo","payload":1,{extra}}}"#)).unwrap();
-            assert!(m.stores_options(), "{extra}");
+            assert_eq!(m.stored_options(), letters, "{extra}");
         }
         let traced = NewMission {
             traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
             ..req(r#"{"type":"echo","payload":1}"#).unwrap()
         };
-        assert!(traced.stores_options());
+        assert_eq!(traced.stored_options(), "x");
+        // Each letter names one field.
+        let letters: std::collections::HashSet<char> = OPTIONAL_FIELDS.iter().map(|f| f.letter).collect();
+        assert_eq!(letters.len(), OPTIONAL_FIELDS.len());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::model::access::DEFAULT_TENANT;
 use crate::model::mission::{RECORD_DEFAULTS, Status};
+use crate::model::submission::OPTIONAL_FIELDS;
 
 /// A member that keeps a sorted set out of Redis' compact encoding. Redis
 /// keeps a sorted set of up to 128 members of up to 64 bytes
@@ -117,7 +118,9 @@ pub(crate) const DERIVED: [&Template; 22] = [
 /// The Lua that names every key for the scripts: `K` from KEYS (see
 /// [`FIXED`]), one function per [`DERIVED`] template over the prefix `P`,
 /// `DEFAULT_TENANT`, [`PIN`], `RECORD_DEFAULT` (the values a record
-/// leaves out, [`RECORD_DEFAULTS`]) and `INDEXED` (the statuses with an index
+/// leaves out, [`RECORD_DEFAULTS`]), `OPTIONAL` (the record's optional
+/// fields by the byte of their letter: name and argument offset,
+/// [`OPTIONAL_FIELDS`]) and `INDEXED` (the statuses with an index
 /// per tenant, [`Keys::by_status`]). Prepended to `prelude.lua` when the scripts load.
 pub(crate) fn lua_prelude() -> String {
     let mut out =
@@ -149,6 +152,9 @@ pub(crate) fn lua_prelude() -> String {
     let defaults: Vec<String> =
         RECORD_DEFAULTS.fields().iter().map(|(field, value)| format!("{field} = '{value}'")).collect();
     out.push_str(&format!("local RECORD_DEFAULT = {{ {} }}\n", defaults.join(", ")));
+    let optional: Vec<String> =
+        OPTIONAL_FIELDS.iter().map(|f| format!("[{}] = {{ '{}', {} }}", u32::from(f.letter), f.field, f.arg)).collect();
+    out.push_str(&format!("local OPTIONAL = {{ {} }}\n", optional.join(", ")));
     let indexed: Vec<String> =
         Status::ALL.iter().filter(|s| Keys::is_indexed(**s)).map(|s| format!("{s} = true")).collect();
     out.push_str(&format!("local INDEXED = {{ {} }}\n", indexed.join(", ")));

@@ -264,7 +264,7 @@ impl Queue {
                 .arg(m.name.as_deref().unwrap_or_default())
                 .arg(m.description.as_deref().unwrap_or_default())
                 .arg(m.expires_at_ms.map(|t| t.to_string()).unwrap_or_default())
-                .arg(if m.stores_options() { "1" } else { "" });
+                .arg(m.stored_options());
         }
         Ok(())
     }

@@ -11,9 +11,10 @@
 --           idempotency_key, tenant, created_by (idempotency keys are per
 --           tenant), traceparent (W3C trace context), name, description,
 --           expires_at_ms ('': the type's ttl_ms, if its settings have one), and
---           whether the record stores any of OPTIONAL below ('1', else ''; see
---           NewMission::stores_options): most missions store none, and the
---           check of each is a tenth of this script's work.
+--           the optional fields the record stores, one letter each (OPTIONAL,
+--           generated from model::submission::OPTIONAL_FIELDS; the host picks
+--           those given and not their record default): most missions store
+--           none or one, and a check of all nine was a tenth of this script's work.
 --           Numbers arrive as text: stored and put in events as they are.
 -- Returns: the missions not created because their idempotency key was already
 --          used within the window, as pairs {position (1-based), existing id, ...}
@@ -124,12 +125,6 @@ if new_n > 0 then
   redis.call('PEXPIRE', bucket, math.ceil(burst * 1000 / rate) + 1000)
 end
 
--- The record's optional fields: name, offset of its argument. Each is
--- stored only when given ('' is not) and not its record default.
--- NewMission::stores_options (the per-mission flag read below) names the same
--- fields: a field added here is added there.
-local OPTIONAL = { 'max_attempts', 4, 'timeout_ms', 5, 'priority', 2, 'backoff_base_ms', 7, 'backoff_cap_ms', 8,
-  'idempotency_key', 10, 'traceparent', 13, 'name', 14, 'description', 15 }
 local out, all = {}, all_key(tenant)
 reserve_seq(new_n)
 n = 0
@@ -156,14 +151,11 @@ for i = 6, #ARGV, 18 do
     else
       fields = { 'type', mtype, 'tenant', tenant, 'payload', A[i + 3], 'created_by', A[i + 12], 'created_ms', NOW_MS }
     end
-    if A[i + 17] ~= '' then
-      for k = 1, #OPTIONAL, 2 do
-        local field, v = OPTIONAL[k], A[i + OPTIONAL[k + 1]]
-        if v ~= '' and v ~= RECORD_DEFAULT[field] then
-          fields[#fields + 1] = field
-          fields[#fields + 1] = v
-        end
-      end
+    local stored = A[i + 17]
+    for k = 1, #stored do
+      local o = OPTIONAL[string.byte(stored, k)]
+      fields[#fields + 1] = o[1]
+      fields[#fields + 1] = A[i + o[2]]
     end
     if cid ~= id then
       fields[#fields + 1] = 'correlation_id'
