@@ -113,8 +113,16 @@ fn merged(a: impl Serialize, b: impl Serialize) -> anyhow::Result<Value> {
     Ok(out)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// On the threads a host beside its Redis takes by default (every core less
+/// one, `config::default_worker_threads`): the in-process hosts and the load
+/// generator share them, as BullMQ's worker and its load share one Node thread.
+fn main() -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = mission_runner::config::default_worker_threads(cores, true);
+    tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?.block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let started = Instant::now();
     let settings = Settings::from_env()?;
     let machine = machine::Machine::read(settings.peer);

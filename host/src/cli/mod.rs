@@ -112,6 +112,10 @@ struct ServeArgs {
     /// Missions this host runs at once; 0: API only [default: 8].
     #[arg(long, env = "MISSION_RUNNER_CONCURRENCY")]
     concurrency: Option<usize>,
+    /// Threads of the host's runtime (API, worker, plugins) [default: one per
+    /// core, less one when Redis runs on this machine].
+    #[arg(long, env = "MISSION_RUNNER_WORKER_THREADS")]
+    worker_threads: Option<usize>,
     /// Prefix of every Redis key; hosts sharing a queue use the same one [default: mr].
     #[arg(long, env = "MISSION_RUNNER_KEY_PREFIX")]
     key_prefix: Option<String>,
@@ -156,6 +160,7 @@ impl ServeArgs {
             listen = self.listen;
             data_dir = self.data_dir;
             concurrency = self.concurrency;
+            worker_threads = self.worker_threads.map(Some);
             key_prefix = self.key_prefix;
             lease = self.lease_ms.map(|ms| millis(ms.max(100)));
             shutdown_grace = self.shutdown_grace_ms.map(millis);
@@ -213,8 +218,14 @@ pub fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(e) => return fail(&e),
             };
-            let result =
-                tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(serve(config)));
+            let result = config
+                .runtime_threads()
+                .and_then(|threads| {
+                    let rt =
+                        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
+                    Ok((rt, threads))
+                })
+                .and_then(|(rt, threads)| rt.block_on(serve(config, threads)));
             // Outside the runtime: the exporter sends what is left, blocking.
             telemetry.shutdown();
             match result {
@@ -261,9 +272,10 @@ fn fail(e: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, threads: usize) -> anyhow::Result<()> {
     let plugins_dir = config.plugins_dir.clone().unwrap_or_default();
     let host = crate::server::start(config).await?;
+    tracing::info!(worker_threads = threads, "runtime threads");
     println!(
         "mission-runner serving on {} (redis: {}, plugins: {})",
         host.url(),
