@@ -4,6 +4,22 @@ use tokio::io::AsyncBufReadExt as _;
 
 use crate::harness::{TestRedis, plugins_dir, shared_cache_dir};
 
+/// Writes `mission-runner.toml` in `dir`: an API-only host on `redis`, on a
+/// free port, with the built plugins, and `more` (TOML lines).
+fn host_file(redis: &TestRedis, dir: &std::path::Path, more: &str) -> std::path::PathBuf {
+    let file = dir.join("mission-runner.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\nredis_url = \"{}\"\nconcurrency = 0\nwatch_plugins = false\n\
+         plugins_dir = {:?}\ncache_dir = {:?}\ndata_dir = {:?}\n{more}",
+        redis.url(),
+        plugins_dir(),
+        shared_cache_dir(),
+        dir
+    );
+    std::fs::write(&file, toml).unwrap();
+    file
+}
+
 /// Starts `serve --config FILE [flags]` with `env`, waits until it serves,
 /// and returns the key prefixes used so far (each run below uses a new one).
 async fn prefixes_used(redis: &TestRedis, file: &std::path::Path, env: &[(&str, &str)], flags: &[&str]) -> Vec<String> {
@@ -32,16 +48,7 @@ async fn prefixes_used(redis: &TestRedis, file: &std::path::Path, env: &[(&str, 
 async fn flags_override_environment_override_the_file() {
     let redis = TestRedis::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("mission-runner.toml");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nredis_url = \"{}\"\nconcurrency = 0\nkey_prefix = \"from-file\"\nwatch_plugins = false\n\
-         plugins_dir = {:?}\ncache_dir = {:?}\ndata_dir = {:?}\n",
-        redis.url(),
-        plugins_dir(),
-        shared_cache_dir(),
-        dir.path()
-    );
-    std::fs::write(&file, toml).unwrap();
+    let file = host_file(&redis, dir.path(), "key_prefix = \"from-file\"\n");
 
     assert_eq!(prefixes_used(&redis, &file, &[], &[]).await, ["{from-file}"]);
     let env = [("MISSION_RUNNER_KEY_PREFIX", "from-env")];
@@ -95,16 +102,7 @@ async fn runtime_threads(file: &std::path::Path, env: &[(&str, &str)], flags: &[
 async fn the_runtime_takes_the_threads_asked_for_else_leaves_a_core_to_a_local_redis() {
     let redis = TestRedis::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("mission-runner.toml");
-    let toml = format!(
-        "listen = \"127.0.0.1:0\"\nredis_url = \"{}\"\nconcurrency = 0\nwatch_plugins = false\n\
-         plugins_dir = {:?}\ncache_dir = {:?}\ndata_dir = {:?}\n",
-        redis.url(),
-        plugins_dir(),
-        shared_cache_dir(),
-        dir.path()
-    );
-    std::fs::write(&file, &toml).unwrap();
+    let file = host_file(&redis, dir.path(), "");
 
     // The test's Redis is on loopback: one core is left to it.
     let cores = std::thread::available_parallelism().unwrap().get();

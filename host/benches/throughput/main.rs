@@ -12,6 +12,10 @@
 //! 3. **Scale curve**: 1, 2, 3... host processes (the release binary) on one
 //!    Redis at mission-runner's best concurrency, with Redis' CPU use.
 //!
+//! The hosts take the runtime threads a host beside its Redis takes by
+//! default (every core less one; the scale curve's processes by their own
+//! default, their Redis being on loopback).
+//!
 //! It prints the machine, the three tables and one JSON line with everything.
 //! Run: `./scripts/bench.sh` (or `cargo bench --bench throughput`).
 //!
