@@ -183,6 +183,9 @@ async fn the_queue_workers_and_plugins_lists_page_with_cursors() {
     )
     .await;
     let (_, all) = registered.expect("three hosts registered");
+    for w in all["workers"].as_array().unwrap() {
+        assert!(w["worker_threads"].as_u64().is_some_and(|n| n >= 1), "{w}");
+    }
     let mut ids: Vec<String> =
         all["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap().to_owned()).collect();
     ids.sort();

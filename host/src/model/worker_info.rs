@@ -1,7 +1,7 @@
 //! A worker as `GET /api/workers` shows it: the description its heartbeat
-//! writes to Redis (id, host, pid, started_at, concurrency, plugins), what the
-//! heartbeat script adds (missions, lease_ms, last_heartbeat), and whether it
-//! is alive (read time).
+//! writes to Redis (id, host, pid, started_at, concurrency, worker_threads,
+//! plugins), what the heartbeat script adds (missions, lease_ms,
+//! last_heartbeat), and whether it is alive (read time).
 
 use serde::{Deserialize, Serialize};
 
@@ -31,4 +31,7 @@ pub struct WorkerInfo {
     pub plugins: Vec<String>,
     /// Unix seconds when it started.
     pub started_at: f64,
+    /// Threads of its async runtime (`worker_threads`); 0 from a host of an
+    /// earlier version, which did not say.
+    pub worker_threads: u64,
 }

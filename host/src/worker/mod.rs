@@ -90,6 +90,7 @@ impl Worker {
             "pid": std::process::id(),
             "started_at": chrono::Utc::now().timestamp_millis() as f64 / 1000.0,
             "concurrency": concurrency,
+            "worker_threads": tokio::runtime::Handle::try_current().map_or(1, |h| h.metrics().num_workers()),
         });
         Worker {
             id: id.into(),

@@ -1,7 +1,8 @@
 -- heartbeat: renews the leases a worker holds and refreshes its registration.
 -- KEYS: the fixed queue keys (see prelude).
 -- ARGV[4] lease length (ms)
--- ARGV[5] worker description (JSON object: id, host, pid, started_at, concurrency)
+-- ARGV[5] worker description (JSON object: id, host, pid, started_at, concurrency,
+--         worker_threads)
 -- ARGV[6..] pairs of mission id, lease token
 -- Returns: the ids whose lease is lost (expired and reclaimed, or cancelled);
 --          the worker must stop those attempts at once.
