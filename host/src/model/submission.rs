@@ -341,20 +341,41 @@ pub struct OptionalField {
     /// The offset of its value among a mission's enqueue arguments
     /// (`store::Queue::enqueue_args`: 0 is the id).
     pub arg: usize,
+    /// Whether a mission's record stores it: given, and not its record
+    /// default ([`RECORD_DEFAULTS`](crate::model::mission::RECORD_DEFAULTS)).
+    pub stored: fn(&NewMission) -> bool,
 }
+
+/// The values a record leaves out.
+const DEFAULTS: crate::model::mission::RecordDefaults = crate::model::mission::RECORD_DEFAULTS;
 
 /// Every optional field, in the order a record stores them.
 pub const OPTIONAL_FIELDS: [OptionalField; 9] = [
-    OptionalField { letter: 'a', field: "max_attempts", arg: 4 },
-    OptionalField { letter: 't', field: "timeout_ms", arg: 5 },
-    OptionalField { letter: 'p', field: "priority", arg: 2 },
-    OptionalField { letter: 'b', field: "backoff_base_ms", arg: 7 },
-    OptionalField { letter: 'c', field: "backoff_cap_ms", arg: 8 },
-    OptionalField { letter: 'i', field: "idempotency_key", arg: 10 },
-    OptionalField { letter: 'x', field: "traceparent", arg: 13 },
-    OptionalField { letter: 'n', field: "name", arg: 14 },
-    OptionalField { letter: 'd', field: "description", arg: 15 },
+    OptionalField { letter: 'a', field: "max_attempts", arg: 4, stored: |m| m.max_attempts != DEFAULTS.max_attempts },
+    OptionalField { letter: 't', field: "timeout_ms", arg: 5, stored: |m| m.timeout_ms != DEFAULTS.timeout_ms },
+    OptionalField { letter: 'p', field: "priority", arg: 2, stored: |m| m.priority != DEFAULTS.priority },
+    OptionalField {
+        letter: 'b',
+        field: "backoff_base_ms",
+        arg: 7,
+        stored: |m| m.backoff_base_ms != DEFAULTS.backoff.base_ms,
+    },
+    OptionalField {
+        letter: 'c',
+        field: "backoff_cap_ms",
+        arg: 8,
+        stored: |m| m.backoff_cap_ms != DEFAULTS.backoff.cap_ms,
+    },
+    OptionalField { letter: 'i', field: "idempotency_key", arg: 10, stored: |m| !m.idempotency_key.is_empty() },
+    OptionalField { letter: 'x', field: "traceparent", arg: 13, stored: |m| !m.traceparent.is_empty() },
+    OptionalField { letter: 'n', field: "name", arg: 14, stored: |m| given(&m.name) },
+    OptionalField { letter: 'd', field: "description", arg: 15, stored: |m| given(&m.description) },
 ];
+
+/// An optional text given and not empty.
+fn given(s: &Option<String>) -> bool {
+    s.as_deref().is_some_and(|s| !s.is_empty())
+}
 
 impl NewMission {
     /// The same mission, owned by `principal`'s tenant and recorded as created by it.
@@ -364,24 +385,11 @@ impl NewMission {
 
     /// The optional fields its record stores, as their letters in
     /// [`OPTIONAL_FIELDS`] order: each one given and not its record default
-    /// ([`RECORD_DEFAULTS`](crate::model::mission::RECORD_DEFAULTS)). enqueue.lua
-    /// stores exactly these: most missions store none or one, and a check of
-    /// all nine per mission was a tenth of its work.
+    /// ([`OptionalField::stored`]). enqueue.lua stores exactly these: most
+    /// missions store none or one, and a check of all nine per mission was a
+    /// tenth of its work.
     pub fn stored_options(&self) -> String {
-        let d = crate::model::mission::RECORD_DEFAULTS;
-        let given = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
-        let stored = [
-            self.max_attempts != d.max_attempts,
-            self.timeout_ms != d.timeout_ms,
-            self.priority != d.priority,
-            self.backoff_base_ms != d.backoff.base_ms,
-            self.backoff_cap_ms != d.backoff.cap_ms,
-            !self.idempotency_key.is_empty(),
-            !self.traceparent.is_empty(),
-            given(&self.name),
-            given(&self.description),
-        ];
-        OPTIONAL_FIELDS.iter().zip(stored).filter(|(_, s)| *s).map(|(f, _)| f.letter).collect()
+        OPTIONAL_FIELDS.iter().filter(|f| (f.stored)(self)).map(|f| f.letter).collect()
     }
 }
 
