@@ -71,7 +71,8 @@ async fn a_record_leaves_out_its_defaults_and_reads_them_back() {
     let own = env
         .api
         .submit(json!({ "type": "echo", "payload": 2, "priority": 70, "max_attempts": 5, "timeout_ms": 9000,
-            "backoff": { "base_ms": 10, "cap_ms": 20 } }))
+            "backoff": { "base_ms": 10, "cap_ms": 20 }, "idempotency_key": "k-own", "name": "n-own",
+            "description": "d-own" }))
         .await;
     let mut conn = env.redis.conn().await;
     let policy = ["priority", "max_attempts", "timeout_ms", "backoff_base_ms", "backoff_cap_ms"];
@@ -89,6 +90,9 @@ async fn a_record_leaves_out_its_defaults_and_reads_them_back() {
     let h: std::collections::BTreeMap<String, String> = record(&own).query_async(&mut conn).await.unwrap();
     let given = ["70", "5", "9000", "10", "20"].map(|v| Some(v.to_owned()));
     assert_eq!(stored(&h), given, "{h:?}");
+    // Each optional field lands under its own name (model::submission::OPTIONAL_FIELDS).
+    let texts = ["idempotency_key", "name", "description"].map(|f| h.get(f).map(String::as_str));
+    assert_eq!(texts, [Some("k-own"), Some("n-own"), Some("d-own")], "{h:?}");
     let m = env.api.mission(&plain).await;
     let view = |m: &Value| {
         (m["priority"].as_u64(), m["max_attempts"].as_u64(), m["timeout_ms"].as_u64(), m["backoff"].clone())

@@ -218,14 +218,10 @@ pub fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(e) => return fail(&e),
             };
-            let result = config
-                .runtime_threads()
-                .and_then(|threads| {
-                    let rt =
-                        tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
-                    Ok((rt, threads))
-                })
-                .and_then(|(rt, threads)| rt.block_on(serve(config, threads)));
+            let result = config.runtime_threads().and_then(|threads| {
+                let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build()?;
+                rt.block_on(serve(config))
+            });
             // Outside the runtime: the exporter sends what is left, blocking.
             telemetry.shutdown();
             match result {
@@ -272,10 +268,10 @@ fn fail(e: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn serve(config: Config, threads: usize) -> anyhow::Result<()> {
+async fn serve(config: Config) -> anyhow::Result<()> {
     let plugins_dir = config.plugins_dir.clone().unwrap_or_default();
     let host = crate::server::start(config).await?;
-    tracing::info!(worker_threads = threads, "runtime threads");
+    tracing::info!(worker_threads = tokio::runtime::Handle::current().metrics().num_workers(), "runtime threads");
     println!(
         "mission-runner serving on {} (redis: {}, plugins: {})",
         host.url(),

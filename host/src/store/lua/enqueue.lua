@@ -144,7 +144,8 @@ for i = 6, #ARGV, 18 do
     -- (the readers fill them in): less memory per queued mission, and less
     -- for Redis to write. The fields a claim reads come first (after the
     -- status, see set_status): each read scans the record from its start.
-    -- (One constructor each: a table grown after it is built is copied.)
+    -- (One constructor per case: a table grown after it is built is copied,
+    -- so only a record with optional fields grows.)
     local fields
     if tenant == DEFAULT_TENANT then
       fields = { 'type', mtype, 'payload', A[i + 3], 'created_by', A[i + 12], 'created_ms', NOW_MS }
